@@ -1,0 +1,71 @@
+"""The command line: parse, call one core function, render, and map errors to exit codes.
+
+`main` is the only place that turns an MlrunError into a message and an exit code. Core
+modules are imported inside the commands, so `mlrun --version` and `--help` stay fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+from mlrun_cli import __version__
+from mlrun_cli.errors import MlrunError, SpecError
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--version"]:
+        sys.stdout.write(f"mlrun {__version__}\n")
+        raise SystemExit(0)
+    raise SystemExit(run_cli(args))
+
+
+def run_cli(args: list[str]) -> int:
+    """Run one command and return its exit code; never lets a user mistake become a traceback."""
+    import click
+
+    from mlrun_cli.cli.app import cli
+
+    _configure_logging()
+    try:
+        result = cli.main(args=args, prog_name="mlrun", standalone_mode=False)
+    except SpecError as exc:
+        for line in exc.lines():
+            click.echo(line, err=True)
+        count = len(exc.problems)
+        click.echo(
+            f"mlrun: {count} problem{'s' if count != 1 else ''} found; nothing was run", err=True
+        )
+        return exc.exit_code
+    except MlrunError as exc:
+        for line in exc.lines():
+            click.echo(f"mlrun: error: {line}", err=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("mlrun: interrupted", err=True)
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to whatever sys.stderr is at the time (tests and embedders swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
+        sys.stderr.write(f"mlrun: {level}{record.getMessage()}\n")
+        sys.stderr.flush()
+
+
+def _configure_logging() -> None:
+    logger = logging.getLogger("mlrun_cli")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        logger.addHandler(_StderrHandler())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False

@@ -1,0 +1,18 @@
+"""Options shared by several commands, declared once."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+tracking_uri_option: Callable[[F], F] = click.option(
+    "--tracking-uri",
+    metavar="URI",
+    help="Store directory or file: URI (default: MLFLOW_TRACKING_URI, else ./mlruns).",
+)
+json_option: Callable[[F], F] = click.option(
+    "--json", "as_json", is_flag=True, help="Print a versioned JSON document instead of text."
+)

@@ -1,0 +1,110 @@
+"""`mlrun run`: the options of `mlflow run`, so `mlflow` can be swapped for `mlrun`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from mlrun_cli.cli.options import json_option, tracking_uri_option
+from mlrun_cli.cli.render import echo_json
+
+ENV_MANAGERS = ("local", "uv", "virtualenv", "conda", "docker")
+
+
+@click.command()
+@click.argument("uri")
+@click.option(
+    "-e",
+    "--entry-point",
+    default="main",
+    show_default=True,
+    help="Entry point of the MLproject, or a .py/.sh file of the project.",
+)
+@click.option(
+    "-v",
+    "--version",
+    "version",
+    metavar="VERSION",
+    help="Git commit, branch or tag to run (git sources).",
+)
+@click.option(
+    "-P",
+    "--param-list",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A parameter; repeat for more. Undeclared ones are passed as --NAME VALUE.",
+)
+@click.option(
+    "--experiment-name",
+    metavar="NAME",
+    help="Record in this experiment, created if missing (default: MLFLOW_EXPERIMENT_NAME).",
+)
+@click.option(
+    "--experiment-id",
+    metavar="ID",
+    help="Record in this existing experiment (default: MLFLOW_EXPERIMENT_ID, else 0).",
+)
+@click.option("--run-name", metavar="NAME", help="Name of the run (default: a random name).")
+@click.option(
+    "--env-manager",
+    type=click.Choice(ENV_MANAGERS),
+    help="How to provide the environment (default: what the project declares).",
+)
+@click.option("--no-env", is_flag=True, help="Use the current interpreter (--env-manager local).")
+@click.option("-q", "--quiet", is_flag=True, help="Only the entry point's own output.")
+@tracking_uri_option
+@json_option
+def run(
+    uri: str,
+    entry_point: str,
+    version: str | None,
+    params: tuple[str, ...],
+    experiment_name: str | None,
+    experiment_id: str | None,
+    run_name: str | None,
+    env_manager: str | None,
+    no_env: bool,
+    quiet: bool,
+    tracking_uri: str | None,
+    as_json: bool,
+) -> int:
+    """Run an entry point of the project at URI and record the run.
+
+    Exits with the entry point's own exit code; 130 after Ctrl-C; 2 for invalid input.
+    With --json the entry point's stdout goes to stderr, so stdout holds only the JSON.
+    """
+    from mlrun_cli.errors import UsageError
+    from mlrun_cli.runner import RunOutput, RunRequest, execute_run, plan_run
+    from mlrun_cli.settings import Settings
+
+    if no_env and env_manager not in (None, "local"):
+        raise UsageError(f"--no-env contradicts --env-manager {env_manager}")
+    if quiet:
+        logging.getLogger("mlrun_cli").setLevel(logging.WARNING)
+    request = RunRequest(
+        uri=uri,
+        entry_point=entry_point,
+        parameters=params,
+        env_manager="local" if no_env else env_manager,
+        experiment_name=experiment_name,
+        experiment_id=experiment_id,
+        run_name=run_name,
+        version=version,
+    )
+    settings = Settings.resolve(tracking_uri)
+    plan = plan_run(request, settings)
+    stdout = sys.stderr.buffer if as_json else sys.stdout.buffer
+    result = execute_run(plan, settings, RunOutput(stdout=stdout, stderr=sys.stderr.buffer))
+    summary = (
+        f"run {result.run.run_id} {result.run.status.name} in {result.outcome.duration:.2f}s "
+        f"(exit code {result.outcome.returncode})"
+    )
+    logging.getLogger("mlrun_cli").log(
+        logging.INFO if result.exit_code == 0 else logging.WARNING, summary
+    )
+    if as_json:
+        echo_json("run", result.as_json())
+    return result.exit_code

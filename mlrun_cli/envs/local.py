@@ -1,0 +1,36 @@
+"""The current interpreter: nothing is built; `python` is whatever PATH says, as in MLflow."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+
+from mlrun_cli.envs.base import PreparedEnv
+from mlrun_cli.errors import LaunchError
+from mlrun_cli.execution import run_captured
+from mlrun_cli.spec import Project
+
+_VERSION_SNIPPET = "import platform; print(platform.python_version())"
+
+
+class LocalEnvManager:
+    name = "local"
+
+    def check(self, project: Project) -> None:
+        """The current interpreter is always there."""
+
+    def prepare(self, project: Project, base_env: Mapping[str, str]) -> PreparedEnv:
+        python = shutil.which("python", path=base_env.get("PATH")) or shutil.which(
+            "python3", path=base_env.get("PATH")
+        )
+        return PreparedEnv(self.name, python, _version_of(python, base_env))
+
+
+def _version_of(python: str | None, env: Mapping[str, str]) -> str | None:
+    if python is None:
+        return None
+    try:
+        outcome = run_captured((python, "-c", _VERSION_SNIPPET), env=env, timeout=30)
+    except LaunchError:
+        return None
+    return outcome.stdout.strip() or None if outcome.returncode == 0 else None

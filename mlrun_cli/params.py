@@ -1,0 +1,98 @@
+"""From `-P name=value` pairs to the final, safely quoted command of an entry point.
+
+Everything is checked here, before a run exists: malformed pairs, every missing required
+parameter at once, and every value against its declared type.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlrun_cli.errors import ParameterError
+from mlrun_cli.param_types import CONVERTERS, ConversionContext
+from mlrun_cli.spec import EntryPoint
+from mlrun_cli.template import append_extra, render
+
+# The characters MLflow's stores accept in a param key; a key is also a path in the file store.
+_KEY = re.compile(r"^[\w.\- :/]+$")
+UNDECLARED = "undeclared"
+
+
+@dataclass(frozen=True)
+class ResolvedParameter:
+    name: str
+    type: str  # a declared type, or "undeclared" for a -P the entry point does not declare
+    value: str
+    from_default: bool = False
+
+
+@dataclass(frozen=True)
+class ResolvedCommand:
+    """The command exactly as bash will receive it, and the values that went into it."""
+
+    command: str
+    parameters: tuple[ResolvedParameter, ...]
+
+    def values(self) -> dict[str, str]:
+        return {p.name: p.value for p in self.parameters}
+
+
+def parse_assignments(items: Sequence[str]) -> dict[str, str]:
+    """`["a=1", "b=x=y"]` -> `{"a": "1", "b": "x=y"}`; a repeated name is refused, as in MLflow."""
+    parsed: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep:
+            raise ParameterError(f"-P {item!r}: expected NAME=VALUE")
+        check_key(name, f"-P {item!r}")
+        if name in parsed:
+            raise ParameterError(f"-P {name}: given twice ({parsed[name]!r} and {value!r})")
+        parsed[name] = value
+    return parsed
+
+
+def check_key(name: str, where: str) -> None:
+    """A key must be storable as a file-store path and harmless on a command line."""
+    parts = name.split("/")
+    if not _KEY.match(name) or name.startswith("/") or ".." in parts or "" in parts:
+        raise ParameterError(
+            f"{where}: invalid name {name!r} (use letters, digits and _ - . : / without '..')"
+        )
+
+
+def resolve_command(
+    entry: EntryPoint, given: Mapping[str, str], invocation_dir: Path, project_dir: Path
+) -> ResolvedCommand:
+    """Apply defaults and types, then render. User values are relative to where mlrun was
+    invoked; defaults are relative to the project, where the author wrote them."""
+    missing = [p.name for p in entry.parameters if p.required and p.name not in given]
+    if missing:
+        raise ParameterError(
+            f"entry point '{entry.name}' needs: {', '.join(missing)} "
+            f"(pass {' '.join(f'-P {m}=...' for m in missing)})"
+        )
+    resolved: list[ResolvedParameter] = []
+    errors: list[str] = []
+    for param in entry.parameters:
+        from_default = param.name not in given
+        raw = param.default if from_default else given[param.name]
+        assert raw is not None  # required parameters without a value were reported above
+        context = ConversionContext(project_dir if from_default else invocation_dir)
+        try:
+            value = CONVERTERS[param.type](raw, context)
+        except ValueError as exc:
+            origin = "default of " if from_default else ""
+            errors.append(f"{origin}parameter '{param.name}' ({param.type}): {exc}")
+            continue
+        resolved.append(ResolvedParameter(param.name, param.type, value, from_default))
+    if errors:
+        raise ParameterError("\n".join(errors))
+    declared = {p.name for p in entry.parameters}
+    extra = {k: v for k, v in given.items() if k not in declared}
+    resolved.extend(ResolvedParameter(k, UNDECLARED, v) for k, v in extra.items())
+    values = {p.name: p.value for p in resolved}
+    return ResolvedCommand(append_extra(render(entry.command, values), extra), tuple(resolved))

@@ -1,0 +1,416 @@
+"""MLflow's file store (`./mlruns`), written byte for byte as MLflow 3 writes it.
+
+Layout and field order follow MLflow's FileStore so that `mlflow.get_run()`, `search_runs()`
+and the MLflow UI read what mlrun writes, and mlrun reads what they write. Files that are
+replaced go through a temporary file and `os.replace`, so a crash never leaves half a meta.yaml.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import secrets
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import yaml
+
+from mlrun_cli.errors import ConflictError, NotFoundError, StoreError
+from mlrun_cli.tracking.entities import ACTIVE, DELETED, Experiment, RunInfo, RunStatus
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EXPERIMENT_ID = "0"
+DEFAULT_EXPERIMENT_NAME = "Default"
+TRASH = ".trash"
+META = "meta.yaml"
+LOCK = ".mlrun.lock"
+# MLflow's experiment ids are random integers of this many digits.
+_EXPERIMENT_ID_DIGITS = 18
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def dump_yaml(data: Mapping[str, Any]) -> str:
+    """MLflow's meta.yaml style: block style, sorted keys, unicode kept."""
+    return yaml.safe_dump(dict(data), default_flow_style=False, allow_unicode=True, sort_keys=True)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` so that a reader sees the old or the new content, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
+
+
+def local_path_of_uri(uri: str) -> Path:
+    parsed = urlparse(uri)
+    return Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(uri)
+
+
+class FileStore:
+    """One store directory. Constructing it touches nothing; `ensure()` creates it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    # -- the store itself -------------------------------------------------------------------
+
+    def ensure(self) -> None:
+        """Create the store with its Default experiment if needed, and prove it is writable."""
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"tracking store {self.root} is a file, not a directory")
+        try:
+            (self.root / TRASH).mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".mlrun-write-test.{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+            if self._experiment_dir(DEFAULT_EXPERIMENT_ID) is None:
+                self._write_new_experiment(DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, None)
+        except OSError as exc:
+            raise StoreError(
+                f"tracking store {self.root} is not writable ({exc.strerror}); "
+                "pass --tracking-uri with a directory you can write"
+            ) from None
+
+    def check_readable(self) -> None:
+        """Commands that only read need an existing directory, not a writable one."""
+        if not self.root.exists():
+            raise StoreError(f"no tracking store at {self.root} (nothing has been run there yet)")
+        if not self.root.is_dir():
+            raise StoreError(f"tracking store {self.root} is a file, not a directory")
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Serialise name checks and creations between concurrent mlrun processes."""
+        with open(self.root / LOCK, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # -- experiments ------------------------------------------------------------------------
+
+    def _experiment_dir(self, experiment_id: str) -> Path | None:
+        if not experiment_id.isdigit():
+            return None
+        for parent in (self.root, self.root / TRASH):
+            candidate = parent / experiment_id
+            if (candidate / META).is_file():
+                return candidate
+        return None
+
+    def _read_meta(self, path: Path) -> dict[str, Any]:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise StoreError(f"{path}: unreadable ({exc})") from None
+        if not isinstance(data, dict):
+            raise StoreError(f"{path}: not a meta.yaml mapping")
+        return data
+
+    def _experiment_from_dir(self, directory: Path) -> Experiment:
+        meta = self._read_meta(directory / META)
+        try:
+            return Experiment(
+                experiment_id=str(meta["experiment_id"]),
+                name=str(meta["name"]),
+                artifact_location=str(meta.get("artifact_location", "")),
+                lifecycle_stage=str(meta.get("lifecycle_stage", ACTIVE)),
+                creation_time=meta.get("creation_time"),
+                last_update_time=meta.get("last_update_time"),
+                tags=_read_values(directory / "tags"),
+            )
+        except KeyError as exc:
+            raise StoreError(f"{directory / META}: missing field {exc}") from None
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        directory = self._experiment_dir(experiment_id)
+        if directory is None:
+            raise NotFoundError(f"no experiment with id {experiment_id} in {self.root}")
+        return self._experiment_from_dir(directory)
+
+    def find_experiment(self, name: str) -> Experiment | None:
+        """The experiment called `name`, active or deleted (names stay reserved, as in MLflow)."""
+        return next((e for e in self.list_experiments("all") if e.name == name), None)
+
+    def list_experiments(self, view: str = "active_only") -> list[Experiment]:
+        """`view` is MLflow's: active_only, deleted_only or all. Broken entries are skipped."""
+        parents = {"active_only": [self.root], "deleted_only": [self.root / TRASH]}.get(
+            view, [self.root, self.root / TRASH]
+        )
+        found = []
+        for parent in parents:
+            if not parent.is_dir():
+                continue
+            for directory in sorted(parent.iterdir()):
+                if not directory.name.isdigit() or not (directory / META).is_file():
+                    continue
+                try:
+                    found.append(self._experiment_from_dir(directory))
+                except StoreError as exc:
+                    log.warning("skipping experiment: %s", exc.message)
+        return sorted(found, key=lambda e: (e.creation_time or 0, e.experiment_id))
+
+    def create_experiment(self, name: str, artifact_location: str | None = None) -> Experiment:
+        _check_experiment_name(name)
+        with self._locked():
+            self._check_name_free(name)
+            experiment_id = self._new_experiment_id()
+            self._write_new_experiment(experiment_id, name, artifact_location)
+        return self.get_experiment(experiment_id)
+
+    def get_or_create_experiment(self, name: str) -> Experiment:
+        """What `mlrun run --experiment-name` does: reuse an active one, create a missing one."""
+        with self._locked():
+            existing = self.find_experiment(name)
+            if existing is None:
+                _check_experiment_name(name)
+                experiment_id = self._new_experiment_id()
+                self._write_new_experiment(experiment_id, name, None)
+                return self.get_experiment(experiment_id)
+        if existing.lifecycle_stage != ACTIVE:
+            raise ConflictError(
+                f"experiment '{name}' (id {existing.experiment_id}) is deleted; restore it with "
+                f"`mlrun experiments restore --experiment-id {existing.experiment_id}`"
+            )
+        return existing
+
+    def _check_name_free(self, name: str) -> None:
+        existing = self.find_experiment(name)
+        if existing is None:
+            return
+        if existing.lifecycle_stage == DELETED:
+            raise ConflictError(
+                f"experiment '{name}' already exists, deleted (id {existing.experiment_id}); "
+                "restore it or choose another name"
+            )
+        raise ConflictError(f"experiment '{name}' already exists (id {existing.experiment_id})")
+
+    def _new_experiment_id(self) -> str:
+        while True:
+            low = 10 ** (_EXPERIMENT_ID_DIGITS - 1)
+            candidate = str(low + secrets.randbelow(9 * low))
+            if self._experiment_dir(candidate) is None:
+                return candidate
+
+    def _write_new_experiment(
+        self, experiment_id: str, name: str, artifact_location: str | None
+    ) -> None:
+        created = now_ms()
+        meta = {
+            "artifact_location": artifact_location or f"{self.root.as_uri()}/{experiment_id}",
+            "creation_time": created,
+            "effective_trace_archival_retention": None,
+            "experiment_id": experiment_id,
+            "last_update_time": created,
+            "lifecycle_stage": ACTIVE,
+            "name": name,
+            "trace_location": None,
+            "workspace": "default",
+        }
+        directory = self.root / experiment_id
+        directory.mkdir(parents=True, exist_ok=True)
+        write_atomic(directory / META, dump_yaml(meta))
+
+    def _update_experiment_meta(self, directory: Path, **changes: Any) -> None:
+        """Rewrite only the given fields, keeping whatever else MLflow stored there."""
+        meta = self._read_meta(directory / META)
+        meta.update(changes, last_update_time=now_ms())
+        write_atomic(directory / META, dump_yaml(meta))
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> Experiment:
+        _check_experiment_name(new_name)
+        with self._locked():
+            experiment = self.get_experiment(experiment_id)
+            if experiment.lifecycle_stage != ACTIVE:
+                raise ConflictError(f"experiment {experiment_id} is deleted; restore it first")
+            self._check_name_free(new_name)
+            self._update_experiment_meta(self.root / experiment_id, name=new_name)
+        return self.get_experiment(experiment_id)
+
+    def delete_experiment(self, experiment_id: str) -> Experiment:
+        """MLflow's soft delete: the runs are marked deleted and the folder goes to .trash."""
+        if experiment_id == DEFAULT_EXPERIMENT_ID:
+            raise ConflictError("the Default experiment (id 0) cannot be deleted")
+        with self._locked():
+            experiment = self.get_experiment(experiment_id)
+            if experiment.lifecycle_stage != ACTIVE:
+                raise ConflictError(f"experiment {experiment_id} is already deleted")
+            directory = self.root / experiment_id
+            deleted_at = now_ms()
+            for run_dir in _run_dirs(directory):
+                self._update_run_meta(run_dir, lifecycle_stage=DELETED, deleted_time=deleted_at)
+            self._update_experiment_meta(directory, lifecycle_stage=DELETED)
+            os.replace(directory, self.root / TRASH / experiment_id)
+        return self.get_experiment(experiment_id)
+
+    def restore_experiment(self, experiment_id: str) -> Experiment:
+        with self._locked():
+            experiment = self.get_experiment(experiment_id)
+            if experiment.lifecycle_stage == ACTIVE:
+                raise ConflictError(f"experiment {experiment_id} is not deleted")
+            self._check_name_free_for_restore(experiment)
+            directory = self.root / experiment_id
+            os.replace(self.root / TRASH / experiment_id, directory)
+            for run_dir in _run_dirs(directory):
+                self._update_run_meta(run_dir, lifecycle_stage=ACTIVE, deleted_time=None)
+            self._update_experiment_meta(directory, lifecycle_stage=ACTIVE)
+        return self.get_experiment(experiment_id)
+
+    def _check_name_free_for_restore(self, experiment: Experiment) -> None:
+        clash = [e for e in self.list_experiments("active_only") if e.name == experiment.name]
+        if clash:
+            raise ConflictError(
+                f"cannot restore experiment {experiment.experiment_id}: the name "
+                f"'{experiment.name}' is now used by experiment {clash[0].experiment_id}"
+            )
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def create_run(
+        self, experiment: Experiment, run_name: str, user: str, tags: Mapping[str, str]
+    ) -> RunInfo:
+        """A new RUNNING run with its tags, laid out as MLflow's create_run does."""
+        if experiment.lifecycle_stage != ACTIVE:
+            raise ConflictError(f"experiment {experiment.experiment_id} is deleted")
+        run_id = secrets.token_hex(16)
+        run_dir = self.root / experiment.experiment_id / run_id
+        artifact_root = local_path_of_uri(experiment.artifact_location)
+        info = RunInfo(
+            run_id=run_id,
+            experiment_id=experiment.experiment_id,
+            run_name=run_name,
+            status=RunStatus.RUNNING,
+            start_time=now_ms(),
+            end_time=None,
+            lifecycle_stage=ACTIVE,
+            artifact_uri=f"{(artifact_root / run_id / 'artifacts').as_uri()}",
+            user_id=user,
+        )
+        for sub in ("metrics", "params", "artifacts", "tags"):
+            (run_dir / sub).mkdir(parents=True, exist_ok=True)
+        write_atomic(run_dir / META, dump_yaml({**_run_meta(info), "deleted_time": None}))
+        self.set_tags(info, {"mlflow.runName": run_name, **tags})
+        return info
+
+    def _run_dir(self, info: RunInfo) -> Path:
+        directory = self._experiment_dir(info.experiment_id)
+        if directory is None or not (directory / info.run_id / META).is_file():
+            raise NotFoundError(f"run {info.run_id} no longer exists in {self.root}")
+        return directory / info.run_id
+
+    def _update_run_meta(self, run_dir: Path, **changes: Any) -> None:
+        meta = self._read_meta(run_dir / META)
+        meta.update(changes)
+        if meta.get("deleted_time", 0) is None:
+            del meta["deleted_time"]  # MLflow drops it on every rewrite of a live run
+        write_atomic(run_dir / META, dump_yaml(meta))
+
+    def log_params(self, info: RunInfo, params: Mapping[str, str]) -> None:
+        """Params are immutable, as in MLflow: the same value again is fine, another is not."""
+        params_dir = self._run_dir(info) / "params"
+        for key, value in params.items():
+            path = params_dir / key
+            if path.is_file() and path.read_text(encoding="utf-8") != value:
+                raise ConflictError(f"run {info.run_id}: param '{key}' is already logged")
+            write_atomic(path, value)
+
+    def set_tags(self, info: RunInfo, tags: Mapping[str, str]) -> None:
+        tags_dir = self._run_dir(info) / "tags"
+        for key, value in tags.items():
+            write_atomic(tags_dir / key, value)
+
+    def finish_run(self, info: RunInfo, status: RunStatus, end_time: int) -> RunInfo:
+        """Record the final status; the runner's word wins over whatever the child wrote."""
+        self._update_run_meta(self._run_dir(info), status=int(status), end_time=end_time)
+        return RunInfo(**{**info.__dict__, "status": status, "end_time": end_time})
+
+    def artifact_dir(self, info: RunInfo) -> Path:
+        return local_path_of_uri(info.artifact_uri)
+
+    def read_run(self, run_id: str) -> tuple[RunInfo, dict[str, str], dict[str, str]]:
+        """A run's info, params and tags, found in whichever experiment holds it."""
+        for parent in (self.root, self.root / TRASH):
+            for meta_path in sorted(parent.glob(f"*/{run_id}/{META}")):
+                run_dir = meta_path.parent
+                info = _run_info(self._read_meta(meta_path))
+                return info, _read_values(run_dir / "params"), _read_values(run_dir / "tags")
+        raise NotFoundError(f"no run {run_id} in {self.root}")
+
+    def list_runs(self, experiment: Experiment) -> list[RunInfo]:
+        """The runs of one experiment (active and deleted alike), newest first."""
+        directory = self._experiment_dir(experiment.experiment_id)
+        if directory is None:
+            return []
+        infos = []
+        for run_dir in _run_dirs(directory):
+            try:
+                infos.append(_run_info(self._read_meta(run_dir / META)))
+            except (StoreError, KeyError, ValueError) as exc:
+                log.warning("skipping run %s: %s", run_dir, exc)
+        return sorted(infos, key=lambda info: info.start_time, reverse=True)
+
+
+def _check_experiment_name(name: str) -> None:
+    if not name or not name.strip():
+        raise ConflictError("an experiment name must not be empty")
+
+
+def _run_dirs(experiment_dir: Path) -> list[Path]:
+    return [d for d in experiment_dir.iterdir() if (d / META).is_file()]
+
+
+def _run_meta(info: RunInfo) -> dict[str, Any]:
+    """The persisted RunInfo, with the legacy fields MLflow still writes."""
+    return {
+        "artifact_uri": info.artifact_uri,
+        "end_time": info.end_time,
+        "entry_point_name": "",
+        "experiment_id": info.experiment_id,
+        "lifecycle_stage": info.lifecycle_stage,
+        "run_id": info.run_id,
+        "run_name": info.run_name,
+        "source_name": "",
+        "source_type": 4,
+        "source_version": "",
+        "start_time": info.start_time,
+        "status": int(info.status),
+        "tags": [],
+        "user_id": info.user_id,
+    }
+
+
+def _run_info(meta: Mapping[str, Any]) -> RunInfo:
+    return RunInfo(
+        run_id=str(meta["run_id"]),
+        experiment_id=str(meta["experiment_id"]),
+        run_name=str(meta.get("run_name") or ""),
+        status=RunStatus(int(meta.get("status", RunStatus.RUNNING))),
+        start_time=int(meta.get("start_time") or 0),
+        end_time=meta.get("end_time"),
+        lifecycle_stage=str(meta.get("lifecycle_stage", ACTIVE)),
+        artifact_uri=str(meta.get("artifact_uri", "")),
+        user_id=str(meta.get("user_id", "")),
+    )
+
+
+def _read_values(directory: Path) -> dict[str, str]:
+    """Params or tags: one file per key, keys with `/` as sub-directories."""
+    if not directory.is_dir():
+        return {}
+    values = {}
+    for path in sorted(directory.rglob("*")):
+        if path.is_file() and not path.name.startswith("."):
+            values[path.relative_to(directory).as_posix()] = path.read_text(encoding="utf-8")
+    return values
