@@ -68,4 +68,3 @@ def _configure_logging() -> None:
     if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
         logger.addHandler(_StderrHandler())
     logger.setLevel(logging.INFO)
-    logger.propagate = False

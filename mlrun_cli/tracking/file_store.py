@@ -113,6 +113,9 @@ class FileStore:
     def _read_meta(self, path: Path) -> dict[str, Any]:
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.MarkedYAMLError as exc:
+            line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
+            raise StoreError(f"{path}: unreadable (YAML: {exc.problem}, line {line})") from None
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise StoreError(f"{path}: unreadable ({exc})") from None
         if not isinstance(data, dict):
@@ -300,7 +303,7 @@ class FileStore:
         )
         for sub in ("metrics", "params", "artifacts", "tags"):
             (run_dir / sub).mkdir(parents=True, exist_ok=True)
-        write_atomic(run_dir / META, dump_yaml({**_run_meta(info), "deleted_time": None}))
+        write_atomic(run_dir / META, dump_yaml(_run_meta(info)))
         self.set_tags(info, {"mlflow.runName": run_name, **tags})
         return info
 

@@ -1,0 +1,272 @@
+"""`mlrun run` in-process: what is recorded, what is refused, and the exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mlrun_cli.tracking.file_store import FileStore
+
+ECHO_PROJECT = {
+    "MLproject": """
+name: echo
+entry_points:
+  main:
+    parameters:
+      word: {type: string, default: hello}
+      ratio: {type: float, default: 0.5}
+      data: {type: path, default: data.txt}
+    command: "echo {word} {ratio} && cat {data} && echo"
+  fail:
+    parameters:
+      code: {type: int, default: 3}
+    command: "echo failing >&2; exit {code}"
+  env:
+    command: "env | grep ^MLFLOW_ | sort"
+""",
+    "data.txt": "payload\n",
+}
+
+
+def run_json(cli, *args: str) -> dict:
+    result = cli("run", *args, "--json")
+    document = json.loads(result.stdout)
+    assert document["format"] == 1
+    return document["run"]
+
+
+def read_run(tmp_path: Path, run_id: str, store: str = "mlruns"):
+    return FileStore(tmp_path / store).read_run(run_id)
+
+
+def test_a_passing_run_is_recorded_with_params_tags_and_logs(cli, make_project, tmp_path) -> None:
+    project = make_project(ECHO_PROJECT)
+    run = run_json(cli, "project", "-P", "word=hi there", "--run-name", "first")
+    assert (run["status"], run["exit_code"], run["run_name"]) == ("FINISHED", 0, "first")
+    info, params, tags = read_run(tmp_path, run["run_id"])
+    assert info.experiment_id == "0"
+    assert params == {"word": "hi there", "ratio": "0.5", "data": str(project / "data.txt")}
+    assert tags["mlflow.source.name"] == str(project)
+    assert tags["mlflow.source.type"] == "PROJECT"
+    assert tags["mlflow.project.entryPoint"] == "main"
+    assert tags["mlflow.project.env"] == "local"
+    assert tags["mlflow.project.backend"] == "local"
+    assert tags["mlflow.runName"] == "first"
+    assert tags["mlrun.command"] == f"echo 'hi there' 0.5 && cat {project / 'data.txt'} && echo"
+    assert tags["mlrun.exit_code"] == "0"
+    assert float(tags["mlrun.duration_s"]) >= 0
+    for key in ("mlflow.user", "mlrun.host", "mlrun.version", "mlrun.platform"):
+        assert tags[key]
+    stdout_log = Path(run["logs"]["stdout"]).read_text()
+    assert stdout_log == "hi there 0.5\npayload\n\n"
+
+
+def test_the_entry_points_output_reaches_the_terminal(cli, make_project) -> None:
+    make_project(ECHO_PROJECT)
+    result = cli("run", "project", "-e", "fail")
+    assert result.stdout == ""
+    assert "failing\n" in result.stderr
+
+
+def test_a_failing_entry_point_fails_the_run_with_its_own_exit_code(
+    cli, make_project, tmp_path
+) -> None:
+    make_project(ECHO_PROJECT)
+    result = cli("run", "project", "-e", "fail", "-P", "code=7", "--json")
+    assert result.exit_code == 7
+    run = json.loads(result.stdout)["run"]
+    assert (run["status"], run["exit_code"]) == ("FAILED", 7)
+    _info, _, tags = read_run(tmp_path, run["run_id"])
+    assert tags["mlrun.exit_code"] == "7"
+    assert Path(run["logs"]["stderr"]).read_text() == "failing\n"
+    assert f"run {run['run_id']} FAILED" in result.stderr
+
+
+def test_json_keeps_stdout_for_the_document_alone(cli, make_project) -> None:
+    make_project(ECHO_PROJECT)
+    result = cli("run", "project", "--json")
+    assert json.loads(result.stdout)["run"]["status"] == "FINISHED"
+    assert "hello 0.5" in result.stderr
+
+
+def test_the_child_attaches_to_the_run_through_mlflow_variables(
+    cli, make_project, tmp_path
+) -> None:
+    make_project(ECHO_PROJECT)
+    run = run_json(cli, "project", "-e", "env", "--experiment-name", "exp")
+    lines = Path(run["logs"]["stdout"]).read_text().splitlines()
+    assert f"MLFLOW_RUN_ID={run['run_id']}" in lines
+    assert f"MLFLOW_EXPERIMENT_ID={run['experiment_id']}" in lines
+    assert f"MLFLOW_TRACKING_URI={(tmp_path / 'mlruns').as_uri()}" in lines
+    assert "MLFLOW_ALLOW_FILE_STORE=true" in lines
+
+
+def test_a_shell_injection_in_a_value_runs_nothing(cli, make_project, tmp_path) -> None:
+    make_project(ECHO_PROJECT)
+    target = tmp_path / "pwned"
+    run = run_json(
+        cli, "project", "-P", f"word=x; touch {target}", "-P", f"extra=$(touch {target})"
+    )
+    assert run["status"] == "FINISHED"
+    assert not target.exists()
+    output = Path(run["logs"]["stdout"]).read_text()
+    assert output == f"x; touch {target} 0.5\npayload\n--extra $(touch {target})\n"
+
+
+def test_bare_python_and_shell_entry_points(cli, make_project) -> None:
+    make_project(
+        {
+            "train.py": "import sys; print('py', sys.argv[1:])",
+            "run.sh": 'echo "sh $@"',
+        }
+    )
+    py = run_json(cli, "project", "-e", "train.py", "-P", "lr=0.1", "-P", "name=a b")
+    assert Path(py["logs"]["stdout"]).read_text() == "py ['--lr', '0.1', '--name', 'a b']\n"
+    sh = run_json(cli, "project", "-e", "run.sh", "-P", "n=1")
+    assert Path(sh["logs"]["stdout"]).read_text() == "sh --n 1\n"
+
+
+def test_experiment_by_name_is_created_and_by_id_must_exist(cli, make_project, tmp_path) -> None:
+    make_project(ECHO_PROJECT)
+    run = run_json(cli, "project", "--experiment-name", "new-exp")
+    assert run["experiment_name"] == "new-exp"
+    again = run_json(cli, "project", "--experiment-id", run["experiment_id"])
+    assert again["experiment_name"] == "new-exp"
+    missing = cli("run", "project", "--experiment-id", "999")
+    assert missing.exit_code == 2
+    assert missing.stderr == f"mlrun: error: no experiment with id 999 in {tmp_path / 'mlruns'}\n"
+
+
+def test_experiment_from_the_environment(cli, make_project, monkeypatch) -> None:
+    make_project(ECHO_PROJECT)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "from-env")
+    assert run_json(cli, "project")["experiment_name"] == "from-env"
+    experiment_id = run_json(cli, "project")["experiment_id"]
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", experiment_id)
+    assert run_json(cli, "project")["experiment_name"] == "from-env"
+
+
+BAD_INPUTS = [
+    (["-P", "word"], 2, "mlrun: error: -P 'word': expected NAME=VALUE\n"),
+    (["-P", "ratio=fast"], 2, "mlrun: error: parameter 'ratio' (float): 'fast' is not a number\n"),
+    (
+        ["-e", "fail", "-P", "code=x"],
+        2,
+        "mlrun: error: parameter 'code' (int): 'x' is not an integer\n",
+    ),
+    (
+        ["-e", "nope"],
+        2,
+        "mlrun: error: entry point 'nope' is not defined in MLproject; "
+        "defined: main, fail, env (or name a .py or .sh file of the project)\n",
+    ),
+    (
+        ["--env-manager", "uv"],
+        2,
+        "mlrun: error: --env-manager uv is not available in this mlrun yet; "
+        "pass --no-env (or --env-manager local) to use the current interpreter\n",
+    ),
+    (
+        ["--experiment-name", "a", "--experiment-id", "0"],
+        2,
+        "mlrun: error: pass --experiment-name or --experiment-id, not both\n",
+    ),
+    (
+        ["--no-env", "--env-manager", "conda"],
+        2,
+        "mlrun: error: --no-env contradicts --env-manager conda\n",
+    ),
+    (
+        ["--version", "v1"],
+        5,
+        "mlrun: error: --version v1: checking out a version is not supported by "
+        "this mlrun yet; check it out yourself and run the local directory\n",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "code", "message"), BAD_INPUTS)
+def test_bad_input_is_one_line_and_writes_nothing(
+    cli, make_project, tmp_path, args, code, message
+) -> None:
+    make_project(ECHO_PROJECT)
+    result = cli("run", "project", *args)
+    assert (result.exit_code, result.stderr) == (code, message)
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_a_missing_path_parameter_names_the_parameter(cli, make_project, tmp_path) -> None:
+    make_project(ECHO_PROJECT)
+    result = cli("run", "project", "-P", "data=nowhere/x.txt")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "mlrun: error: parameter 'data' (path): no such file or directory: "
+        f"{tmp_path / 'nowhere/x.txt'}\n"
+    )
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_a_broken_mlproject_stops_before_anything_is_written(cli, make_project, tmp_path) -> None:
+    make_project({"MLproject": "entry_points:\n  main:\n    command: [x\n"})
+    result = cli("run", "project")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("project/MLproject:")
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_a_named_entry_point_without_mlproject(cli, make_project, tmp_path) -> None:
+    make_project({"train.py": ""})
+    result = cli("run", "project", "-e", "train")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "mlrun: error: entry point 'train' is not defined in the project (no MLproject file); "
+        "defined: none (or name a .py or .sh file of the project)\n"
+    )
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_a_declared_environment_asks_for_no_env(cli, make_project, tmp_path) -> None:
+    make_project({**ECHO_PROJECT, "python_env.yaml": "python: '3.11'\n"})
+    result = cli("run", "project")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "mlrun: error: the project declares a python_env (python_env.yaml in the project), and "
+        "this mlrun cannot build environments yet: pass --no-env (or --env-manager local) to run "
+        "it with the current interpreter\n"
+    )
+    assert not (tmp_path / "mlruns").exists()
+    assert cli("run", "project", "--no-env").exit_code == 0
+    assert cli("run", "project", "--env-manager", "local").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "uri", ["https://github.com/org/repo.git", "git@github.com:org/repo", "proj.zip", "x#sub"]
+)
+def test_remote_sources_are_refused_loudly(cli, uri) -> None:
+    result = cli("run", uri)
+    assert result.exit_code == 5
+    assert "not supported by this mlrun yet" in result.stderr
+
+
+def test_a_store_path_that_is_a_file_is_untouched(cli, make_project, tmp_path) -> None:
+    make_project(ECHO_PROJECT)
+    (tmp_path / "store").write_text("keep me")
+    result = cli("run", "project", "--tracking-uri", "store")
+    assert (result.exit_code, result.stderr) == (
+        4,
+        f"mlrun: error: tracking store {tmp_path / 'store'} is a file, not a directory\n",
+    )
+    assert (tmp_path / "store").read_text() == "keep me"
+
+
+def test_a_store_that_cannot_be_written(cli, make_project, tmp_path) -> None:
+    make_project(ECHO_PROJECT)
+    (tmp_path / "file").write_text("")
+    result = cli("run", "project", "--tracking-uri", "file/mlruns")
+    assert result.exit_code == 4
+    assert result.stderr.startswith(
+        f"mlrun: error: tracking store {tmp_path / 'file/mlruns'} is not writable"
+    )

@@ -1,0 +1,57 @@
+"""Docs that run: the README's examples load, and every command explains itself."""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from mlrun_cli.cli.app import cli as app
+from mlrun_cli.spec import load_project
+from tests.conftest import REPO, write_files
+
+README = (REPO / "README.md").read_text()
+
+
+def blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+
+
+def test_every_mlproject_in_the_readme_loads(tmp_path) -> None:
+    projects = [b for b in blocks("yaml") if "entry_points:" in b]
+    assert projects
+    for index, text in enumerate(projects):
+        env_files = re.findall(r"^(?:python_env|conda_env): (\S+)", text, flags=re.M)
+        directory = write_files(
+            tmp_path / str(index), {"MLproject": text, **dict.fromkeys(env_files, "")}
+        )
+        assert load_project(directory).entry_points
+
+
+def test_the_readme_shows_the_real_validate_output() -> None:
+    expected = (REPO / "tests/fixtures/invalid/many_problems/expected.txt").read_text()
+    assert f"$ cd tests/fixtures/invalid && mlrun validate many_problems\n{expected}```" in README
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    command = "python3 -m pip install -e '.[test]' && python3 -m pytest"
+    assert f"```\n{command}\n```" in README
+    assert command in (REPO / ".ci" / "run").read_text().splitlines()
+
+
+def all_commands(group: click.Group, prefix: str = "mlrun") -> dict[str, click.Command]:
+    found: dict[str, click.Command] = {prefix: group}
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found.update(all_commands(command, f"{prefix} {name}"))
+        else:
+            found[f"{prefix} {name}"] = command
+    return found
+
+
+def test_every_command_and_option_has_help_text() -> None:
+    for name, command in all_commands(app).items():
+        assert command.help, f"{name} has no help text"
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"{name} {param.opts[0]} has no help text"
