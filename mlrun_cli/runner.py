@@ -18,7 +18,7 @@ from typing import IO
 
 from mlrun_cli import __version__
 from mlrun_cli.envs import EnvManager, PreparedEnv, select_manager
-from mlrun_cli.errors import LaunchError, NotFoundError, UsageError
+from mlrun_cli.errors import NotFoundError, UsageError
 from mlrun_cli.execution import CommandOutcome, CommandRequest, run_command
 from mlrun_cli.params import ResolvedCommand, parse_assignments, resolve_command
 from mlrun_cli.run_names import random_run_name
@@ -145,8 +145,11 @@ def execute_run(plan: RunPlan, settings: Settings, output: RunOutput) -> RunResu
     )
     try:
         outcome = run_command(request)
-    except LaunchError:
-        store.finish_run(run, RunStatus.FAILED, now_ms())
+    except BaseException as exc:
+        # Whatever stops us here (a launch failure, Ctrl-C before the child started), the run
+        # must not stay RUNNING.
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        store.finish_run(run, RunStatus.KILLED if interrupted else RunStatus.FAILED, now_ms())
         raise
     status, exit_code = _final_status(outcome)
     store.set_tags(

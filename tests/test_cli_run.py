@@ -270,3 +270,18 @@ def test_a_store_that_cannot_be_written(cli, make_project, tmp_path) -> None:
     assert result.stderr.startswith(
         f"mlrun: error: tracking store {tmp_path / 'file/mlruns'} is not writable"
     )
+
+
+def test_a_command_that_cannot_start_fails_the_run_instead_of_leaving_it_running(
+    cli, make_project, tmp_path, monkeypatch
+) -> None:
+    make_project(ECHO_PROJECT)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-such-bin"))
+    result = cli("run", "project")
+    assert (result.exit_code, result.stderr.splitlines()[-1]) == (
+        1,
+        "mlrun: error: cannot start 'bash': No such file or directory",
+    )
+    [meta] = (tmp_path / "mlruns" / "0").glob("*/meta.yaml")
+    info, _, _ = read_run(tmp_path, meta.parent.name)
+    assert info.status.name == "FAILED"

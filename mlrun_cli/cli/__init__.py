@@ -11,7 +11,6 @@ import sys
 from collections.abc import Sequence
 
 from mlrun_cli import __version__
-from mlrun_cli.errors import MlrunError, SpecError
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -27,6 +26,7 @@ def run_cli(args: list[str]) -> int:
     import click
 
     from mlrun_cli.cli.app import cli
+    from mlrun_cli.errors import MlrunError, SpecError
 
     _configure_logging()
     try:
