@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 
 class MlrunError(Exception):
@@ -16,9 +17,10 @@ class MlrunError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, details: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.message = message
+        self.details = tuple(details)  # supporting lines (a log's end), shown indented
 
     def lines(self) -> list[str]:
         """The message as the one-line-per-problem text the CLI prints."""
@@ -74,9 +76,15 @@ class EnvUnavailableError(MlrunError):
 
 
 class EnvBuildError(MlrunError):
-    """Building the environment itself failed."""
+    """Building the environment itself failed; `log_path` keeps what the build printed."""
 
     exit_code = 3
+
+    def __init__(
+        self, message: str, details: Sequence[str] = (), log_path: Path | None = None
+    ) -> None:
+        super().__init__(message, details)
+        self.log_path = log_path
 
 
 class StoreError(MlrunError):

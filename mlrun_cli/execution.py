@@ -200,3 +200,27 @@ def run_captured(
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise LaunchError(f"cannot run {argv[0]!r}: {exc}") from None
     return CapturedOutcome(done.returncode, done.stdout, done.stderr)
+
+
+def run_logged(
+    argv: tuple[str, ...],
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> int:
+    """A build step: its output is appended to `log_path`, never shown on the terminal."""
+    with open(log_path, "ab") as log:
+        log.write(f"$ {' '.join(argv)}\n".encode())
+        log.flush()
+        try:
+            done = subprocess.run(
+                list(argv),
+                env=None if env is None else dict(env),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        except OSError as exc:
+            raise LaunchError(f"cannot run {argv[0]!r}: {exc.strerror}") from None
+    return done.returncode

@@ -1,9 +1,10 @@
 """`mlrun run` as a pipeline: plan (every check, no writes), then execute and record.
 
-    URI -> source -> project -> entry point -> command -> env manager     (plan_run)
-        -> store -> experiment -> env -> run RUNNING -> process -> status (execute_run)
+    URI -> source -> project -> entry point -> command -> env plan        (plan_run)
+        -> store -> experiment -> run RUNNING -> env -> process -> status (execute_run)
 
 A bad input fails in `plan_run`, so it never leaves a run, an experiment or a store behind.
+Once the run exists, whatever ends it (a failed env build, Ctrl-C) gives it a final status.
 """
 
 from __future__ import annotations
@@ -17,8 +18,15 @@ from pathlib import Path
 from typing import IO
 
 from mlrun_cli import __version__
-from mlrun_cli.envs import EnvManager, PreparedEnv, select_manager
-from mlrun_cli.errors import NotFoundError, UsageError
+from mlrun_cli.envs import (
+    BuildProgress,
+    EnvManager,
+    EnvPlan,
+    PreparedEnv,
+    SilentProgress,
+    select_manager,
+)
+from mlrun_cli.errors import EnvBuildError, NotFoundError, UsageError
 from mlrun_cli.execution import CommandOutcome, CommandRequest, run_command
 from mlrun_cli.params import ResolvedCommand, parse_assignments, resolve_command
 from mlrun_cli.run_names import random_run_name
@@ -32,6 +40,8 @@ log = logging.getLogger(__name__)
 
 STDOUT_LOG = "logs/stdout.log"
 STDERR_LOG = "logs/stderr.log"
+BUILD_LOG_ARTIFACT = "environment/build.log"
+LOCK_ARTIFACT = "environment/requirements.lock.txt"
 INTERRUPTED_EXIT_CODE = 130
 
 
@@ -45,6 +55,7 @@ class RunRequest:
     experiment_id: str | None = None
     run_name: str | None = None
     version: str | None = None
+    rebuild_env: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,8 @@ class RunPlan:
     entry: EntryPoint
     command: ResolvedCommand
     manager: EnvManager
+    env_plan: EnvPlan
+    rebuild_env: bool
     experiment_name: str | None
     experiment_id: str | None
     run_name: str
@@ -67,6 +80,7 @@ class RunOutput:
 
     stdout: IO[bytes] | None = None
     stderr: IO[bytes] | None = None
+    progress: BuildProgress = field(default_factory=SilentProgress)
 
 
 @dataclass(frozen=True)
@@ -112,42 +126,37 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
     entry = select_entry_point(project, request.entry_point)
     given = parse_assignments(request.parameters)
     command = resolve_command(entry, given, settings.cwd, project.directory)
-    manager = select_manager(project, request.env_manager)
-    run_name = request.run_name or random_run_name()
+    manager = select_manager(project, request.env_manager, settings.environ, settings.cwd)
     return RunPlan(
-        source, project, entry, command, manager, experiment_name, experiment_id, run_name
+        source=source,
+        project=project,
+        entry=entry,
+        command=command,
+        manager=manager,
+        env_plan=manager.plan(project),
+        rebuild_env=request.rebuild_env,
+        experiment_name=experiment_name,
+        experiment_id=experiment_id,
+        run_name=request.run_name or random_run_name(),
     )
 
 
 def execute_run(plan: RunPlan, settings: Settings, output: RunOutput) -> RunResult:
-    """Create the run, run the entry point in it, and record how it ended."""
+    """Create the run, provide its environment, run the entry point, record how it ended."""
     store = FileStore(settings.store_root)
     experiment = _experiment(store, plan)
-    prepared = plan.manager.prepare(plan.project, settings.environ)
-    run = store.create_run(
-        experiment, plan.run_name, settings.user, _start_tags(plan, settings, prepared)
-    )
+    run = store.create_run(experiment, plan.run_name, settings.user, _start_tags(plan, settings))
     store.log_params(run, plan.command.values())
-    logs = {
-        "stdout": store.artifact_dir(run) / STDOUT_LOG,
-        "stderr": store.artifact_dir(run) / STDERR_LOG,
-    }
     log.info("run %s (%s) in experiment '%s' started", run.run_id, run.run_name, experiment.name)
-    log.info("command: %s", plan.command.command)
-    request = CommandRequest(
-        argv=("bash", "-c", plan.command.command),
-        cwd=plan.project.directory,
-        env=_child_env(settings, prepared, run, experiment, store),
-        stdout_log=logs["stdout"],
-        stderr_log=logs["stderr"],
-        echo_stdout=output.stdout,
-        echo_stderr=output.stderr,
-    )
     try:
-        outcome = run_command(request)
+        prepared = _prepare_env(plan, store, run, output.progress)
+        log.info("command: %s", plan.command.command)
+        outcome = run_command(
+            _command_request(plan, settings, prepared, run, experiment, store, output)
+        )
     except BaseException as exc:
-        # Whatever stops us here (a launch failure, Ctrl-C before the child started), the run
-        # must not stay RUNNING.
+        # Whatever stops us here (a failed build, a launch failure, Ctrl-C before the child
+        # started), the run must not stay RUNNING.
         interrupted = isinstance(exc, KeyboardInterrupt)
         store.finish_run(run, RunStatus.KILLED if interrupted else RunStatus.FAILED, now_ms())
         raise
@@ -157,7 +166,49 @@ def execute_run(plan: RunPlan, settings: Settings, output: RunOutput) -> RunResu
         {"mlrun.exit_code": str(outcome.returncode), "mlrun.duration_s": f"{outcome.duration:.3f}"},
     )
     run = store.finish_run(run, status, int(outcome.ended * 1000))
+    logs = {
+        "stdout": store.artifact_dir(run) / STDOUT_LOG,
+        "stderr": store.artifact_dir(run) / STDERR_LOG,
+    }
     return RunResult(run, experiment, plan.command.command, exit_code, outcome, logs)
+
+
+def _prepare_env(
+    plan: RunPlan, store: FileStore, run: RunInfo, progress: BuildProgress
+) -> PreparedEnv:
+    """Build or reuse the env; its build log and lock file become artifacts of the run."""
+    try:
+        prepared = plan.manager.prepare(plan.env_plan, progress, plan.rebuild_env)
+    except EnvBuildError as exc:
+        if exc.log_path is not None:
+            store.add_artifact(run, exc.log_path, BUILD_LOG_ARTIFACT)
+        raise
+    store.set_tags(run, _env_tags(prepared))
+    if prepared.build_log is not None:
+        store.add_artifact(run, prepared.build_log, BUILD_LOG_ARTIFACT)
+    if prepared.lock_file is not None and prepared.lock_file.is_file():
+        store.add_artifact(run, prepared.lock_file, LOCK_ARTIFACT)
+    return prepared
+
+
+def _command_request(
+    plan: RunPlan,
+    settings: Settings,
+    prepared: PreparedEnv,
+    run: RunInfo,
+    experiment: Experiment,
+    store: FileStore,
+    output: RunOutput,
+) -> CommandRequest:
+    return CommandRequest(
+        argv=("bash", "-c", plan.command.command),
+        cwd=plan.project.directory,
+        env=_child_env(settings, prepared, run, experiment, store),
+        stdout_log=store.artifact_dir(run) / STDOUT_LOG,
+        stderr_log=store.artifact_dir(run) / STDERR_LOG,
+        echo_stdout=output.stdout,
+        echo_stderr=output.stderr,
+    )
 
 
 def _experiment(store: FileStore, plan: RunPlan) -> Experiment:
@@ -177,27 +228,30 @@ def _experiment(store: FileStore, plan: RunPlan) -> Experiment:
     return experiment
 
 
-def _start_tags(plan: RunPlan, settings: Settings, prepared: PreparedEnv) -> dict[str, str]:
+def _start_tags(plan: RunPlan, settings: Settings) -> dict[str, str]:
     """MLflow's own tag names (its UI shows them) plus mlrun's under `mlrun.`."""
-    tags = {
+    return {
         "mlflow.user": settings.user,
         "mlflow.source.name": plan.source.source_name,
         "mlflow.source.type": "PROJECT",
         "mlflow.project.entryPoint": plan.entry.name,
-        "mlflow.project.env": prepared.manager,
+        "mlflow.project.env": plan.env_plan.manager,
         "mlflow.project.backend": "local",
         "mlrun.version": __version__,
         "mlrun.command": plan.command.command,
         "mlrun.host": socket.gethostname(),
         "mlrun.platform": platform.platform(),
     }
-    if prepared.python_version:
-        tags["mlrun.python"] = prepared.python_version
-    if prepared.python:
-        tags["mlrun.python.path"] = prepared.python
-    if prepared.key:
-        tags["mlrun.env.key"] = prepared.key
-    return tags
+
+
+def _env_tags(prepared: PreparedEnv) -> dict[str, str]:
+    candidates = {
+        "mlrun.env.python": prepared.python_version,
+        "mlrun.env.python.path": prepared.python,
+        "mlrun.env.key": prepared.key,
+        "mlrun.env.engine": prepared.engine,
+    }
+    return {key: value for key, value in candidates.items() if value}
 
 
 def _child_env(
@@ -208,7 +262,7 @@ def _child_env(
     store: FileStore,
 ) -> dict[str, str]:
     """The child attaches to our run: `mlflow.start_run()` there resumes it."""
-    env = {**settings.environ, **prepared.env_vars}
+    env = prepared.apply(settings.environ)
     env.update(
         MLFLOW_RUN_ID=run.run_id,
         MLFLOW_EXPERIMENT_ID=experiment.experiment_id,

@@ -56,7 +56,7 @@ class DockerEnv:
 class EnvDecl:
     """Which environment the project asks for, and where that was said."""
 
-    kind: str  # "python_env" | "conda_env" | "docker_env" | "none"
+    kind: str  # "python_env" | "conda_env" | "docker_env" | "uv_lock" | "none"
     file: Path | None = None
     docker: DockerEnv | None = None
     origin: str = ""
@@ -221,6 +221,8 @@ def _env_beside(directory: Path) -> EnvDecl:
     ):
         if (directory / file_name).is_file():
             return EnvDecl(kind, file=directory / file_name, origin=f"{file_name} in the project")
+    if (directory / "uv.lock").is_file() and (directory / "pyproject.toml").is_file():
+        return EnvDecl("uv_lock", file=directory / "uv.lock", origin="uv.lock in the project")
     return EnvDecl("none", origin="no environment declared")
 
 

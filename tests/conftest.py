@@ -56,6 +56,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(tmp_path)
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLRUN_ENV_ROOT", str(tmp_path / "envs"))
 
     def invoke(*args: str) -> CliResult:
         with _runner().isolation() as streams:

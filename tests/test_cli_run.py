@@ -164,9 +164,9 @@ BAD_INPUTS = [
         "defined: main, fail, env (or name a .py or .sh file of the project)\n",
     ),
     (
-        ["--env-manager", "uv"],
+        ["--env-manager", "docker"],
         2,
-        "mlrun: error: --env-manager uv is not available in this mlrun yet; "
+        "mlrun: error: --env-manager docker is not available in this mlrun yet; "
         "pass --no-env (or --env-manager local) to use the current interpreter\n",
     ),
     (
@@ -228,18 +228,41 @@ def test_a_named_entry_point_without_mlproject(cli, make_project, tmp_path) -> N
     assert not (tmp_path / "mlruns").exists()
 
 
-def test_a_declared_environment_asks_for_no_env(cli, make_project, tmp_path) -> None:
-    make_project({**ECHO_PROJECT, "python_env.yaml": "python: '3.11'\n"})
+def test_an_uninstalled_python_is_refused_before_the_run(cli, make_project, tmp_path) -> None:
+    make_project({**ECHO_PROJECT, "python_env.yaml": "python: '3.99'\n"})
     result = cli("run", "project")
     assert result.exit_code == 2
-    assert result.stderr == (
-        "mlrun: error: the project declares a python_env (python_env.yaml in the project), and "
-        "this mlrun cannot build environments yet: pass --no-env (or --env-manager local) to run "
-        "it with the current interpreter\n"
+    assert result.stderr.startswith(
+        "mlrun: error: no installed Python matches python: '3.99' (installed: "
+    )
+    assert not (tmp_path / "mlruns").exists()
+    assert not (tmp_path / "envs").exists()
+    assert cli("run", "project", "--no-env").exit_code == 0
+    assert cli("run", "project", "--env-manager", "local").exit_code == 0
+
+
+def test_a_broken_python_env_file_is_located(cli, make_project, tmp_path) -> None:
+    make_project({**ECHO_PROJECT, "python_env.yaml": "python: 3.10\n"})
+    result = cli("run", "project")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == (
+        'project/python_env.yaml:1: python: write the version in quotes: python: "3.10"'
+    )
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_a_docker_env_project_asks_for_no_env(cli, make_project, tmp_path) -> None:
+    make_project(
+        {**ECHO_PROJECT, "MLproject": "docker_env: {image: busybox}\n" + ECHO_PROJECT["MLproject"]}
+    )
+    result = cli("run", "project")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "mlrun: error: this project declares a docker_env, which this mlrun cannot run yet; "
+        "pass --no-env to run it with the current interpreter\n",
     )
     assert not (tmp_path / "mlruns").exists()
     assert cli("run", "project", "--no-env").exit_code == 0
-    assert cli("run", "project", "--env-manager", "local").exit_code == 0
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,8 @@ def run_cli(args: list[str]) -> int:
     except MlrunError as exc:
         for line in exc.lines():
             click.echo(f"mlrun: error: {line}", err=True)
+        for line in exc.details:
+            click.echo(f"    {line}", err=True)
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code

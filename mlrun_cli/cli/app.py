@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from mlrun_cli import __version__
+from mlrun_cli.cli.envs import envs
 from mlrun_cli.cli.experiments import experiments
 from mlrun_cli.cli.run import run
 from mlrun_cli.cli.validate import validate
@@ -23,3 +24,4 @@ def cli() -> None:
 cli.add_command(run)
 cli.add_command(validate)
 cli.add_command(experiments)
+cli.add_command(envs)

@@ -54,6 +54,9 @@ ENV_MANAGERS = ("local", "uv", "virtualenv", "conda", "docker")
     help="How to provide the environment (default: what the project declares).",
 )
 @click.option("--no-env", is_flag=True, help="Use the current interpreter (--env-manager local).")
+@click.option(
+    "--rebuild-env", is_flag=True, help="Build the environment again even if it is cached."
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only the entry point's own output.")
 @tracking_uri_option
 @json_option
@@ -67,6 +70,7 @@ def run(
     run_name: str | None,
     env_manager: str | None,
     no_env: bool,
+    rebuild_env: bool,
     quiet: bool,
     tracking_uri: str | None,
     as_json: bool,
@@ -76,6 +80,7 @@ def run(
     Exits with the entry point's own exit code; 130 after Ctrl-C; 2 for invalid input.
     With --json the entry point's stdout goes to stderr, so stdout holds only the JSON.
     """
+    from mlrun_cli.cli.progress import TerminalProgress
     from mlrun_cli.errors import UsageError
     from mlrun_cli.runner import RunOutput, RunRequest, execute_run, plan_run
     from mlrun_cli.settings import Settings
@@ -93,11 +98,16 @@ def run(
         experiment_id=experiment_id,
         run_name=run_name,
         version=version,
+        rebuild_env=rebuild_env,
     )
     settings = Settings.resolve(tracking_uri)
     plan = plan_run(request, settings)
     stdout = sys.stderr.buffer if as_json else sys.stdout.buffer
-    result = execute_run(plan, settings, RunOutput(stdout=stdout, stderr=sys.stderr.buffer))
+    progress = TerminalProgress()
+    try:
+        result = execute_run(plan, settings, RunOutput(stdout, sys.stderr.buffer, progress))
+    finally:
+        progress.close()
     summary = (
         f"run {result.run.run_id} {result.run.status.name} in {result.outcome.duration:.2f}s "
         f"(exit code {result.outcome.returncode})"

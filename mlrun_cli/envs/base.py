@@ -1,12 +1,41 @@
-"""What every environment manager provides, so the runner treats them all alike."""
+"""What every environment manager provides, so the runner treats them all alike.
+
+`plan` runs before the run exists: it reads and checks the env files and finds the interpreter,
+and writes nothing. `prepare` builds or reuses; its failures happen inside the run.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from mlrun_cli.spec import Project
+
+
+class BuildProgress(Protocol):
+    """Told when a build starts and ends; the CLI shows a spinner or log lines."""
+
+    def building(self, message: str) -> None: ...
+
+    def built(self, message: str) -> None: ...
+
+
+class SilentProgress:
+    def building(self, message: str) -> None:
+        """Nothing to show."""
+
+    def built(self, message: str) -> None:
+        """Nothing to show."""
+
+
+@dataclass(frozen=True)
+class EnvPlan:
+    """Decided before the run: which manager, and the inputs that identify the env."""
+
+    manager: str
+    description: str
 
 
 @dataclass(frozen=True)
@@ -17,14 +46,29 @@ class PreparedEnv:
     python: str | None  # the interpreter `python` resolves to inside it, when known
     python_version: str | None
     env_vars: Mapping[str, str] = field(default_factory=dict)
+    path_prepend: tuple[str, ...] = ()
     key: str | None = None  # build-cache key, for managers that build
+    engine: str | None = None  # what actually built it, where a manager has several ways
+    lock_file: Path | None = None  # what is installed, as requirement lines
+    build_log: Path | None = None  # set when this run built the env
+    reason: str | None = None  # why it was built
+
+    def apply(self, base: Mapping[str, str]) -> dict[str, str]:
+        """The child's environment variables inside this env."""
+        env = {**base, **self.env_vars}
+        if self.path_prepend:
+            env["PATH"] = ":".join([*self.path_prepend, base.get("PATH", "")])
+        env.pop("PYTHONHOME", None)
+        return env
 
 
 class EnvManager(Protocol):
     name: str
 
-    def check(self, project: Project) -> None:
-        """Raise EnvUnavailableError now, before a run exists, if this cannot work."""
+    def plan(self, project: Project) -> EnvPlan:
+        """Check everything that can be checked without building; raise before a run exists."""
+        ...
 
-    def prepare(self, project: Project, base_env: Mapping[str, str]) -> PreparedEnv:
+    def prepare(self, plan: EnvPlan, progress: BuildProgress, rebuild: bool) -> PreparedEnv:
         """Build or reuse the environment."""
+        ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Mapping
 
-from mlrun_cli.envs.base import PreparedEnv
+from mlrun_cli.envs.base import BuildProgress, EnvPlan, PreparedEnv
 from mlrun_cli.errors import LaunchError
 from mlrun_cli.execution import run_captured
 from mlrun_cli.spec import Project
@@ -16,14 +16,16 @@ _VERSION_SNIPPET = "import platform; print(platform.python_version())"
 class LocalEnvManager:
     name = "local"
 
-    def check(self, project: Project) -> None:
-        """The current interpreter is always there."""
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
 
-    def prepare(self, project: Project, base_env: Mapping[str, str]) -> PreparedEnv:
-        python = shutil.which("python", path=base_env.get("PATH")) or shutil.which(
-            "python3", path=base_env.get("PATH")
-        )
-        return PreparedEnv(self.name, python, _version_of(python, base_env))
+    def plan(self, project: Project) -> EnvPlan:
+        return EnvPlan(self.name, "the current interpreter")
+
+    def prepare(self, plan: EnvPlan, progress: BuildProgress, rebuild: bool) -> PreparedEnv:
+        path = self.environ.get("PATH")
+        python = shutil.which("python", path=path) or shutil.which("python3", path=path)
+        return PreparedEnv(self.name, python, _version_of(python, self.environ))
 
 
 def _version_of(python: str | None, env: Mapping[str, str]) -> str | None:

@@ -11,6 +11,7 @@ import fcntl
 import logging
 import os
 import secrets
+import shutil
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -341,6 +342,12 @@ class FileStore:
 
     def artifact_dir(self, info: RunInfo) -> Path:
         return local_path_of_uri(info.artifact_uri)
+
+    def add_artifact(self, info: RunInfo, source: Path, relative: str) -> None:
+        """Copy a file into the run's artifacts, as `mlflow.log_artifact` would."""
+        target = self.artifact_dir(info) / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
 
     def read_run(self, run_id: str) -> tuple[RunInfo, dict[str, str], dict[str, str]]:
         """A run's info, params and tags, found in whichever experiment holds it."""

@@ -1,0 +1,90 @@
+"""`mlrun envs ...`: what the environment cache holds, and cleaning it."""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from mlrun_cli.cli.options import json_option
+from mlrun_cli.cli.render import echo_json, echo_table, timestamp
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class Duration(click.ParamType):  # type: ignore[type-arg]  # generic only in click >= 8.2
+    """`30d`, `12h`, `90m`, `45s`, `2w` -> seconds."""
+
+    name = "duration"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhdw])", str(value).strip())
+        if not match:
+            self.fail(f"{value!r} is not a duration like 30d, 12h or 90m", param, ctx)
+        return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def human_size(size: int) -> str:
+    amount = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if amount < 1024 or unit == "GB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return f"{amount:.1f} GB"
+
+
+@click.group()
+def envs() -> None:
+    """Inspect and clean the cache of built environments (MLRUN_ENV_ROOT overrides where)."""
+
+
+@envs.command(name="list")
+@json_option
+def list_(as_json: bool) -> None:
+    """List cached environments, most recently used first."""
+    import os
+
+    from mlrun_cli.envs.cache import EnvCache
+
+    records = EnvCache.from_environment(os.environ).records()
+    if as_json:
+        echo_json("envs", [r.as_json() for r in records])
+        return
+    headers = ["KEY", "MANAGER", "PYTHON", "SIZE", "CREATED", "LAST USED", "PROJECT"]
+    rows = [
+        [
+            r.key,
+            r.manager,
+            r.python or "-",
+            human_size(r.size_bytes),
+            timestamp(r.created),
+            timestamp(r.last_used),
+            r.project,
+        ]
+        for r in records
+    ]
+    echo_table(headers, rows)
+
+
+@envs.command()
+@click.option(
+    "--older-than",
+    type=Duration(),
+    default="30d",
+    show_default=True,
+    help="Remove environments not used for this long (30d, 12h, 90m ...).",
+)
+@click.option("--all", "remove_all", is_flag=True, help="Remove every cached environment.")
+def prune(older_than: float, remove_all: bool) -> None:
+    """Remove environments that have not been used for a while (or all of them)."""
+    import os
+
+    from mlrun_cli.envs.cache import EnvCache
+
+    removed = EnvCache.from_environment(os.environ).prune(None if remove_all else older_than)
+    freed = human_size(sum(r.size_bytes for r in removed))
+    click.echo(f"Removed {len(removed)} environment{'s' if len(removed) != 1 else ''} ({freed})")

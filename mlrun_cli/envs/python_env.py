@@ -1,0 +1,97 @@
+"""python_env.yaml (and conda.yaml translated into one): what a Python env must contain.
+
+Requirement lines are kept as pip reads them; `-r`/`-c` files are made absolute against the
+project directory, and their content is part of what identifies the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlrun_cli.errors import Problem, SpecError
+from mlrun_cli.located_yaml import load_located
+from mlrun_cli.schema_check import check_schema
+from mlrun_cli.spec import display_path
+
+_FILE_OPTION = re.compile(r"^(-r|--requirement|-c|--constraint)(\s+|=)(.+)$")
+
+
+@dataclass(frozen=True)
+class PythonEnvSpec:
+    python: str  # a version prefix: "3.11"
+    build_dependencies: tuple[str, ...] = ()
+    dependencies: tuple[str, ...] = ()
+    source: Path | None = None  # the file it came from
+    dropped: tuple[str, ...] = ()  # conda packages a translation could not carry over
+
+    def requirement_lines(self, base: Path) -> list[str]:
+        """The dependencies as lines of a requirements file, `-r` paths made absolute."""
+        return [_absolute_file_option(line, base) for line in self.dependencies]
+
+    def fingerprint(self, base: Path) -> str:
+        """Changes when anything pip would install could change, included files too."""
+        digest = hashlib.sha256()
+        for line in (self.python, *self.build_dependencies, "--", *self.dependencies):
+            digest.update(line.encode() + b"\n")
+        for path in referenced_files(self.dependencies, base):
+            digest.update(path.read_bytes() if path.is_file() else b"<missing>")
+        return digest.hexdigest()
+
+
+def load_python_env(path: Path, display_base: Path) -> PythonEnvSpec:
+    label = display_path(path, display_base)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([Problem(label, None, "", f"cannot read: {exc}")]) from None
+    doc = load_located(text, label)
+    problems = check_schema(doc, "python_env", label)
+    python = doc.data.get("python") if isinstance(doc.data, dict) else None
+    if isinstance(python, float):
+        message = f'write the version in quotes: python: "{text_value(text, "python")}"'
+        problems = [p for p in problems if p.path != "python"]
+        problems.append(Problem(label, doc.line_of(("python",)), "python", message))
+    if isinstance(doc.data, dict):
+        deps = doc.data.get("dependencies") or []
+        for missing in _missing_files(deps, path.parent):
+            problems.append(Problem(label, doc.line_of(("dependencies",)), "dependencies", missing))
+    if problems:
+        raise SpecError(problems)
+    data: dict[str, Any] = doc.data
+    return PythonEnvSpec(
+        python=str(data["python"]).strip(),
+        build_dependencies=tuple(data.get("build_dependencies") or ()),
+        dependencies=tuple(data.get("dependencies") or ()),
+        source=path,
+    )
+
+
+def text_value(text: str, key: str) -> str:
+    """The value as written in the file (YAML turns `3.10` into the float 3.1)."""
+    match = re.search(rf"^{key}:\s*([^\s#]+)", text, flags=re.M)
+    return match.group(1) if match else "..."
+
+
+def referenced_files(lines: Sequence[str], base: Path) -> Iterator[Path]:
+    for line in lines:
+        match = _FILE_OPTION.match(line.strip())
+        if match:
+            yield (base / match.group(3).strip()).resolve()
+
+
+def _missing_files(lines: Sequence[Any], base: Path) -> Iterator[str]:
+    for path in referenced_files([str(line) for line in lines], base):
+        if not path.is_file():
+            yield f"referenced file not found: {path}"
+
+
+def _absolute_file_option(line: str, base: Path) -> str:
+    match = _FILE_OPTION.match(line.strip())
+    if not match:
+        return line
+    return f"{match.group(1)} {(base / match.group(3).strip()).resolve()}"
