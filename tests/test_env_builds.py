@@ -263,3 +263,42 @@ def test_a_uv_lock_project_is_built_from_its_lock(tmp_path: Path) -> None:
     virtualenv = mlrun(tmp_path, "run", "p", "-e", "main.py", "--env-manager", "virtualenv")
     assert virtualenv.returncode == 2
     assert "only uv can install" in virtualenv.stderr
+
+
+def test_a_terminal_sees_a_spinner_that_is_erased_before_the_entry_point_speaks(
+    tmp_path: Path,
+) -> None:
+    import os
+    import pty
+
+    write_files(
+        tmp_path / "p",
+        {
+            "python_env.yaml": f"python: '{OWN_PYTHON}'\ndependencies: [six]\n",
+            "main.py": "import sys; print('entry point speaking', file=sys.stderr)\n",
+        },
+    )
+    leader, follower = pty.openpty()
+    runner = subprocess.Popen(
+        mlrun_command("run", "p", "-e", "main.py"),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        env=child_env(MLRUN_ENV_ROOT=str(tmp_path / "envs")),
+    )
+    os.close(follower)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        screen += chunk
+    runner.wait(timeout=600)
+    text = screen.decode()
+    assert runner.returncode == 0, text
+    assert "\r| mlrun: building uv env" in text
+    spinner_end = text.rindex("\r\x1b[K")
+    assert spinner_end < text.index("mlrun: built uv env") < text.index("entry point speaking")
