@@ -35,6 +35,7 @@ class CommandRequest:
     echo_stdout: IO[bytes] | None = None
     echo_stderr: IO[bytes] | None = None
     grace_seconds: float = 10.0  # between the forwarded signal and SIGKILL
+    redact: tuple[str, ...] = ()  # secret values replaced by *** in the logs and the echo
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,8 @@ def run_command(request: CommandRequest) -> CommandOutcome:
         interruption.install()
         try:
             pumps = [
-                _start_pump(process.stdout, out_log, request.echo_stdout),
-                _start_pump(process.stderr, err_log, request.echo_stderr),
+                _start_pump(process.stdout, out_log, request.echo_stdout, request.redact),
+                _start_pump(process.stderr, err_log, request.echo_stderr, request.redact),
             ]
             returncode = _wait(process, interruption)
             for pump in pumps:
@@ -153,28 +154,74 @@ def _signal_group(pgid: int, signum: int) -> None:
 
 
 def _start_pump(
-    source: IO[bytes] | None, log: IO[bytes], echo: IO[bytes] | None
+    source: IO[bytes] | None, log: IO[bytes], echo: IO[bytes] | None, redact: tuple[str, ...]
 ) -> threading.Thread:
-    thread = threading.Thread(target=_pump, args=(source, log, echo), daemon=True)
+    thread = threading.Thread(target=_pump, args=(source, log, echo, redact), daemon=True)
     thread.start()
     return thread
 
 
-def _pump(source: IO[bytes] | None, log: IO[bytes], echo: IO[bytes] | None) -> None:
+def _pump(
+    source: IO[bytes] | None, log: IO[bytes], echo: IO[bytes] | None, redact: tuple[str, ...]
+) -> None:
     """Copy chunks as they arrive; the log is flushed each time so a kill loses nothing."""
     if source is None:
         return
+    redactor = Redactor(redact)
     fd = source.fileno()
-    while chunk := os.read(fd, _CHUNK):
-        log.write(chunk)
-        log.flush()
-        if echo is not None:
-            try:
-                echo.write(chunk)
-                echo.flush()
-            except (BrokenPipeError, ValueError):
-                echo = None  # the terminal went away; keep logging
+    while True:
+        chunk = os.read(fd, _CHUNK)
+        data = redactor.feed(chunk) if chunk else redactor.flush()
+        if data:
+            log.write(data)
+            log.flush()
+            echo = _echo(echo, data)
+        if not chunk:
+            break
     source.close()
+
+
+def _echo(echo: IO[bytes] | None, data: bytes) -> IO[bytes] | None:
+    if echo is None:
+        return None
+    try:
+        echo.write(data)
+        echo.flush()
+    except (BrokenPipeError, ValueError):
+        return None  # the terminal went away; keep logging
+    return echo
+
+
+class Redactor:
+    """Replaces secret values in a byte stream, even when one is split across two chunks.
+
+    The last len(longest secret) - 1 bytes are held back until the next chunk shows whether
+    they start a secret; without secrets nothing is held back.
+    """
+
+    MASK = b"***"
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        self.secrets = sorted({s.encode() for s in secrets if s}, key=len, reverse=True)
+        self.hold = max((len(s) for s in self.secrets), default=1) - 1
+        self.pending = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self._mask(self.pending + chunk)
+        if self.hold == 0:
+            self.pending = b""
+            return data
+        self.pending = data[-self.hold :]
+        return data[: -self.hold]
+
+    def flush(self) -> bytes:
+        data, self.pending = self.pending, b""
+        return data
+
+    def _mask(self, data: bytes) -> bytes:
+        for secret in self.secrets:
+            data = data.replace(secret, self.MASK)
+        return data
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ parameter at once, and every value against its declared type.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 
 from mlrun_cli.errors import ParameterError
@@ -19,6 +20,14 @@ from mlrun_cli.template import append_extra, render
 # The characters MLflow's stores accept in a param key; a key is also a path in the file store.
 _KEY = re.compile(r"^[\w.\- :/]+$")
 UNDECLARED = "undeclared"
+# Parameters whose names look like credentials are passed on but recorded as MASK.
+SECRET_PATTERNS = ("*password*", "*token*", "*secret*", "*key")
+MASK = "***"
+
+
+def is_secret(name: str, extra_names: Collection[str] = ()) -> bool:
+    lowered = name.lower()
+    return name in extra_names or any(fnmatch(lowered, pattern) for pattern in SECRET_PATTERNS)
 
 
 @dataclass(frozen=True)
@@ -27,6 +36,12 @@ class ResolvedParameter:
     type: str  # a declared type, or "undeclared" for a -P the entry point does not declare
     value: str
     from_default: bool = False
+    secret: bool = False
+
+    @property
+    def recorded_value(self) -> str:
+        """What may be written down: the value, or MASK for a secret."""
+        return MASK if self.secret else self.value
 
 
 @dataclass(frozen=True)
@@ -35,9 +50,16 @@ class ResolvedCommand:
 
     command: str
     parameters: tuple[ResolvedParameter, ...]
+    display_command: str = ""  # the command with secret values masked: the one to record
 
     def values(self) -> dict[str, str]:
         return {p.name: p.value for p in self.parameters}
+
+    def recorded_values(self) -> dict[str, str]:
+        return {p.name: p.recorded_value for p in self.parameters}
+
+    def secret_values(self) -> list[str]:
+        return [p.value for p in self.parameters if p.secret and p.value]
 
 
 def parse_assignments(items: Sequence[str]) -> dict[str, str]:
@@ -65,7 +87,11 @@ def check_key(name: str, where: str) -> None:
 
 
 def resolve_command(
-    entry: EntryPoint, given: Mapping[str, str], invocation_dir: Path, project_dir: Path
+    entry: EntryPoint,
+    given: Mapping[str, str],
+    invocation_dir: Path,
+    project_dir: Path,
+    secret_names: Collection[str] = (),
 ) -> ResolvedCommand:
     """Apply defaults and types, then render. User values are relative to where mlrun was
     invoked; defaults are relative to the project, where the author wrote them."""
@@ -88,11 +114,24 @@ def resolve_command(
             origin = "default of " if from_default else ""
             errors.append(f"{origin}parameter '{param.name}' ({param.type}): {exc}")
             continue
-        resolved.append(ResolvedParameter(param.name, param.type, value, from_default))
+        secret = is_secret(param.name, secret_names)
+        resolved.append(ResolvedParameter(param.name, param.type, value, from_default, secret))
     if errors:
         raise ParameterError("\n".join(errors))
     declared = {p.name for p in entry.parameters}
     extra = {k: v for k, v in given.items() if k not in declared}
-    resolved.extend(ResolvedParameter(k, UNDECLARED, v) for k, v in extra.items())
-    values = {p.name: p.value for p in resolved}
-    return ResolvedCommand(append_extra(render(entry.command, values), extra), tuple(resolved))
+    resolved.extend(
+        ResolvedParameter(k, UNDECLARED, v, secret=is_secret(k, secret_names))
+        for k, v in extra.items()
+    )
+    return ResolvedCommand(
+        command=_render(entry.command, resolved, masked=False),
+        parameters=tuple(resolved),
+        display_command=_render(entry.command, resolved, masked=True),
+    )
+
+
+def _render(template: str, resolved: Sequence[ResolvedParameter], masked: bool) -> str:
+    values = {p.name: p.recorded_value if masked else p.value for p in resolved}
+    extra = {p.name: values[p.name] for p in resolved if p.type == UNDECLARED}
+    return append_extra(render(template, values), extra)

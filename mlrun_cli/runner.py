@@ -9,6 +9,7 @@ Once the run exists, whatever ends it (a failed env build, Ctrl-C) gives it a fi
 
 from __future__ import annotations
 
+import json
 import logging
 import platform
 import socket
@@ -29,6 +30,16 @@ from mlrun_cli.envs import (
 from mlrun_cli.errors import EnvBuildError, NotFoundError, UsageError
 from mlrun_cli.execution import CommandOutcome, CommandRequest, run_command
 from mlrun_cli.params import ResolvedCommand, parse_assignments, resolve_command
+from mlrun_cli.provenance import (
+    GIT_DIFF_ARTIFACT,
+    INPUTS_ARTIFACT,
+    RUN_RECORD_ARTIFACT,
+    RUN_RECORD_FORMAT,
+    diff_text,
+    digest_inputs,
+    git_tags,
+    run_record,
+)
 from mlrun_cli.run_names import random_run_name
 from mlrun_cli.settings import Settings
 from mlrun_cli.sources import ProjectSource, resolve_source
@@ -56,6 +67,9 @@ class RunRequest:
     run_name: str | None = None
     version: str | None = None
     rebuild_env: bool = False
+    require_clean: bool = False
+    digest_inputs: bool = True
+    secret_params: Sequence[str] = ()  # more parameter names to mask, beyond the patterns
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,7 @@ class RunPlan:
     manager: EnvManager
     env_plan: EnvPlan
     rebuild_env: bool
+    digest_inputs: bool
     experiment_name: str | None
     experiment_id: str | None
     run_name: str
@@ -121,11 +136,20 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
         experiment_id = settings.environ.get("MLFLOW_EXPERIMENT_ID") or None
         if experiment_name and experiment_id:
             experiment_id = None  # MLflow lets the name win when both are set
-    source = resolve_source(request.uri, settings.cwd, request.version)
+    source = resolve_source(request.uri, settings.cwd, request.version, settings.environ)
+    if request.require_clean and source.git is not None and source.git.dirty:
+        changed = len(source.git.untracked) + source.git.diff.count("diff --git ")
+
+        raise UsageError(
+            f"{source.git.toplevel} has uncommitted changes ({changed} files); commit or stash "
+            "them, or drop --require-clean"
+        )
     project = load_project(source.directory, settings.cwd)
     entry = select_entry_point(project, request.entry_point)
     given = parse_assignments(request.parameters)
-    command = resolve_command(entry, given, settings.cwd, project.directory)
+    command = resolve_command(
+        entry, given, settings.cwd, project.directory, secret_names=request.secret_params
+    )
     manager = select_manager(project, request.env_manager, settings.environ, settings.cwd)
     return RunPlan(
         source=source,
@@ -135,6 +159,7 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
         manager=manager,
         env_plan=manager.plan(project),
         rebuild_env=request.rebuild_env,
+        digest_inputs=request.digest_inputs,
         experiment_name=experiment_name,
         experiment_id=experiment_id,
         run_name=request.run_name or random_run_name(),
@@ -145,12 +170,15 @@ def execute_run(plan: RunPlan, settings: Settings, output: RunOutput) -> RunResu
     """Create the run, provide its environment, run the entry point, record how it ended."""
     store = FileStore(settings.store_root)
     experiment = _experiment(store, plan)
-    run = store.create_run(experiment, plan.run_name, settings.user, _start_tags(plan, settings))
-    store.log_params(run, plan.command.values())
+    tags = {**_start_tags(plan, settings), **git_tags(plan.source)}
+    run = store.create_run(experiment, plan.run_name, settings.user, tags)
+    store.log_params(run, plan.command.recorded_values())
     log.info("run %s (%s) in experiment '%s' started", run.run_id, run.run_name, experiment.name)
+    prepared: PreparedEnv | None = None
     try:
+        _record_inputs(plan, store, run)
         prepared = _prepare_env(plan, store, run, output.progress)
-        log.info("command: %s", plan.command.command)
+        log.info("command: %s", plan.command.display_command)
         outcome = run_command(
             _command_request(plan, settings, prepared, run, experiment, store, output)
         )
@@ -158,7 +186,8 @@ def execute_run(plan: RunPlan, settings: Settings, output: RunOutput) -> RunResu
         # Whatever stops us here (a failed build, a launch failure, Ctrl-C before the child
         # started), the run must not stay RUNNING.
         interrupted = isinstance(exc, KeyboardInterrupt)
-        store.finish_run(run, RunStatus.KILLED if interrupted else RunStatus.FAILED, now_ms())
+        run = store.finish_run(run, RunStatus.KILLED if interrupted else RunStatus.FAILED, now_ms())
+        _write_run_record(plan, store, run, prepared, None)
         raise
     status, exit_code = _final_status(outcome)
     store.set_tags(
@@ -166,11 +195,67 @@ def execute_run(plan: RunPlan, settings: Settings, output: RunOutput) -> RunResu
         {"mlrun.exit_code": str(outcome.returncode), "mlrun.duration_s": f"{outcome.duration:.3f}"},
     )
     run = store.finish_run(run, status, int(outcome.ended * 1000))
+    _write_run_record(plan, store, run, prepared, outcome)
     logs = {
         "stdout": store.artifact_dir(run) / STDOUT_LOG,
         "stderr": store.artifact_dir(run) / STDERR_LOG,
     }
-    return RunResult(run, experiment, plan.command.command, exit_code, outcome, logs)
+    return RunResult(run, experiment, plan.command.display_command, exit_code, outcome, logs)
+
+
+def _record_inputs(plan: RunPlan, store: FileStore, run: RunInfo) -> None:
+    """The uncommitted changes and the data the run reads, before it can change them."""
+    if plan.source.git is not None and plan.source.git.dirty:
+        store.write_artifact(run, GIT_DIFF_ARTIFACT, diff_text(plan.source.git))
+    if not plan.digest_inputs:
+        return
+    digests = digest_inputs(plan.command.parameters)
+    if not digests:
+        return
+    store.set_tags(run, {f"mlrun.input.{d.name}.digest": d.sha256 for d in digests})
+    document = {"format": RUN_RECORD_FORMAT, "inputs": [d.as_json() for d in digests]}
+    store.write_artifact(run, INPUTS_ARTIFACT, json.dumps(document, indent=2))
+    for d in digests:
+        dataset = {
+            "name": Path(d.path).name,
+            "digest": d.sha256[:32],
+            "source_type": "local",
+            "source": json.dumps({"uri": Path(d.path).as_uri()}),
+            "schema": None,
+            "profile": json.dumps({"files": d.files, "bytes": d.size}),
+        }
+        store.log_dataset_input(run, dataset, context=d.name)
+
+
+def _write_run_record(
+    plan: RunPlan,
+    store: FileStore,
+    run: RunInfo,
+    prepared: PreparedEnv | None,
+    outcome: CommandOutcome | None,
+) -> None:
+    environment = {
+        "manager": plan.env_plan.manager,
+        "key": prepared.key if prepared else None,
+        "engine": prepared.engine if prepared else None,
+        "python": prepared.python_version if prepared else None,
+    }
+    record = run_record(
+        source=plan.source,
+        entry_point=plan.entry.name,
+        parameters=plan.command.parameters,
+        command=plan.command.display_command,
+        environment=environment,
+        run={
+            "run_id": run.run_id,
+            "experiment_id": run.experiment_id,
+            "status": run.status.name,
+            "start_time": run.start_time,
+            "end_time": run.end_time,
+            "exit_code": outcome.returncode if outcome else None,
+        },
+    )
+    store.write_artifact(run, RUN_RECORD_ARTIFACT, json.dumps(record, indent=2))
 
 
 def _prepare_env(
@@ -208,6 +293,7 @@ def _command_request(
         stderr_log=store.artifact_dir(run) / STDERR_LOG,
         echo_stdout=output.stdout,
         echo_stderr=output.stderr,
+        redact=tuple(plan.command.secret_values()),
     )
 
 
@@ -238,7 +324,7 @@ def _start_tags(plan: RunPlan, settings: Settings) -> dict[str, str]:
         "mlflow.project.env": plan.env_plan.manager,
         "mlflow.project.backend": "local",
         "mlrun.version": __version__,
-        "mlrun.command": plan.command.command,
+        "mlrun.command": plan.command.display_command,
         "mlrun.host": socket.gethostname(),
         "mlrun.platform": platform.platform(),
     }

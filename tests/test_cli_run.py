@@ -182,8 +182,7 @@ BAD_INPUTS = [
     (
         ["--version", "v1"],
         5,
-        "mlrun: error: --version v1: checking out a version is not supported by "
-        "this mlrun yet; check it out yourself and run the local directory\n",
+        "mlrun: error: project: --version needs a git repository, and this is none\n",
     ),
 ]
 
@@ -266,12 +265,24 @@ def test_a_docker_env_project_asks_for_no_env(cli, make_project, tmp_path) -> No
 
 
 @pytest.mark.parametrize(
-    "uri", ["https://github.com/org/repo.git", "git@github.com:org/repo", "proj.zip", "x#sub"]
+    ("uri", "message"),
+    [
+        (
+            "https://127.0.0.1:9/org/repo.git",
+            "https://127.0.0.1:9/org/repo.git: cannot reach the repository: fatal: ",
+        ),
+        ("proj.zip", "proj.zip: no such archive"),
+        ("project#sub", "project#sub: no directory 'sub' in the project"),
+        ("project#../..", "project#../..: the subdirectory '../..' leaves the project"),
+    ],
 )
-def test_remote_sources_are_refused_loudly(cli, uri) -> None:
+def test_source_problems_are_one_line(cli, make_project, tmp_path, uri, message) -> None:
+    make_project(ECHO_PROJECT)
     result = cli("run", uri)
     assert result.exit_code == 5
-    assert "not supported by this mlrun yet" in result.stderr
+    assert result.stderr.startswith(f"mlrun: error: {message}")
+    assert len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "mlruns").exists()
 
 
 def test_a_store_path_that_is_a_file_is_untouched(cli, make_project, tmp_path) -> None:

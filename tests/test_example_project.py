@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+
 import shutil
 import sys
 from pathlib import Path
@@ -15,7 +17,8 @@ from tests.conftest import EXAMPLE, run_mlrun
 @pytest.mark.slow
 def test_train_then_infer_and_mlflow_reads_the_run(tmp_path: Path, monkeypatch) -> None:
     project = tmp_path / "example_project"
-    shutil.copytree(EXAMPLE, project)
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("*.joblib"))  # as in a clone
+
     # `python` in the command must be this interpreter, which has the test extras.
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     created = run_mlrun(
@@ -56,7 +59,15 @@ def test_train_then_infer_and_mlflow_reads_the_run(tmp_path: Path, monkeypatch) 
     assert 0.8 < run.data.metrics["best_cv_score"] <= 1.0
     assert run.data.tags["mlflow.project.entryPoint"] == "train"
     artifacts = {a.path for a in client.list_artifacts(run_id)}
-    assert artifacts == {"data", "logs", "model"}
+    assert artifacts == {"data", "logs", "model", "provenance"}
+    assert {a.path for a in client.list_artifacts(run_id, "provenance")} == {
+        "provenance/inputs.json",
+        "provenance/run.json",
+    }
+    assert run.data.tags["mlrun.input.input_file.digest"] == hashlib.sha256(
+        (project / "data" / "iris.csv").read_bytes()
+    ).hexdigest()
+    assert {d.dataset.name for d in run.inputs.dataset_inputs} == {"iris.csv"}
     assert {a.path for a in client.list_artifacts(run_id, "model")} == {"model/model.joblib"}
     assert {a.path for a in client.list_artifacts(run_id, "data")} == {"data/iris.csv"}
     assert (project / "models" / "model.joblib").is_file()

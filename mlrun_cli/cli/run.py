@@ -57,6 +57,22 @@ ENV_MANAGERS = ("local", "uv", "virtualenv", "conda", "docker")
 @click.option(
     "--rebuild-env", is_flag=True, help="Build the environment again even if it is cached."
 )
+@click.option(
+    "--require-clean", is_flag=True, help="Refuse to run from a git tree with uncommitted changes."
+)
+@click.option(
+    "--no-digest",
+    is_flag=True,
+    help="Do not hash the data that path parameters name (huge inputs).",
+)
+@click.option(
+    "--secret-param",
+    "secret_params",
+    multiple=True,
+    metavar="NAME",
+    help="Mask this parameter's value in everything recorded (besides *password*, *token*, "
+    "*secret*, *key).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only the entry point's own output.")
 @tracking_uri_option
 @json_option
@@ -71,6 +87,9 @@ def run(
     env_manager: str | None,
     no_env: bool,
     rebuild_env: bool,
+    require_clean: bool,
+    no_digest: bool,
+    secret_params: tuple[str, ...],
     quiet: bool,
     tracking_uri: str | None,
     as_json: bool,
@@ -99,7 +118,11 @@ def run(
         run_name=run_name,
         version=version,
         rebuild_env=rebuild_env,
+        require_clean=require_clean,
+        digest_inputs=not no_digest,
+        secret_params=secret_params,
     )
+
     settings = Settings.resolve(tracking_uri)
     plan = plan_run(request, settings)
     stdout = sys.stderr.buffer if as_json else sys.stdout.buffer

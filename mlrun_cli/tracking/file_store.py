@@ -8,6 +8,7 @@ replaced go through a temporary file and `os.replace`, so a crash never leaves h
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import secrets
@@ -349,6 +350,31 @@ class FileStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
 
+    def write_artifact(self, info: RunInfo, relative: str, text: str) -> None:
+        write_atomic(self.artifact_dir(info) / relative, text)
+
+    def log_dataset_input(self, info: RunInfo, dataset: Mapping[str, Any], context: str) -> None:
+        """A dataset input in MLflow's layout, so its UI lists the data a run used.
+
+        `dataset` has MLflow's Dataset fields: name, digest, source_type, source, schema, profile.
+        """
+        experiment_dir = self._experiment_dir(info.experiment_id)
+        if experiment_dir is None:
+            raise NotFoundError(f"experiment {info.experiment_id} no longer exists")
+        dataset_id = _md5(str(dataset["name"]), str(dataset["digest"]))
+        dataset_meta = experiment_dir / "datasets" / dataset_id / META
+        if not dataset_meta.is_file():
+            write_atomic(dataset_meta, dump_yaml(dataset))
+        link = {
+            "destination_id": dataset_id,  # sic: MLflow writes the source id here too
+            "destination_type": "RUN",
+            "source_id": dataset_id,
+            "source_type": "DATASET",
+            "tags": {"mlflow.data.context": context},
+        }
+        input_meta = self._run_dir(info) / "inputs" / _md5(dataset_id, info.run_id) / META
+        write_atomic(input_meta, dump_yaml(link))
+
     def read_run(self, run_id: str) -> tuple[RunInfo, dict[str, str], dict[str, str]]:
         """A run's info, params and tags, found in whichever experiment holds it."""
         for parent in (self.root, self.root / TRASH):
@@ -370,6 +396,14 @@ class FileStore:
             except (StoreError, KeyError, ValueError) as exc:
                 log.warning("skipping run %s: %s", run_dir, exc)
         return sorted(infos, key=lambda info: info.start_time, reverse=True)
+
+
+def _md5(*parts: str) -> str:
+    """MLflow's ids for datasets and inputs: md5 over the concatenated parts."""
+    digest = hashlib.md5(usedforsecurity=False)
+    for part in parts:
+        digest.update(part.encode("utf-8"))
+    return digest.hexdigest()
 
 
 def _check_experiment_name(name: str) -> None:
