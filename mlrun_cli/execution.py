@@ -271,3 +271,13 @@ def run_logged(
         except OSError as exc:
             raise LaunchError(f"cannot run {argv[0]!r}: {exc.strerror}") from None
     return done.returncode
+
+
+def replace_process(argv: tuple[str, ...], env: Mapping[str, str]) -> None:
+    """Become `argv` (for long-running servers: signals then reach them directly)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvpe(argv[0], list(argv), dict(env))
+    except OSError as exc:
+        raise LaunchError(f"cannot start {argv[0]!r}: {exc.strerror}") from None

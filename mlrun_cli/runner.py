@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import socket
 from collections.abc import Mapping, Sequence
@@ -30,6 +31,7 @@ from mlrun_cli.envs import (
 from mlrun_cli.errors import EnvBuildError, NotFoundError, UsageError
 from mlrun_cli.execution import CommandOutcome, CommandRequest, run_command
 from mlrun_cli.params import ResolvedCommand, parse_assignments, resolve_command
+from mlrun_cli.process_identity import runner_tags
 from mlrun_cli.provenance import (
     GIT_DIFF_ARTIFACT,
     INPUTS_ARTIFACT,
@@ -48,6 +50,7 @@ from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.file_store import DEFAULT_EXPERIMENT_ID, FileStore, now_ms
 
 log = logging.getLogger(__name__)
+RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 
 STDOUT_LOG = "logs/stdout.log"
 STDERR_LOG = "logs/stderr.log"
@@ -170,7 +173,7 @@ def execute_run(plan: RunPlan, settings: Settings, output: RunOutput) -> RunResu
     """Create the run, provide its environment, run the entry point, record how it ended."""
     store = FileStore(settings.store_root)
     experiment = _experiment(store, plan)
-    tags = {**_start_tags(plan, settings), **git_tags(plan.source)}
+    tags = {**_start_tags(plan, settings), **git_tags(plan.source), **runner_tags()}
     run = store.create_run(experiment, plan.run_name, settings.user, tags)
     store.log_params(run, plan.command.recorded_values())
     log.info("run %s (%s) in experiment '%s' started", run.run_id, run.run_name, experiment.name)
@@ -357,6 +360,8 @@ def _child_env(
         MLFLOW_ALLOW_FILE_STORE="true",
     )
     env.setdefault("PYTHONUNBUFFERED", "1")  # output reaches the logs as it is printed
+    # `import mlrun_log` works in every environment, without installing anything there.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(RUNTIME_DIR), env.get("PYTHONPATH")]))
     return env
 
 

@@ -34,7 +34,9 @@ def cached_envs(tmp_path: Path) -> list[dict]:
 
 @pytest.mark.parametrize("manager", ["uv", "virtualenv"])
 def test_the_example_builds_its_env_then_reuses_it(tmp_path: Path, manager: str) -> None:
-    shutil.copytree(EXAMPLE, tmp_path / "example_project", ignore=shutil.ignore_patterns("*.joblib"))
+    shutil.copytree(
+        EXAMPLE, tmp_path / "example_project", ignore=shutil.ignore_patterns("*.joblib")
+    )
 
     first = mlrun(tmp_path, "run", "example_project", "-e", "train", "--env-manager", manager)
     assert first.returncode == 0, first.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-
 import shutil
 import sys
 from pathlib import Path
@@ -64,9 +63,10 @@ def test_train_then_infer_and_mlflow_reads_the_run(tmp_path: Path, monkeypatch) 
         "provenance/inputs.json",
         "provenance/run.json",
     }
-    assert run.data.tags["mlrun.input.input_file.digest"] == hashlib.sha256(
-        (project / "data" / "iris.csv").read_bytes()
-    ).hexdigest()
+    assert (
+        run.data.tags["mlrun.input.input_file.digest"]
+        == hashlib.sha256((project / "data" / "iris.csv").read_bytes()).hexdigest()
+    )
     assert {d.dataset.name for d in run.inputs.dataset_inputs} == {"iris.csv"}
     assert {a.path for a in client.list_artifacts(run_id, "model")} == {"model/model.joblib"}
     assert {a.path for a in client.list_artifacts(run_id, "data")} == {"data/iris.csv"}

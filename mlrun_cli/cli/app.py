@@ -8,6 +8,8 @@ from mlrun_cli import __version__
 from mlrun_cli.cli.envs import envs
 from mlrun_cli.cli.experiments import experiments
 from mlrun_cli.cli.run import run
+from mlrun_cli.cli.runs import runs
+from mlrun_cli.cli.ui import ui
 from mlrun_cli.cli.validate import validate
 
 
@@ -25,3 +27,5 @@ cli.add_command(run)
 cli.add_command(validate)
 cli.add_command(experiments)
 cli.add_command(envs)
+cli.add_command(runs)
+cli.add_command(ui)

@@ -14,7 +14,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,12 @@ import yaml
 
 from mlrun_cli.errors import ConflictError, NotFoundError, StoreError
 from mlrun_cli.tracking.entities import ACTIVE, DELETED, Experiment, RunInfo, RunStatus
+from mlrun_cli.tracking.stored_run import StoredRun, read_values
 
 log = logging.getLogger(__name__)
+# libyaml's loader when PyYAML has it: searching thousands of runs reads thousands of metas.
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
@@ -114,7 +118,7 @@ class FileStore:
 
     def _read_meta(self, path: Path) -> dict[str, Any]:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
         except yaml.MarkedYAMLError as exc:
             line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
             raise StoreError(f"{path}: unreadable (YAML: {exc.problem}, line {line})") from None
@@ -134,7 +138,7 @@ class FileStore:
                 lifecycle_stage=str(meta.get("lifecycle_stage", ACTIVE)),
                 creation_time=meta.get("creation_time"),
                 last_update_time=meta.get("last_update_time"),
-                tags=_read_values(directory / "tags"),
+                tags=read_values(directory / "tags"),
             )
         except KeyError as exc:
             raise StoreError(f"{directory / META}: missing field {exc}") from None
@@ -381,21 +385,49 @@ class FileStore:
             for meta_path in sorted(parent.glob(f"*/{run_id}/{META}")):
                 run_dir = meta_path.parent
                 info = _run_info(self._read_meta(meta_path))
-                return info, _read_values(run_dir / "params"), _read_values(run_dir / "tags")
+                return info, read_values(run_dir / "params"), read_values(run_dir / "tags")
         raise NotFoundError(f"no run {run_id} in {self.root}")
 
     def list_runs(self, experiment: Experiment) -> list[RunInfo]:
         """The runs of one experiment (active and deleted alike), newest first."""
-        directory = self._experiment_dir(experiment.experiment_id)
-        if directory is None:
+        runs = self.stored_runs([experiment.experiment_id], "all")
+        return sorted((r.info for r in runs), key=lambda info: info.start_time, reverse=True)
+
+    def stored_runs(
+        self, experiment_ids: Sequence[str], view: str = "active_only"
+    ) -> list[StoredRun]:
+        """Every readable run of the experiments, for search; broken ones are skipped."""
+        runs = []
+        for experiment_id in experiment_ids:
+            directory = self._experiment_dir(experiment_id)
+            if directory is None:
+                continue
+            for run_dir in _run_dirs(directory):
+                try:
+                    meta = self._read_meta(run_dir / META)
+                    info = _run_info(meta)
+                except (StoreError, KeyError, ValueError) as exc:
+                    log.warning("skipping run %s: %s", run_dir, exc)
+                    continue
+                if view == "all" or (view == "deleted_only") == (info.lifecycle_stage == DELETED):
+                    runs.append(StoredRun(run_dir, info, meta.get("deleted_time")))
+        return runs
+
+    def runs_with_prefix(self, prefix: str) -> list[StoredRun]:
+        """Runs whose id starts with `prefix`, in any experiment, deleted ones included."""
+        if not prefix or not all(c in "0123456789abcdef" for c in prefix.lower()):
             return []
-        infos = []
-        for run_dir in _run_dirs(directory):
-            try:
-                infos.append(_run_info(self._read_meta(run_dir / META)))
-            except (StoreError, KeyError, ValueError) as exc:
-                log.warning("skipping run %s: %s", run_dir, exc)
-        return sorted(infos, key=lambda info: info.start_time, reverse=True)
+        found = []
+        for parent in (self.root, self.root / TRASH):
+            for meta_path in sorted(parent.glob(f"*/{prefix.lower()}*/{META}")):
+                info = _run_info(self._read_meta(meta_path))
+                found.append(StoredRun(meta_path.parent, info))
+        return found
+
+    def set_run_lifecycle(self, info: RunInfo, stage: str) -> None:
+        """MLflow's soft delete and restore: lifecycle_stage, and deleted_time while deleted."""
+        deleted_time = now_ms() if stage == DELETED else None
+        self._update_run_meta(self._run_dir(info), lifecycle_stage=stage, deleted_time=deleted_time)
 
 
 def _md5(*parts: str) -> str:
@@ -447,14 +479,3 @@ def _run_info(meta: Mapping[str, Any]) -> RunInfo:
         artifact_uri=str(meta.get("artifact_uri", "")),
         user_id=str(meta.get("user_id", "")),
     )
-
-
-def _read_values(directory: Path) -> dict[str, str]:
-    """Params or tags: one file per key, keys with `/` as sub-directories."""
-    if not directory.is_dir():
-        return {}
-    values = {}
-    for path in sorted(directory.rglob("*")):
-        if path.is_file() and not path.name.startswith("."):
-            values[path.relative_to(directory).as_posix()] = path.read_text(encoding="utf-8")
-    return values

@@ -1,0 +1,285 @@
+"""`mlrun runs ...`: list (MLflow's filter syntax), describe, compare, delete, restore, gc."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from typing import Any
+
+import click
+
+from mlrun_cli.cli.options import json_option, tracking_uri_option
+from mlrun_cli.cli.render import echo_json, echo_table, timestamp
+
+STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+MAX_VALUE_COLUMNS = 8
+
+
+@click.group()
+def runs() -> None:
+    """Query and manage recorded runs."""
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds:.1f}s" if seconds < 60 else f"{seconds / 60:.1f}m"
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+@runs.command(name="list")
+@click.option(
+    "--experiment-name",
+    "-n",
+    "names",
+    multiple=True,
+    metavar="NAME",
+    help="Only this experiment (repeatable; default: all active ones).",
+)
+@click.option(
+    "--experiment-id",
+    "-x",
+    "ids",
+    multiple=True,
+    metavar="ID",
+    help="Only this experiment id (repeatable).",
+)
+@click.option(
+    "--filter",
+    "filter_string",
+    metavar="EXPR",
+    help="MLflow's filter syntax: \"metrics.acc > 0.9 and params.lr = '0.1'\".",
+)
+@click.option(
+    "--order-by",
+    multiple=True,
+    metavar="KEY [ASC|DESC]",
+    help='Sort by this key, e.g. "metrics.acc DESC" (repeatable).',
+)
+@click.option(
+    "--max-results", type=int, default=1000, show_default=True, help="At most this many runs."
+)
+@click.option("--status", type=click.Choice(STATUSES), help="Only runs with this status.")
+@click.option(
+    "--view",
+    type=click.Choice(["active_only", "deleted_only", "all"]),
+    default="active_only",
+    show_default=True,
+    help="Active, deleted or all runs.",
+)
+@click.option("--csv", "as_csv", is_flag=True, help="CSV with every param and metric.")
+@tracking_uri_option
+@json_option
+def list_(
+    names: tuple[str, ...],
+    ids: tuple[str, ...],
+    filter_string: str | None,
+    order_by: tuple[str, ...],
+    max_results: int,
+    status: str | None,
+    view: str,
+    as_csv: bool,
+    tracking_uri: str | None,
+    as_json: bool,
+) -> None:
+    """List runs, newest first: id, name, status, start, duration, and what differs."""
+    from mlrun_cli.runs import RunQuery, list_runs
+    from mlrun_cli.settings import Settings
+
+    query = RunQuery(ids, names, filter_string, order_by, max_results, status, view)
+    listing = list_runs(Settings.resolve(tracking_uri), query)
+    if as_json:
+        echo_json("runs", [_run_json(r, listing.experiment_names) for r in listing.runs])
+    elif as_csv:
+        _write_csv(listing)
+    else:
+        _print_table(listing)
+
+
+def _run_json(run: Any, names: dict[str, str]) -> dict[str, Any]:
+    info = run.info
+    return {
+        "run_id": info.run_id,
+        "run_name": info.run_name,
+        "experiment_id": info.experiment_id,
+        "experiment_name": names.get(info.experiment_id),
+        "status": info.status.name,
+        "start_time": info.start_time,
+        "end_time": info.end_time,
+        "params": run.params,
+        "metrics": run.metrics,
+        "tags": run.tags,
+    }
+
+
+def _print_table(listing: Any) -> None:
+    params, metrics = listing.differing_keys()
+    columns = ([("params", k) for k in params] + [("metrics", k) for k in metrics])[
+        :MAX_VALUE_COLUMNS
+    ]
+    headers = ["RUN ID", "NAME", "STATUS", "START", "DURATION"] + [f"{s}.{k}" for s, k in columns]
+    rows = [
+        [
+            r.info.run_id[:8],
+            r.info.run_name,
+            r.info.status.name,
+            timestamp(r.info.start_time),
+            _duration(r.duration_seconds),
+        ]
+        + [_value(getattr(r, section).get(key)) for section, key in columns]
+        for r in listing.runs
+    ]
+    echo_table(headers, rows)
+
+
+def _write_csv(listing: Any) -> None:
+    params = sorted({k for r in listing.runs for k in r.params})
+    metrics = sorted({k for r in listing.runs for k in r.metrics})
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(
+        [
+            "run_id",
+            "run_name",
+            "experiment_id",
+            "status",
+            "start_time",
+            "end_time",
+            *(f"params.{k}" for k in params),
+            *(f"metrics.{k}" for k in metrics),
+        ]
+    )
+    for r in listing.runs:
+        writer.writerow(
+            [
+                r.info.run_id,
+                r.info.run_name,
+                r.info.experiment_id,
+                r.info.status.name,
+                r.info.start_time,
+                r.info.end_time or "",
+                *(r.params.get(k, "") for k in params),
+                *(r.metrics.get(k, "") for k in metrics),
+            ]
+        )
+
+
+@runs.command()
+@click.argument("run_id")
+@tracking_uri_option
+@json_option
+def describe(run_id: str, tracking_uri: str | None, as_json: bool) -> None:
+    """Show one run (a unique prefix of its id is enough)."""
+    from mlrun_cli.runs import describe as describe_run
+    from mlrun_cli.settings import Settings
+
+    details = describe_run(Settings.resolve(tracking_uri), run_id)
+    document = details.as_json()
+    if as_json:
+        echo_json("run", document)
+        return
+    for label in ("run_id", "run_name", "experiment_name", "status", "lifecycle_stage", "user_id"):
+        click.echo(f"{label}: {document[label]}")
+    click.echo(f"start: {timestamp(document['start_time'])}")
+    click.echo(f"duration: {_duration(document['duration_seconds'])}")
+    for section in ("params", "metrics", "tags"):
+        click.echo(f"{section}:")
+        for key, value in sorted(document[section].items()):
+            shown = _value(value).replace("\n", " ")
+            click.echo(f"  {key}: {shown[:200]}")
+    click.echo("artifacts:")
+    for artifact in document["artifacts"]:
+        click.echo(f"  {artifact['path']} ({artifact['size']} bytes)")
+    provenance = document["provenance"]
+    if provenance:
+        source = provenance.get("source", {})
+        env = provenance.get("environment", {})
+        click.echo("provenance:")
+        click.echo(f"  source: {source.get('uri')} ({source.get('kind')})")
+        click.echo(
+            f"  commit: {source.get('commit') or '-'}{' (dirty)' if source.get('dirty') else ''}"
+        )
+        click.echo(f"  environment: {env.get('manager')} {env.get('key') or ''}".rstrip())
+        click.echo(f"  command: {provenance.get('command')}")
+
+
+@runs.command()
+@click.argument("left")
+@click.argument("right")
+@tracking_uri_option
+@json_option
+def compare(left: str, right: str, tracking_uri: str | None, as_json: bool) -> None:
+    """Show only what differs between two runs (ids or unique prefixes)."""
+    from mlrun_cli.runs import compare as compare_runs
+    from mlrun_cli.settings import Settings
+
+    result = compare_runs(Settings.resolve(tracking_uri), left, right)
+    a, b = result.left.info.run_id, result.right.info.run_id
+    if as_json:
+        echo_json(
+            "comparison",
+            {
+                "left": a,
+                "right": b,
+                "differences": [
+                    {"section": d.section, "key": d.key, "left": d.left, "right": d.right}
+                    for d in result.differences
+                ],
+            },
+        )
+        return
+    if not result.differences:
+        click.echo(f"runs {a[:8]} and {b[:8]} do not differ")
+        return
+    rows = [[d.section, d.key, _cell(d.left), _cell(d.right)] for d in result.differences]
+    echo_table(["SECTION", "KEY", a[:8], b[:8]], rows)
+
+
+def _cell(value: str | None) -> str:
+    if value is None:
+        return "-"
+    single = value.replace("\n", " ")
+    return single if len(single) <= 60 else f"{single[:57]}..."
+
+
+@runs.command()
+@click.argument("run_id")
+@tracking_uri_option
+def delete(run_id: str, tracking_uri: str | None) -> None:
+    """Soft-delete a run (MLflow semantics: lifecycle_stage deleted, deleted_time)."""
+    from mlrun_cli.runs import set_lifecycle
+    from mlrun_cli.settings import Settings
+    from mlrun_cli.tracking.entities import DELETED
+
+    run = set_lifecycle(Settings.resolve(tracking_uri), run_id, DELETED)
+    click.echo(f"Run {run.info.run_id} has been deleted.")
+
+
+@runs.command()
+@click.argument("run_id")
+@tracking_uri_option
+def restore(run_id: str, tracking_uri: str | None) -> None:
+    """Restore a deleted run."""
+    from mlrun_cli.runs import set_lifecycle
+    from mlrun_cli.settings import Settings
+    from mlrun_cli.tracking.entities import ACTIVE
+
+    run = set_lifecycle(Settings.resolve(tracking_uri), run_id, ACTIVE)
+    click.echo(f"Run {run.info.run_id} has been restored.")
+
+
+@runs.command()
+@tracking_uri_option
+def gc(tracking_uri: str | None) -> None:
+    """Mark KILLED the runs stuck RUNNING whose mlrun process on this host is gone."""
+    from mlrun_cli.runs import gc as collect
+    from mlrun_cli.settings import Settings
+
+    stuck = collect(Settings.resolve(tracking_uri))
+    for run in stuck:
+        click.echo(f"Run {run.info.run_id} ({run.info.run_name}) marked KILLED")
+    click.echo(f"{len(stuck)} stuck run{'s' if len(stuck) != 1 else ''} found")

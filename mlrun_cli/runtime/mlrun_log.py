@@ -1,0 +1,279 @@
+"""mlrun_log: log into the run that `mlrun run` started, with the standard library only.
+
+    import mlrun_log as ml
+    ml.log_param("alpha", 0.5)
+    ml.log_metric("loss", 0.12, step=3)
+
+`mlrun run` puts the folder of this one file on PYTHONPATH, so any environment it builds can
+import it without installing anything (and without seeing any other package of mlrun's).
+It attaches through MLFLOW_RUN_ID and MLFLOW_TRACKING_URI and writes MLflow's file-store
+layout, so MLflow's client reads what it logs. Outside a run it starts one, as MLflow does,
+and ends it when the program exits. It imports in milliseconds, where mlflow takes seconds.
+"""
+
+from __future__ import annotations
+
+import atexit
+import getpass
+import os
+import re
+import shutil
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import unquote, urlparse
+
+__all__ = [
+    "active_run_id",
+    "end_run",
+    "log_artifact",
+    "log_artifacts",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "set_tag",
+    "set_tags",
+    "start_run",
+]
+
+_KEY = re.compile(r"^[\w.\- :/]+$")
+_STATUS = {"RUNNING": 1, "FINISHED": 3, "FAILED": 4, "KILLED": 5}
+
+
+class _Run:
+    def __init__(self, directory: Path, owned: bool) -> None:
+        self.directory = directory
+        self.run_id = directory.name
+        self.owned = owned  # started here, so ended here
+        self.metric_files: dict[str, TextIO] = {}
+
+    def close(self) -> None:
+        for handle in self.metric_files.values():
+            handle.close()
+        self.metric_files.clear()
+
+
+_active: _Run | None = None
+
+
+def _store_root() -> Path:
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or "mlruns"
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    if len(parsed.scheme) > 1:
+        raise RuntimeError(f"mlrun_log writes only to file stores, not {uri}")
+    return Path(uri).resolve()
+
+
+def _run() -> _Run:
+    """The active run: the one mlrun started for this process, or a new one."""
+    global _active
+    if _active is None:
+        run_id = os.environ.get("MLFLOW_RUN_ID")
+        if run_id:
+            _active = _Run(_find_run(_store_root(), run_id), owned=False)
+        else:
+            start_run()
+    assert _active is not None
+    return _active
+
+
+def _find_run(root: Path, run_id: str) -> Path:
+    experiment = os.environ.get("MLFLOW_EXPERIMENT_ID")
+    if experiment and (root / experiment / run_id / "meta.yaml").is_file():
+        return root / experiment / run_id
+    for meta in root.glob(f"*/{run_id}/meta.yaml"):
+        return meta.parent
+    raise RuntimeError(f"mlrun_log: no run {run_id} in {root}")
+
+
+def active_run_id() -> str:
+    return _run().run_id
+
+
+def _check_key(key: str) -> str:
+    if not _KEY.match(key) or key.startswith("/") or ".." in key.split("/"):
+        raise ValueError(f"invalid key {key!r}: use letters, digits and _ - . : / without '..'")
+    return key
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def log_param(key: str, value: Any) -> None:
+    """Params are immutable, as in MLflow: the same value again is fine, another is an error."""
+    path = _run().directory / "params" / _check_key(key)
+    text = str(value)
+    if path.is_file():
+        if path.read_text(encoding="utf-8") != text:
+            raise ValueError(f"param {key!r} is already logged with another value")
+        return
+    _write(path, text)
+
+
+def log_params(params: dict[str, Any]) -> None:
+    for key, value in params.items():
+        log_param(key, value)
+
+
+def log_metric(key: str, value: float, step: int = 0, timestamp: int | None = None) -> None:
+    """One point: `<timestamp ms> <value> <step>`, appended (and flushed) to the metric's file."""
+    run = _run()
+    handle = run.metric_files.get(key)
+    if handle is None:
+        path = run.directory / "metrics" / _check_key(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Kept open across calls (line-buffered, so every point is written at once); closed
+        # by end_run.
+        handle = run.metric_files[key] = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+
+    stamp = int(time.time() * 1000) if timestamp is None else int(timestamp)
+    handle.write(f"{stamp} {float(value)!r} {int(step)}\n")
+
+
+def log_metrics(metrics: dict[str, float], step: int = 0, timestamp: int | None = None) -> None:
+    stamp = int(time.time() * 1000) if timestamp is None else timestamp
+    for key, value in metrics.items():
+        log_metric(key, value, step, stamp)
+
+
+def set_tag(key: str, value: Any) -> None:
+    _write(_run().directory / "tags" / _check_key(key), str(value))
+
+
+def set_tags(tags: dict[str, Any]) -> None:
+    for key, value in tags.items():
+        set_tag(key, value)
+
+
+def _artifact_dir(run: _Run) -> Path:
+    meta = (run.directory / "meta.yaml").read_text(encoding="utf-8")
+    match = re.search(r"^artifact_uri: '?(file://[^'\n]*)'?$", meta, flags=re.M)
+    return Path(unquote(urlparse(match.group(1)).path)) if match else run.directory / "artifacts"
+
+
+def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    source = Path(local_path)
+    target = _artifact_dir(_run()) / (artifact_path or "")
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target / source.name)
+
+
+def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    target = _artifact_dir(_run()) / (artifact_path or "")
+    shutil.copytree(Path(local_dir), target, dirs_exist_ok=True)
+
+
+def _scalar(value: str) -> str:
+    """A YAML scalar as PyYAML's safe_dump writes simple strings: plain, or single-quoted."""
+    plain = re.fullmatch(r"[A-Za-z_/][\w./:\-]*", value) and value.lower() not in (
+        "true",
+        "false",
+        "yes",
+        "no",
+        "on",
+        "off",
+        "null",
+        "y",
+        "n",
+        "~",
+    )
+    return value if plain else "'" + value.replace("'", "''") + "'"
+
+
+def start_run(run_name: str | None = None, experiment_id: str | None = None) -> str:
+    """Start a run of our own (outside `mlrun run`); it ends when the program exits."""
+    global _active
+    if _active is not None and _active.owned:
+        end_run()
+    root = _store_root()
+    experiment_id = experiment_id or os.environ.get("MLFLOW_EXPERIMENT_ID") or "0"
+    if experiment_id == "0" and not (root / "0" / "meta.yaml").is_file():
+        _create_default_experiment(root)
+    experiment_dir = root / experiment_id
+    if not (experiment_dir / "meta.yaml").is_file():
+        raise RuntimeError(f"mlrun_log: no experiment {experiment_id} in {root}")
+    run_id = uuid.uuid4().hex
+    directory = experiment_dir / run_id
+    for sub in ("metrics", "params", "artifacts", "tags"):
+        (directory / sub).mkdir(parents=True, exist_ok=True)
+    name = run_name or f"mlrun-log-{run_id[:8]}"
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    meta = {
+        "artifact_uri": _scalar((directory / "artifacts").as_uri()),
+        "end_time": "null",
+        "entry_point_name": "''",
+        "experiment_id": f"'{experiment_id}'",
+        "lifecycle_stage": "active",
+        "run_id": run_id,
+        "run_name": _scalar(name),
+        "source_name": "''",
+        "source_type": "4",
+        "source_version": "''",
+        "start_time": str(int(time.time() * 1000)),
+        "status": "1",
+        "tags": "[]",
+        "user_id": _scalar(user),
+    }
+    _write(directory / "meta.yaml", "".join(f"{k}: {v}\n" for k, v in meta.items()))
+    _active = _Run(directory, owned=True)
+    set_tags(
+        {
+            "mlflow.runName": name,
+            "mlflow.user": user,
+            "mlflow.source.type": "LOCAL",
+            "mlflow.source.name": sys.argv[0] if sys.argv and sys.argv[0] else "python",
+        }
+    )
+    return run_id
+
+
+def _create_default_experiment(root: Path) -> None:
+    now = int(time.time() * 1000)
+    (root / ".trash").mkdir(parents=True, exist_ok=True)
+    lines = [
+        f"artifact_location: {_scalar((root / '0').as_uri())}",
+        f"creation_time: {now}",
+        "effective_trace_archival_retention: null",
+        "experiment_id: '0'",
+        f"last_update_time: {now}",
+        "lifecycle_stage: active",
+        "name: Default",
+        "trace_location: null",
+        "workspace: default",
+    ]
+    _write(root / "0" / "meta.yaml", "\n".join(lines) + "\n")
+
+
+def end_run(status: str = "FINISHED") -> None:
+    """End a run this module started; a run mlrun started is ended by mlrun."""
+    global _active
+    run, _active = _active, None
+    if run is None:
+        return
+    run.close()
+    if not run.owned:
+        return
+    meta_path = run.directory / "meta.yaml"
+    meta = meta_path.read_text(encoding="utf-8")
+    meta = re.sub(r"^status: \d+$", f"status: {_STATUS[status]}", meta, flags=re.M)
+    meta = re.sub(r"^end_time: .*$", f"end_time: {int(time.time() * 1000)}", meta, flags=re.M)
+    _write(meta_path, meta)
+
+
+def _on_exit() -> None:
+    end_run("FAILED" if getattr(sys, "last_value", None) is not None else "FINISHED")
+
+
+atexit.register(_on_exit)

@@ -1,0 +1,94 @@
+"""A run as it lies in the file store, read lazily: a filter on one metric reads one file.
+
+Latest metric values follow MLflow: the point with the largest (step, timestamp, value).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from mlrun_cli.tracking.entities import RunInfo
+
+
+class StoredRun:
+    def __init__(self, directory: Path, info: RunInfo, lifecycle_deleted_time: int | None = None):
+        self.directory = directory
+        self.info = info
+        self.deleted_time = lifecycle_deleted_time
+
+    def attribute(self, key: str) -> Any:
+        info = self.info
+        return {
+            "run_id": info.run_id,
+            "run_name": info.run_name,
+            "status": info.status.name,
+            "user_id": info.user_id,
+            "artifact_uri": info.artifact_uri,
+            "start_time": info.start_time,
+            "end_time": info.end_time,
+        }[key]
+
+    @cached_property
+    def params(self) -> dict[str, str]:
+        return read_values(self.directory / "params")
+
+    @cached_property
+    def tags(self) -> dict[str, str]:
+        return read_values(self.directory / "tags")
+
+    @cached_property
+    def metrics(self) -> dict[str, float]:
+        latest = {}
+        for key, path in _files(self.directory / "metrics"):
+            points = self.metric_history(key, path)
+            if points:
+                latest[key] = max((p[2], p[0], p[1]) for p in points)[2]
+        return latest
+
+    def metric_history(self, key: str, path: Path | None = None) -> list[tuple[int, float, int]]:
+        """(timestamp, value, step) per point, in logging order."""
+        path = path or self.directory / "metrics" / key
+        points = []
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            return []
+        for line in text.splitlines():
+            fields = line.split()
+            if len(fields) >= 2:
+                step = int(fields[2]) if len(fields) > 2 else 0
+                points.append((int(fields[0]), float(fields[1]), step))
+        return points
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.info.end_time is None:
+            return None
+        return (self.info.end_time - self.info.start_time) / 1000
+
+    def artifact_files(self) -> list[tuple[str, int]]:
+        """(relative path, size) of every artifact, sorted."""
+        root = self.directory / "artifacts"
+        return [(key, path.stat().st_size) for key, path in _files(root)]
+
+
+def read_values(directory: Path) -> dict[str, str]:
+    """Params or tags: one file per key, keys with `/` as sub-directories."""
+    return {key: path.read_text(encoding="utf-8") for key, path in _files(directory)}
+
+
+def _files(directory: Path) -> list[tuple[str, Path]]:
+    found: list[tuple[str, Path]] = []
+    if not directory.is_dir():
+        return found
+    for dirpath, dirnames, filenames in os.walk(directory):
+        dirnames.sort()
+        for name in filenames:
+            if name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            found.append((path.relative_to(directory).as_posix(), path))
+    return sorted(found)
