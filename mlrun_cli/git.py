@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlrun_cli.cache_root import cache_root
 from mlrun_cli.errors import SourceError
 from mlrun_cli.execution import CapturedOutcome, run_captured
 
@@ -115,9 +116,7 @@ class GitCache:
         override = environ.get("MLRUN_SOURCE_ROOT")
         if override:
             return cls(Path(override).expanduser().resolve())
-        from platformdirs import user_cache_dir
-
-        return cls(Path(user_cache_dir("mlrun")) / "sources")
+        return cls(cache_root(environ) / "sources")
 
     def checkout(self, url: str, version: str | None) -> Checkout:
         if not git_available():

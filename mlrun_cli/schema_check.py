@@ -6,18 +6,23 @@ who wrote the file: each names the key path and the line, and says what would be
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
-
+from mlrun_cli import __version__
+from mlrun_cli.cache_root import cache_root
 from mlrun_cli.errors import Problem
 from mlrun_cli.located_yaml import LocatedDoc, Path_
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 _JSON_TYPE_NAMES = {
     "object": "a mapping",
@@ -39,10 +44,34 @@ def load_schema(name: str) -> dict[str, Any]:
 
 
 def check_schema(doc: LocatedDoc, schema_name: str, file_label: str) -> list[Problem]:
-    """Every schema violation in `doc`, one Problem each."""
+    """Every schema violation in `doc`, one Problem each.
+
+    A document already found valid (same content, same schema, same mlrun) is not checked
+    again: the stamp saves importing jsonschema on every run of an unchanged project.
+    """
+    stamp = _stamp(doc, schema_name)
+    if stamp is not None and stamp.exists():
+        return []
+    from jsonschema import Draft202012Validator
+
     reporter = _Reporter(doc, file_label, load_schema(schema_name))
     validator = Draft202012Validator(reporter.schema)
-    return [p for error in validator.iter_errors(doc.data) for p in reporter.problems(error)]
+    problems = [p for error in validator.iter_errors(doc.data) for p in reporter.problems(error)]
+    if not problems and stamp is not None:
+        with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+            stamp.parent.mkdir(parents=True, exist_ok=True)
+            stamp.touch()
+    return problems
+
+
+def _stamp(doc: LocatedDoc, schema_name: str) -> Path | None:
+    try:
+        content = json.dumps(doc.data, sort_keys=True, default=repr)
+    except (TypeError, ValueError):
+        return None
+    schema = json.dumps(load_schema(schema_name), sort_keys=True)
+    digest = hashlib.sha256(f"{__version__}\n{schema}\n{content}".encode()).hexdigest()
+    return cache_root() / "validated" / digest[:32]
 
 
 def format_path(path: Iterable[Any]) -> str:

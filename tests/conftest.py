@@ -27,8 +27,17 @@ def write_files(root: Path, files: Mapping[str, str]) -> Path:
     return root
 
 
+@pytest.fixture(autouse=True)
+def isolated_caches(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test reads or fills the user's own cache (validation stamps, envs, clones)."""
+    monkeypatch.setenv("MLRUN_CACHE_DIR", str(tmp_path_factory.mktemp("mlrun-cache")))
+
+
 @pytest.fixture
 def make_project(tmp_path: Path):
+
     def make(files: Mapping[str, str], name: str = "project") -> Path:
         return write_files(tmp_path / name, files)
 

@@ -189,3 +189,41 @@ def test_a_corrupt_experiment_is_skipped_with_a_warning(tmp_path, caplog) -> Non
     (tmp_path / "123" / "meta.yaml").write_text(": : :\n[")
     assert [e.name for e in store.list_experiments()] == ["Default"]
     assert "123/meta.yaml: unreadable" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "plain",
+        "run-668",
+        "'quoted'",
+        "'it''s'",
+        "12",
+        "-3",
+        "null",
+        "[]",
+        "''",
+        "yes",
+        "1e3",
+        "1.5",
+        "0x1f",
+        "2024-01-02",
+        "a: b",
+        "'a: b'",
+        "472c20f6659f4137b282ede6cc973469",
+        "file:///tmp/x y",
+        '"double"',
+        "~",
+        "on",
+        "12:30",
+    ],
+)
+def test_the_fast_meta_reader_agrees_with_pyyaml_or_defers_to_it(value: str) -> None:
+    import yaml
+
+    from mlrun_cli.tracking.file_store import parse_flat_meta
+
+    text = f"status: 3\nrun_name: {value}\n"
+    fast = parse_flat_meta(text)
+    if fast is not None:
+        assert fast == yaml.safe_load(text)

@@ -1,4 +1,4 @@
-"""Environment managers: one registry, one module each.
+"""Environment managers: one registry, one module each, imported only when chosen.
 
 The default follows what the project declares (DESIGN.md precedence): python_env -> uv (or
 virtualenv when uv is missing), conda_env -> conda (or a pip translation built with uv when no
@@ -8,14 +8,10 @@ conda engine exists), nothing -> the current interpreter.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from importlib import import_module
 from pathlib import Path
 
 from mlrun_cli.envs.base import BuildProgress, EnvManager, EnvPlan, PreparedEnv, SilentProgress
-from mlrun_cli.envs.cache import EnvCache
-from mlrun_cli.envs.conda import CondaEnvManager, conda_engine_available
-from mlrun_cli.envs.local import LocalEnvManager
-from mlrun_cli.envs.uv import UvEnvManager, uv_executable
-from mlrun_cli.envs.virtualenv import VirtualenvEnvManager
 from mlrun_cli.errors import EnvUnavailableError
 from mlrun_cli.spec import Project
 
@@ -30,13 +26,12 @@ __all__ = [
     "select_manager",
 ]
 
-Factory = Callable[[EnvCache, Mapping[str, str], Path, bool], EnvManager]
-
-MANAGERS: dict[str, Factory] = {
-    "local": lambda cache, environ, base, strict: LocalEnvManager(environ),
-    "uv": lambda cache, environ, base, strict: UvEnvManager(cache, environ, base),
-    "virtualenv": lambda cache, environ, base, strict: VirtualenvEnvManager(cache, environ, base),
-    "conda": lambda cache, environ, base, strict: CondaEnvManager(cache, environ, base, strict),
+# name -> (module, class); a class takes (cache, environ, display_base, strict).
+MANAGERS: dict[str, tuple[str, str]] = {
+    "local": ("mlrun_cli.envs.local", "LocalEnvManager"),
+    "uv": ("mlrun_cli.envs.uv", "UvEnvManager"),
+    "virtualenv": ("mlrun_cli.envs.virtualenv", "VirtualenvEnvManager"),
+    "conda": ("mlrun_cli.envs.conda", "CondaEnvManager"),
 }
 # Names the CLI accepts; those not in MANAGERS are refused with a clear message.
 KNOWN_MANAGERS = ("local", "uv", "virtualenv", "conda", "docker")
@@ -49,12 +44,16 @@ def default_manager(project: Project, environ: Mapping[str, str]) -> str:
             "this project declares a docker_env, which this mlrun cannot run yet; "
             "pass --no-env to run it with the current interpreter"
         )
+    if kind == "none":
+        return "local"
+    from mlrun_cli.envs.uv import uv_executable
+
     python_default = "uv" if uv_executable() else "virtualenv"
     if kind == "conda_env":
+        from mlrun_cli.envs.conda import conda_engine_available
+
         return "conda" if conda_engine_available(environ) else python_default
-    if kind in ("python_env", "uv_lock"):
-        return python_default
-    return "local"
+    return python_default
 
 
 def select_manager(
@@ -63,10 +62,13 @@ def select_manager(
     """The manager for this run, chosen before the run exists so a refusal leaves no trace."""
     strict = requested is not None
     name = requested or default_manager(project, environ)
-    factory = MANAGERS.get(name)
-    if factory is None:
+    if name not in MANAGERS:
         raise EnvUnavailableError(
             f"--env-manager {name} is not available in this mlrun yet; "
             "pass --no-env (or --env-manager local) to use the current interpreter"
         )
+    module, class_name = MANAGERS[name]
+    factory: Callable[..., EnvManager] = getattr(import_module(module), class_name)
+    from mlrun_cli.envs.cache import EnvCache
+
     return factory(EnvCache.from_environment(environ), environ, display_base, strict)

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlrun_cli.cache_root import cache_root
 from mlrun_cli.errors import EnvBuildError
 from mlrun_cli.tracking.file_store import write_atomic
 
@@ -115,9 +116,7 @@ class EnvCache:
         override = environ.get("MLRUN_ENV_ROOT")
         if override:
             return cls(Path(override).expanduser().resolve())
-        from platformdirs import user_cache_dir
-
-        return cls(Path(user_cache_dir("mlrun")) / "envs")
+        return cls(cache_root(environ) / "envs")
 
     def lookup(self, key: str) -> CachedEnv | None:
         """A complete environment for `key`, marked as used now; None if there is none."""

@@ -71,8 +71,11 @@ class VenvManager(ABC):
 
     name: str
 
-    def __init__(self, cache: EnvCache, environ: Mapping[str, str], display_base: Path) -> None:
+    def __init__(
+        self, cache: EnvCache, environ: Mapping[str, str], display_base: Path, strict: bool = False
+    ) -> None:
         self.cache = cache
+
         self.environ = environ
         self.display_base = display_base
 

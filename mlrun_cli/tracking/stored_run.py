@@ -77,18 +77,29 @@ class StoredRun:
 
 def read_values(directory: Path) -> dict[str, str]:
     """Params or tags: one file per key, keys with `/` as sub-directories."""
-    return {key: path.read_text(encoding="utf-8") for key, path in _files(directory)}
+    values = {}
+    for key, path in _files(directory):
+        with open(path, encoding="utf-8") as handle:
+            values[key] = handle.read()
+    return values
 
 
 def _files(directory: Path) -> list[tuple[str, Path]]:
+    """(key, path) of the files below `directory`, sorted; dot-files are temporaries."""
     found: list[tuple[str, Path]] = []
-    if not directory.is_dir():
-        return found
-    for dirpath, dirnames, filenames in os.walk(directory):
-        dirnames.sort()
-        for name in filenames:
-            if name.startswith("."):
-                continue
-            path = Path(dirpath) / name
-            found.append((path.relative_to(directory).as_posix(), path))
+    _collect(str(directory), "", found)
     return sorted(found)
+
+
+def _collect(folder: str, prefix: str, found: list[tuple[str, Path]]) -> None:
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            _collect(entry.path, f"{prefix}{entry.name}/", found)
+        else:
+            found.append((prefix + entry.name, Path(entry.path)))
