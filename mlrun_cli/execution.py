@@ -175,13 +175,15 @@ def _pump(
         if data:
             log.write(data)
             log.flush()
-            echo = _echo(echo, data)
+            echo = echo_chunk(echo, data)
         if not chunk:
             break
     source.close()
 
 
-def _echo(echo: IO[bytes] | None, data: bytes) -> IO[bytes] | None:
+def echo_chunk(echo: IO[bytes] | None, data: bytes) -> IO[bytes] | None:
+    """Show output on the terminal; a terminal that went away stops the echo, not the run."""
+
     if echo is None:
         return None
     try:

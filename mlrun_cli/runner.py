@@ -17,11 +17,12 @@ import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from mlrun_cli import __version__
 from mlrun_cli.envs import (
     BuildProgress,
+    EnvContext,
     EnvManager,
     EnvPlan,
     PreparedEnv,
@@ -51,6 +52,7 @@ from mlrun_cli.tracking.file_store import DEFAULT_EXPERIMENT_ID, FileStore, now_
 
 log = logging.getLogger(__name__)
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
+CONTAINER_RUNTIME = "/mlrun/runtime"  # where mlrun_log's folder is mounted in containers
 
 STDOUT_LOG = "logs/stdout.log"
 STDERR_LOG = "logs/stderr.log"
@@ -73,6 +75,9 @@ class RunRequest:
     require_clean: bool = False
     digest_inputs: bool = True
     secret_params: Sequence[str] = ()  # more parameter names to mask, beyond the patterns
+    build_image: bool = False
+    docker_args: Sequence[tuple[str, str]] = ()
+    docker_user: str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,7 +158,14 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
     command = resolve_command(
         entry, given, settings.cwd, project.directory, secret_names=request.secret_params
     )
-    manager = select_manager(project, request.env_manager, settings.environ, settings.cwd)
+    context = EnvContext(
+        environ=settings.environ,
+        display_base=settings.cwd,
+        build_image=request.build_image,
+        docker_args=tuple(request.docker_args),
+        docker_user=request.docker_user,
+    )
+    manager = select_manager(project, request.env_manager, context)
     return RunPlan(
         source=source,
         project=project,
@@ -182,9 +194,7 @@ def execute_run(plan: RunPlan, settings: Settings, output: RunOutput) -> RunResu
         _record_inputs(plan, store, run)
         prepared = _prepare_env(plan, store, run, output.progress)
         log.info("command: %s", plan.command.display_command)
-        outcome = run_command(
-            _command_request(plan, settings, prepared, run, experiment, store, output)
-        )
+        outcome = _run_entry_point(plan, settings, prepared, run, experiment, store, output)
     except BaseException as exc:
         # Whatever stops us here (a failed build, a launch failure, Ctrl-C before the child
         # started), the run must not stay RUNNING.
@@ -279,6 +289,68 @@ def _prepare_env(
     return prepared
 
 
+def _run_entry_point(
+    plan: RunPlan,
+    settings: Settings,
+    prepared: PreparedEnv,
+    run: RunInfo,
+    experiment: Experiment,
+    store: FileStore,
+    output: RunOutput,
+) -> CommandOutcome:
+    if prepared.container is None:
+        return run_command(
+            _command_request(plan, settings, prepared, run, experiment, store, output)
+        )
+    from mlrun_cli.containers import run_container
+    from mlrun_cli.envs.docker import docker_client
+
+    client = docker_client(settings.environ)
+    return run_container(client, _container_request(plan, prepared, run, experiment, store, output))
+
+
+def _container_request(
+    plan: RunPlan,
+    prepared: PreparedEnv,
+    run: RunInfo,
+    experiment: Experiment,
+    store: FileStore,
+    output: RunOutput,
+) -> Any:
+    """The store is mounted at its own path, so the run's file:// URIs hold inside too."""
+    from mlrun_cli.containers import ContainerRequest
+    from mlrun_cli.envs.docker import CODE_DIR
+
+    spec = prepared.container
+    mounts = [(str(store.root), str(store.root), "rw"), (str(RUNTIME_DIR), CONTAINER_RUNTIME, "ro")]
+    if not spec.code_in_image:
+        mounts.append((str(plan.project.directory), CODE_DIR, "rw"))
+    env = {
+        **spec.environment,
+        "MLFLOW_RUN_ID": run.run_id,
+        "MLFLOW_EXPERIMENT_ID": experiment.experiment_id,
+        "MLFLOW_EXPERIMENT_NAME": experiment.name,
+        "MLFLOW_TRACKING_URI": store.root.as_uri(),
+        "MLFLOW_ALLOW_FILE_STORE": "true",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": CONTAINER_RUNTIME,
+    }
+    return ContainerRequest(
+        image=spec.image,
+        argv=("/bin/sh", "-c", plan.command.command),
+        workdir=CODE_DIR,
+        mounts=(*mounts, *spec.mounts),
+        env=env,
+        user=spec.user,
+        options=spec.options,
+        stdout_log=store.artifact_dir(run) / STDOUT_LOG,
+        stderr_log=store.artifact_dir(run) / STDERR_LOG,
+        echo_stdout=output.stdout,
+        echo_stderr=output.stderr,
+        redact=tuple(plan.command.secret_values()),
+    )
+
+
 def _command_request(
     plan: RunPlan,
     settings: Settings,
@@ -334,7 +406,10 @@ def _start_tags(plan: RunPlan, settings: Settings) -> dict[str, str]:
 
 
 def _env_tags(prepared: PreparedEnv) -> dict[str, str]:
+    container = prepared.container
     candidates = {
+        "mlflow.docker.image.uri": container.image if container else None,
+        "mlflow.docker.image.id": container.image_id if container else None,
         "mlrun.env.python": prepared.python_version,
         "mlrun.env.python.path": prepared.python,
         "mlrun.env.key": prepared.key,

@@ -15,8 +15,6 @@ from mlrun_cli.tracking.file_store import FileStore, now_ms
 from mlrun_cli.tracking.search import matches, parse_filter, parse_order_by, sort_runs
 from mlrun_cli.tracking.stored_run import StoredRun
 
-STATUSES = tuple(s.name for s in RunStatus)
-
 
 @dataclass(frozen=True)
 class RunQuery:

@@ -46,10 +46,11 @@ class EntryPoint:
 
 @dataclass(frozen=True)
 class DockerEnv:
-    image: str
+    image: str | None  # None when `dockerfile` builds it
     volumes: tuple[str, ...] = ()
     # (NAME, None) copies NAME from the host; (NAME, value) sets it.
     environment: tuple[tuple[str, str | None], ...] = ()
+    dockerfile: str | None = None  # mlrun extension, relative to the project
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,9 @@ def _semantic_problems(doc: LocatedDoc, label: str, directory: Path) -> Iterator
         value = data.get(key)
         if isinstance(value, str) and value and not (directory / value).is_file():
             yield Problem(label, doc.line_of((key,)), key, f"no file {value!r} in the project")
+    docker = data.get("docker_env")
+    if isinstance(docker, dict):
+        yield from _docker_problems(doc, label, directory, docker)
     if "databricks_spark_job" in data:
         message = "Databricks Spark jobs run only on Databricks; mlrun cannot run them"
         yield Problem(
@@ -140,6 +144,20 @@ def _semantic_problems(doc: LocatedDoc, label: str, directory: Path) -> Iterator
         for name, entry in entry_points.items():
             if isinstance(entry, dict):
                 yield from _entry_point_problems(doc, label, ("entry_points", name), entry)
+
+
+def _docker_problems(
+    doc: LocatedDoc, label: str, directory: Path, docker: dict[str, Any]
+) -> Iterator[Problem]:
+    if "image" not in docker and "dockerfile" not in docker:
+        message = "missing required key 'image' (or 'dockerfile', to build one)"
+        yield Problem(label, doc.line_of(("docker_env",)), "docker_env", message)
+    dockerfile = docker.get("dockerfile")
+    if isinstance(dockerfile, str) and dockerfile and not (directory / dockerfile).is_file():
+        where = ("docker_env", "dockerfile")
+        yield Problem(
+            label, doc.line_of(where), format_path(where), f"no file {dockerfile!r} in the project"
+        )
 
 
 def _entry_point_problems(
@@ -206,7 +224,12 @@ def _env_declared(data: dict[str, Any], directory: Path) -> EnvDecl:
             (item, None) if isinstance(item, str) else (str(item[0]), str(item[1]))
             for item in docker.get("environment", [])
         )
-        image = DockerEnv(docker["image"], tuple(docker.get("volumes", [])), environment)
+        image = DockerEnv(
+            docker.get("image"),
+            tuple(docker.get("volumes", [])),
+            environment,
+            docker.get("dockerfile"),
+        )
         return EnvDecl("docker_env", docker=image, origin="MLproject docker_env")
     for key in ("python_env", "conda_env"):
         if key in data:

@@ -12,7 +12,6 @@ import pytest
 
 from mlrun_cli.envs import default_manager
 from mlrun_cli.envs.cache import EnvCache, EnvInputs
-from mlrun_cli.errors import EnvUnavailableError
 from mlrun_cli.spec import load_project
 from tests.conftest import write_files
 
@@ -90,7 +89,7 @@ def test_the_default_manager_follows_the_declared_environment(tmp_path, files, m
     assert default_manager(project, dict(os.environ)) == manager
 
 
-def test_docker_env_has_no_default_manager_yet(tmp_path) -> None:
+def test_docker_env_defaults_to_docker(tmp_path) -> None:
     project = load_project(write_files(tmp_path / "p", {"MLproject": "docker_env: {image: x}\n"}))
-    with pytest.raises(EnvUnavailableError, match="pass --no-env"):
-        default_manager(project, dict(os.environ))
+    assert default_manager(project, dict(os.environ)) == "docker"
+

@@ -166,8 +166,7 @@ BAD_INPUTS = [
     (
         ["--env-manager", "docker"],
         2,
-        "mlrun: error: --env-manager docker is not available in this mlrun yet; "
-        "pass --no-env (or --env-manager local) to use the current interpreter\n",
+        "mlrun: error: --env-manager docker needs a docker_env in MLproject\n",
     ),
     (
         ["--experiment-name", "a", "--experiment-id", "0"],
@@ -250,18 +249,22 @@ def test_a_broken_python_env_file_is_located(cli, make_project, tmp_path) -> Non
     assert not (tmp_path / "mlruns").exists()
 
 
-def test_a_docker_env_project_asks_for_no_env(cli, make_project, tmp_path) -> None:
+def test_a_docker_env_project_without_an_engine_is_one_line(
+    cli, make_project, tmp_path, monkeypatch
+) -> None:
     make_project(
         {**ECHO_PROJECT, "MLproject": "docker_env: {image: busybox}\n" + ECHO_PROJECT["MLproject"]}
     )
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
     result = cli("run", "project")
-    assert (result.exit_code, result.stderr) == (
-        2,
-        "mlrun: error: this project declares a docker_env, which this mlrun cannot run yet; "
-        "pass --no-env to run it with the current interpreter\n",
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        f"mlrun: error: no Docker engine reachable at unix://{tmp_path}/no-engine.sock ("
     )
+    assert len(result.stderr.splitlines()) == 1
     assert not (tmp_path / "mlruns").exists()
     assert cli("run", "project", "--no-env").exit_code == 0
+
 
 
 @pytest.mark.parametrize(

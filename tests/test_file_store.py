@@ -221,7 +221,7 @@ def test_a_corrupt_experiment_is_skipped_with_a_warning(tmp_path, caplog) -> Non
 def test_the_fast_meta_reader_agrees_with_pyyaml_or_defers_to_it(value: str) -> None:
     import yaml
 
-    from mlrun_cli.tracking.file_store import parse_flat_meta
+    from mlrun_cli.tracking.meta_files import parse_flat_meta
 
     text = f"status: 3\nrun_name: {value}\n"
     fast = parse_flat_meta(text)

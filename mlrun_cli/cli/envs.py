@@ -83,8 +83,8 @@ def prune(older_than: float, remove_all: bool) -> None:
     """Remove environments that have not been used for a while (or all of them)."""
     import os
 
-    from mlrun_cli.envs.cache import EnvCache
+    from mlrun_cli.envs import prune_envs
 
-    removed = EnvCache.from_environment(os.environ).prune(None if remove_all else older_than)
+    removed = prune_envs(os.environ, None if remove_all else older_than)
     freed = human_size(sum(r.size_bytes for r in removed))
     click.echo(f"Removed {len(removed)} environment{'s' if len(removed) != 1 else ''} ({freed})")

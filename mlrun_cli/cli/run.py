@@ -73,6 +73,18 @@ ENV_MANAGERS = ("local", "uv", "virtualenv", "conda", "docker")
     help="Mask this parameter's value in everything recorded (besides *password*, *token*, "
     "*secret*, *key).",
 )
+@click.option(
+    "-A",
+    "--docker-args",
+    "docker_args",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An option for the container, as docker run --KEY VALUE (network, memory, gpus ...).",
+)
+@click.option(
+    "--build-image", is_flag=True, help="Bake the project's code into a derived docker image."
+)
+@click.option("--docker-user", metavar="UID:GID", help="Run the container as this user.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the entry point's own output.")
 @tracking_uri_option
 @json_option
@@ -90,6 +102,9 @@ def run(
     require_clean: bool,
     no_digest: bool,
     secret_params: tuple[str, ...],
+    docker_args: tuple[str, ...],
+    build_image: bool,
+    docker_user: str | None,
     quiet: bool,
     tracking_uri: str | None,
     as_json: bool,
@@ -121,6 +136,9 @@ def run(
         require_clean=require_clean,
         digest_inputs=not no_digest,
         secret_params=secret_params,
+        docker_args=[_key_value(item) for item in docker_args],
+        build_image=build_image,
+        docker_user=docker_user,
     )
 
     settings = Settings.resolve(tracking_uri)
@@ -141,3 +159,9 @@ def run(
     if as_json:
         echo_json("run", result.as_json())
     return result.exit_code
+
+
+def _key_value(item: str) -> tuple[str, str]:
+    """`-A network=host` -> ("network", "host"); a bare `-A privileged` means true."""
+    key, _, value = item.partition("=")
+    return key.strip(), value

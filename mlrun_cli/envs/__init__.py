@@ -8,30 +8,44 @@ conda engine exists), nothing -> the current interpreter.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from importlib import import_module
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mlrun_cli.envs.base import BuildProgress, EnvManager, EnvPlan, PreparedEnv, SilentProgress
+from mlrun_cli.envs.base import (
+    BuildProgress,
+    EnvContext,
+    EnvManager,
+    EnvPlan,
+    PreparedEnv,
+    SilentProgress,
+)
 from mlrun_cli.errors import EnvUnavailableError
 from mlrun_cli.spec import Project
+
+if TYPE_CHECKING:
+    from mlrun_cli.envs.cache import EnvRecord
 
 __all__ = [
     "KNOWN_MANAGERS",
     "BuildProgress",
+    "EnvContext",
     "EnvManager",
     "EnvPlan",
     "PreparedEnv",
     "SilentProgress",
     "default_manager",
+    "prune_envs",
     "select_manager",
 ]
 
-# name -> (module, class); a class takes (cache, environ, display_base, strict).
+# name -> (module, class); a class takes (cache, context).
 MANAGERS: dict[str, tuple[str, str]] = {
     "local": ("mlrun_cli.envs.local", "LocalEnvManager"),
     "uv": ("mlrun_cli.envs.uv", "UvEnvManager"),
     "virtualenv": ("mlrun_cli.envs.virtualenv", "VirtualenvEnvManager"),
     "conda": ("mlrun_cli.envs.conda", "CondaEnvManager"),
+    "docker": ("mlrun_cli.envs.docker", "DockerEnvManager"),
 }
 # Names the CLI accepts; those not in MANAGERS are refused with a clear message.
 KNOWN_MANAGERS = ("local", "uv", "virtualenv", "conda", "docker")
@@ -40,10 +54,7 @@ KNOWN_MANAGERS = ("local", "uv", "virtualenv", "conda", "docker")
 def default_manager(project: Project, environ: Mapping[str, str]) -> str:
     kind = project.env.kind
     if kind == "docker_env":
-        raise EnvUnavailableError(
-            "this project declares a docker_env, which this mlrun cannot run yet; "
-            "pass --no-env to run it with the current interpreter"
-        )
+        return "docker"
     if kind == "none":
         return "local"
     from mlrun_cli.envs.uv import uv_executable
@@ -56,12 +67,10 @@ def default_manager(project: Project, environ: Mapping[str, str]) -> str:
     return python_default
 
 
-def select_manager(
-    project: Project, requested: str | None, environ: Mapping[str, str], display_base: Path
-) -> EnvManager:
+def select_manager(project: Project, requested: str | None, context: EnvContext) -> EnvManager:
     """The manager for this run, chosen before the run exists so a refusal leaves no trace."""
-    strict = requested is not None
-    name = requested or default_manager(project, environ)
+    context = replace(context, strict=requested is not None)
+    name = requested or default_manager(project, context.environ)
     if name not in MANAGERS:
         raise EnvUnavailableError(
             f"--env-manager {name} is not available in this mlrun yet; "
@@ -71,4 +80,17 @@ def select_manager(
     factory: Callable[..., EnvManager] = getattr(import_module(module), class_name)
     from mlrun_cli.envs.cache import EnvCache
 
-    return factory(EnvCache.from_environment(environ), environ, display_base, strict)
+    return factory(EnvCache.from_environment(context.environ), context)
+
+
+def prune_envs(environ: Mapping[str, str], older_than_seconds: float | None) -> list[EnvRecord]:
+    """`mlrun envs prune`: cache entries unused for that long, and the images built for them."""
+    from mlrun_cli.envs.cache import EnvCache
+
+    removed = EnvCache.from_environment(environ).prune(older_than_seconds)
+    for record in removed:
+        if record.manager == "docker":
+            from mlrun_cli.envs.docker import remove_image
+
+            remove_image(environ, f"mlrun-env:{record.key}")
+    return removed

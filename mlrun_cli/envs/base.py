@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from mlrun_cli.spec import Project
 
@@ -52,6 +52,7 @@ class PreparedEnv:
     lock_file: Path | None = None  # what is installed, as requirement lines
     build_log: Path | None = None  # set when this run built the env
     reason: str | None = None  # why it was built
+    container: Any = None  # docker: a ContainerSpec; the entry point runs in a container
 
     def apply(self, base: Mapping[str, str]) -> dict[str, str]:
         """The child's environment variables inside this env."""
@@ -60,6 +61,18 @@ class PreparedEnv:
             env["PATH"] = ":".join([*self.path_prepend, base.get("PATH", "")])
         env.pop("PYTHONHOME", None)
         return env
+
+
+@dataclass(frozen=True)
+class EnvContext:
+    """What every manager is constructed with: the surroundings and the user's options."""
+
+    environ: Mapping[str, str]
+    display_base: Path  # paths in messages are shown relative to it
+    strict: bool = False  # the manager was asked for by name: no fallbacks
+    build_image: bool = False  # docker: bake the project into a derived image
+    docker_args: tuple[tuple[str, str], ...] = ()  # docker: -A key=value
+    docker_user: str | None = None  # docker: --docker-user (default: the invoking uid:gid)
 
 
 class EnvManager(Protocol):

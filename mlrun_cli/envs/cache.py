@@ -29,7 +29,7 @@ from typing import Any
 
 from mlrun_cli.cache_root import cache_root
 from mlrun_cli.errors import EnvBuildError
-from mlrun_cli.tracking.file_store import write_atomic
+from mlrun_cli.tracking.meta_files import write_atomic
 
 INFO = "info.json"
 LOCK_FILE = "requirements.lock.txt"

@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from mlrun_cli.envs.base import BuildProgress, EnvPlan, PreparedEnv
+from mlrun_cli.envs.base import BuildProgress, EnvContext, EnvPlan, PreparedEnv
 from mlrun_cli.envs.cache import EnvCache, EnvInputs
 from mlrun_cli.envs.conda_file import CondaFile, load_conda_file, translate
 from mlrun_cli.envs.interpreters import current_interpreter, find_interpreter
@@ -68,13 +68,12 @@ def conda_engine_available(environ: Mapping[str, str]) -> bool:
 class CondaEnvManager:
     name = "conda"
 
-    def __init__(
-        self, cache: EnvCache, environ: Mapping[str, str], display_base: Path, strict: bool
-    ) -> None:
+    def __init__(self, cache: EnvCache, context: EnvContext) -> None:
         self.cache = cache
-        self.environ = environ
-        self.display_base = display_base
-        self.strict = strict  # asked for by --env-manager conda: no pip translation
+        self.context = context
+        self.environ = context.environ
+        self.display_base = context.display_base
+        self.strict = context.strict  # asked for by --env-manager conda: no pip translation
 
     def plan(self, project: Project) -> CondaPlan:
         if project.env.kind != "conda_env" or project.env.file is None:
@@ -164,7 +163,7 @@ class CondaEnvManager:
             interpreter = find_interpreter(spec.python, self.environ)
         except EnvUnavailableError as exc:
             raise EnvBuildError(exc.message) from None
-        uv = UvEnvManager(self.cache, self.environ, self.display_base)
+        uv = UvEnvManager(self.cache, self.context)
         venv_plan = VenvPlan("uv", "uv env", spec, interpreter, plan.inputs, plan.project.directory)
         uv.build(venv_plan, prefix, log_path)
         return {

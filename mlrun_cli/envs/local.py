@@ -6,19 +6,17 @@ import os
 import platform
 import shutil
 import sys
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from mlrun_cli.envs.base import BuildProgress, EnvPlan, PreparedEnv
+from mlrun_cli.envs.base import BuildProgress, EnvContext, EnvPlan, PreparedEnv
 from mlrun_cli.spec import Project
 
 
 class LocalEnvManager:
     name = "local"
 
-    def __init__(self, cache: Any, environ: Mapping[str, str], display_base: Path, strict: bool):
-        self.environ = environ
+    def __init__(self, cache: Any, context: EnvContext) -> None:
+        self.environ = context.environ
 
     def plan(self, project: Project) -> EnvPlan:
         return EnvPlan(self.name, "the current interpreter")

@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlrun_cli.envs.base import BuildProgress, EnvPlan, PreparedEnv
+from mlrun_cli.envs.base import BuildProgress, EnvContext, EnvPlan, PreparedEnv
 from mlrun_cli.envs.cache import EnvCache, EnvInputs
 from mlrun_cli.envs.conda_file import load_conda_file, translate
 from mlrun_cli.envs.interpreters import Interpreter, current_interpreter, find_interpreter
@@ -71,13 +70,11 @@ class VenvManager(ABC):
 
     name: str
 
-    def __init__(
-        self, cache: EnvCache, environ: Mapping[str, str], display_base: Path, strict: bool = False
-    ) -> None:
+    def __init__(self, cache: EnvCache, context: EnvContext) -> None:
         self.cache = cache
-
-        self.environ = environ
-        self.display_base = display_base
+        self.context = context
+        self.environ = context.environ
+        self.display_base = context.display_base
 
     @abstractmethod
     def version(self) -> str:

@@ -11,7 +11,6 @@ import fcntl
 import hashlib
 import logging
 import os
-import re
 import secrets
 import shutil
 import time
@@ -25,13 +24,10 @@ import yaml
 
 from mlrun_cli.errors import ConflictError, NotFoundError, StoreError
 from mlrun_cli.tracking.entities import ACTIVE, DELETED, Experiment, RunInfo, RunStatus
+from mlrun_cli.tracking.meta_files import dump_yaml, parse_meta, write_atomic
 from mlrun_cli.tracking.stored_run import StoredRun, read_values
 
 log = logging.getLogger(__name__)
-# libyaml's loader when PyYAML has it: searching thousands of runs reads thousands of metas.
-_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
 TRASH = ".trash"
@@ -43,20 +39,6 @@ _EXPERIMENT_ID_DIGITS = 18
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def dump_yaml(data: Mapping[str, Any]) -> str:
-    """MLflow's meta.yaml style: block style, sorted keys, unicode kept."""
-    return yaml.safe_dump(dict(data), default_flow_style=False, allow_unicode=True, sort_keys=True)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` so that a reader sees the old or the new content, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
 
 
 def local_path_of_uri(uri: str) -> Path:
@@ -119,10 +101,7 @@ class FileStore:
 
     def _read_meta(self, path: Path) -> dict[str, Any]:
         try:
-            text = path.read_text(encoding="utf-8")
-            data = parse_flat_meta(text)
-            if data is None:
-                data = yaml.load(text, Loader=_YAML_LOADER)
+            data = parse_meta(path.read_text(encoding="utf-8"))
         except yaml.MarkedYAMLError as exc:
             line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
             raise StoreError(f"{path}: unreadable (YAML: {exc.problem}, line {line})") from None
@@ -432,37 +411,6 @@ class FileStore:
         """MLflow's soft delete and restore: lifecycle_stage, and deleted_time while deleted."""
         deleted_time = now_ms() if stage == DELETED else None
         self._update_run_meta(self._run_dir(info), lifecycle_stage=stage, deleted_time=deleted_time)
-
-
-_META_LINE = re.compile(r"([a-z_]+): (.*)")
-_INT = re.compile(r"-?\d+")
-_PLAIN = re.compile(r"[A-Za-z_/][\w./:\-]*")
-_RUN_ID = re.compile(r"[0-9a-f]{32}")  # digit-led, yet a string for YAML (not a number)
-_YAML_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"})
-
-
-def parse_flat_meta(text: str) -> dict[str, Any] | None:
-    """MLflow's meta.yaml is flat `key: scalar` lines; read those without PyYAML (searching
-    thousands of runs is mostly this). Anything else returns None, and PyYAML reads it."""
-    data: dict[str, Any] = {}
-    for line in text.splitlines():
-        match = _META_LINE.fullmatch(line)
-        if match is None:
-            return None
-        key, raw = match.groups()
-        if raw == "null":
-            data[key] = None
-        elif raw == "[]":
-            data[key] = []
-        elif _INT.fullmatch(raw):
-            data[key] = int(raw)
-        elif len(raw) >= 2 and raw[0] == raw[-1] == "'" and "'" not in raw[1:-1].replace("''", ""):
-            data[key] = raw[1:-1].replace("''", "'")
-        elif (_PLAIN.fullmatch(raw) and raw.lower() not in _YAML_WORDS) or _RUN_ID.fullmatch(raw):
-            data[key] = raw
-        else:
-            return None
-    return data
 
 
 def _md5(*parts: str) -> str:

@@ -1,0 +1,70 @@
+"""The files of MLflow's store: meta.yaml in MLflow's style, and atomic replacement.
+
+MLflow writes meta.yaml with PyYAML's `safe_dump` (block style, sorted keys); the result is
+flat `key: scalar` lines, which are read here without PyYAML when possible, because a search
+over thousands of runs is mostly reading them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# libyaml's loader when PyYAML has it: searching thousands of runs reads thousands of metas.
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def dump_yaml(data: Mapping[str, Any]) -> str:
+    """MLflow's meta.yaml style: block style, sorted keys, unicode kept."""
+    return yaml.safe_dump(dict(data), default_flow_style=False, allow_unicode=True, sort_keys=True)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` so that a reader sees the old or the new content, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
+
+
+def parse_meta(text: str) -> Any:
+    """A meta.yaml's content: the fast reader, else PyYAML (libyaml's when available)."""
+    data = parse_flat_meta(text)
+    return yaml.load(text, Loader=_YAML_LOADER) if data is None else data
+
+
+_META_LINE = re.compile(r"([a-z_]+): (.*)")
+_INT = re.compile(r"-?\d+")
+_PLAIN = re.compile(r"[A-Za-z_/][\w./:\-]*")
+_RUN_ID = re.compile(r"[0-9a-f]{32}")  # digit-led, yet a string for YAML (not a number)
+_YAML_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"})
+
+
+def parse_flat_meta(text: str) -> dict[str, Any] | None:
+    """MLflow's meta.yaml is flat `key: scalar` lines; read those without PyYAML (searching
+    thousands of runs is mostly this). Anything else returns None, and PyYAML reads it."""
+    data: dict[str, Any] = {}
+    for line in text.splitlines():
+        match = _META_LINE.fullmatch(line)
+        if match is None:
+            return None
+        key, raw = match.groups()
+        if raw == "null":
+            data[key] = None
+        elif raw == "[]":
+            data[key] = []
+        elif _INT.fullmatch(raw):
+            data[key] = int(raw)
+        elif len(raw) >= 2 and raw[0] == raw[-1] == "'" and "'" not in raw[1:-1].replace("''", ""):
+            data[key] = raw[1:-1].replace("''", "'")
+        elif (_PLAIN.fullmatch(raw) and raw.lower() not in _YAML_WORDS) or _RUN_ID.fullmatch(raw):
+            data[key] = raw
+        else:
+            return None
+    return data
