@@ -92,4 +92,3 @@ def test_the_default_manager_follows_the_declared_environment(tmp_path, files, m
 def test_docker_env_defaults_to_docker(tmp_path) -> None:
     project = load_project(write_files(tmp_path / "p", {"MLproject": "docker_env: {image: x}\n"}))
     assert default_manager(project, dict(os.environ)) == "docker"
-

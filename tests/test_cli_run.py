@@ -266,7 +266,6 @@ def test_a_docker_env_project_without_an_engine_is_one_line(
     assert cli("run", "project", "--no-env").exit_code == 0
 
 
-
 @pytest.mark.parametrize(
     ("uri", "message"),
     [

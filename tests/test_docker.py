@@ -27,7 +27,9 @@ ENGINE_SCRIPT = REPO / "scripts" / "docker-engine.sh"
 def docker_host() -> Iterator[str]:
     """DOCKER_HOST of a reachable engine; one is started (and stopped) when there is none."""
     if os.environ.get("DOCKER_HOST"):
-        return os.environ["DOCKER_HOST"]
+        yield os.environ["DOCKER_HOST"]
+        return
+
     if os.geteuid() != 0:
         if os.environ.get("CI"):
             pytest.fail("CI runs as root and must start a docker engine for these tests")
