@@ -7,21 +7,21 @@ exactly that commit, so nothing a run writes can leak into the next one.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import os
 import re
 import secrets
 import shutil
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlrun_cli.cache_root import cache_root
 from mlrun_cli.errors import SourceError
 from mlrun_cli.execution import CapturedOutcome, run_captured
+from mlrun_cli.locks import exclusive_lock
 
 log = logging.getLogger(__name__)
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -187,15 +187,8 @@ class GitCache:
             raise SourceError(f"{url}: no branch, tag or commit named '{version}'")
         return resolved.stdout.strip()
 
-    @contextmanager
-    def _locked(self, key: str) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / f"{key}.lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def _locked(self, key: str) -> AbstractContextManager[None]:
+        return exclusive_lock(self.root / f"{key}.lock")
 
 
 def _parse_ls_remote(text: str) -> tuple[dict[str, str], str | None]:

@@ -327,11 +327,7 @@ def _container_request(
         mounts.append((str(plan.project.directory), CODE_DIR, "rw"))
     env = {
         **spec.environment,
-        "MLFLOW_RUN_ID": run.run_id,
-        "MLFLOW_EXPERIMENT_ID": experiment.experiment_id,
-        "MLFLOW_EXPERIMENT_NAME": experiment.name,
-        "MLFLOW_TRACKING_URI": store.root.as_uri(),
-        "MLFLOW_ALLOW_FILE_STORE": "true",
+        **_tracking_env(run, experiment, store),
         "PYTHONUNBUFFERED": "1",
         "PYTHONPATH": CONTAINER_RUNTIME,
     }
@@ -426,18 +422,22 @@ def _child_env(
     store: FileStore,
 ) -> dict[str, str]:
     """The child attaches to our run: `mlflow.start_run()` there resumes it."""
-    env = prepared.apply(settings.environ)
-    env.update(
-        MLFLOW_RUN_ID=run.run_id,
-        MLFLOW_EXPERIMENT_ID=experiment.experiment_id,
-        MLFLOW_EXPERIMENT_NAME=experiment.name,
-        MLFLOW_TRACKING_URI=store.root.as_uri(),
-        MLFLOW_ALLOW_FILE_STORE="true",
-    )
+    env = {**prepared.apply(settings.environ), **_tracking_env(run, experiment, store)}
     env.setdefault("PYTHONUNBUFFERED", "1")  # output reaches the logs as it is printed
     # `import mlrun_log` works in every environment, without installing anything there.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(RUNTIME_DIR), env.get("PYTHONPATH")]))
     return env
+
+
+def _tracking_env(run: RunInfo, experiment: Experiment, store: FileStore) -> dict[str, str]:
+    """What makes `mlflow.start_run()` (and mlrun_log) in the entry point attach to our run."""
+    return {
+        "MLFLOW_RUN_ID": run.run_id,
+        "MLFLOW_EXPERIMENT_ID": experiment.experiment_id,
+        "MLFLOW_EXPERIMENT_NAME": experiment.name,
+        "MLFLOW_TRACKING_URI": store.root.as_uri(),
+        "MLFLOW_ALLOW_FILE_STORE": "true",
+    }
 
 
 def _final_status(outcome: CommandOutcome) -> tuple[RunStatus, int]:

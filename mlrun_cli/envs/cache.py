@@ -13,7 +13,6 @@ by the next builder of that key, so nothing half-made is ever reused.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -22,13 +21,14 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mlrun_cli.cache_root import cache_root
 from mlrun_cli.errors import EnvBuildError
+from mlrun_cli.locks import exclusive_lock
 from mlrun_cli.tracking.meta_files import write_atomic
 
 INFO = "info.json"
@@ -196,15 +196,8 @@ class EnvCache:
                 return f"{label} changed ({last.get(field_name)} -> {getattr(inputs, field_name)})"
         return f"platform changed ({last.get('platform')} -> {inputs.platform})"
 
-    @contextmanager
-    def _locked(self, key: str) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / f"{key}.lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def _locked(self, key: str) -> AbstractContextManager[None]:
+        return exclusive_lock(self.root / f"{key}.lock")
 
     def _infos(self) -> Iterator[dict[str, Any]]:
         if not self.root.is_dir():

@@ -7,15 +7,14 @@ replaced go through a temporary file and `os.replace`, so a crash never leaves h
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -23,6 +22,7 @@ from urllib.parse import unquote, urlparse
 import yaml
 
 from mlrun_cli.errors import ConflictError, NotFoundError, StoreError
+from mlrun_cli.locks import exclusive_lock
 from mlrun_cli.tracking.entities import ACTIVE, DELETED, Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.meta_files import dump_yaml, parse_meta, write_atomic
 from mlrun_cli.tracking.stored_run import StoredRun, read_values
@@ -78,15 +78,9 @@ class FileStore:
         if not self.root.is_dir():
             raise StoreError(f"tracking store {self.root} is a file, not a directory")
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self) -> AbstractContextManager[None]:
         """Serialise name checks and creations between concurrent mlrun processes."""
-        with open(self.root / LOCK, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return exclusive_lock(self.root / LOCK)
 
     # -- experiments ------------------------------------------------------------------------
 
