@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import platform
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from mlrun_cli import __version__
 from mlrun_cli.envs import (
@@ -30,7 +29,8 @@ from mlrun_cli.envs import (
     select_manager,
 )
 from mlrun_cli.errors import EnvBuildError, NotFoundError, UsageError
-from mlrun_cli.execution import CommandOutcome, CommandRequest, run_command
+from mlrun_cli.execution import CommandOutcome
+from mlrun_cli.launch import STDERR_LOG, STDOUT_LOG, Launch, run_entry_point
 from mlrun_cli.params import ResolvedCommand, parse_assignments, resolve_command
 from mlrun_cli.process_identity import runner_tags
 from mlrun_cli.provenance import (
@@ -51,11 +51,6 @@ from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.file_store import DEFAULT_EXPERIMENT_ID, FileStore, now_ms
 
 log = logging.getLogger(__name__)
-RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
-CONTAINER_RUNTIME = "/mlrun/runtime"  # where mlrun_log's folder is mounted in containers
-
-STDOUT_LOG = "logs/stdout.log"
-STDERR_LOG = "logs/stderr.log"
 BUILD_LOG_ARTIFACT = "environment/build.log"
 LOCK_ARTIFACT = "environment/requirements.lock.txt"
 INTERRUPTED_EXIT_CODE = 130
@@ -194,7 +189,10 @@ def execute_run(plan: RunPlan, settings: Settings, output: RunOutput) -> RunResu
         _record_inputs(plan, store, run)
         prepared = _prepare_env(plan, store, run, output.progress)
         log.info("command: %s", plan.command.display_command)
-        outcome = _run_entry_point(plan, settings, prepared, run, experiment, store, output)
+        launch = Launch(
+            plan.project.directory, plan.command, settings, prepared, run, experiment, store
+        )
+        outcome = run_entry_point(launch, output.stdout, output.stderr)
     except BaseException as exc:
         # Whatever stops us here (a failed build, a launch failure, Ctrl-C before the child
         # started), the run must not stay RUNNING.
@@ -289,85 +287,6 @@ def _prepare_env(
     return prepared
 
 
-def _run_entry_point(
-    plan: RunPlan,
-    settings: Settings,
-    prepared: PreparedEnv,
-    run: RunInfo,
-    experiment: Experiment,
-    store: FileStore,
-    output: RunOutput,
-) -> CommandOutcome:
-    if prepared.container is None:
-        return run_command(
-            _command_request(plan, settings, prepared, run, experiment, store, output)
-        )
-    from mlrun_cli.containers import run_container
-    from mlrun_cli.envs.docker import docker_client
-
-    client = docker_client(settings.environ)
-    return run_container(client, _container_request(plan, prepared, run, experiment, store, output))
-
-
-def _container_request(
-    plan: RunPlan,
-    prepared: PreparedEnv,
-    run: RunInfo,
-    experiment: Experiment,
-    store: FileStore,
-    output: RunOutput,
-) -> Any:
-    """The store is mounted at its own path, so the run's file:// URIs hold inside too."""
-    from mlrun_cli.containers import ContainerRequest
-    from mlrun_cli.envs.docker import CODE_DIR
-
-    spec = prepared.container
-    mounts = [(str(store.root), str(store.root), "rw"), (str(RUNTIME_DIR), CONTAINER_RUNTIME, "ro")]
-    if not spec.code_in_image:
-        mounts.append((str(plan.project.directory), CODE_DIR, "rw"))
-    env = {
-        **spec.environment,
-        **_tracking_env(run, experiment, store),
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONPATH": CONTAINER_RUNTIME,
-    }
-    return ContainerRequest(
-        image=spec.image,
-        argv=("/bin/sh", "-c", plan.command.command),
-        workdir=CODE_DIR,
-        mounts=(*mounts, *spec.mounts),
-        env=env,
-        user=spec.user,
-        options=spec.options,
-        stdout_log=store.artifact_dir(run) / STDOUT_LOG,
-        stderr_log=store.artifact_dir(run) / STDERR_LOG,
-        echo_stdout=output.stdout,
-        echo_stderr=output.stderr,
-        redact=tuple(plan.command.secret_values()),
-    )
-
-
-def _command_request(
-    plan: RunPlan,
-    settings: Settings,
-    prepared: PreparedEnv,
-    run: RunInfo,
-    experiment: Experiment,
-    store: FileStore,
-    output: RunOutput,
-) -> CommandRequest:
-    return CommandRequest(
-        argv=("bash", "-c", plan.command.command),
-        cwd=plan.project.directory,
-        env=_child_env(settings, prepared, run, experiment, store),
-        stdout_log=store.artifact_dir(run) / STDOUT_LOG,
-        stderr_log=store.artifact_dir(run) / STDERR_LOG,
-        echo_stdout=output.stdout,
-        echo_stderr=output.stderr,
-        redact=tuple(plan.command.secret_values()),
-    )
-
-
 def _experiment(store: FileStore, plan: RunPlan) -> Experiment:
     if plan.experiment_id is not None and plan.experiment_id != DEFAULT_EXPERIMENT_ID:
         experiment = store.get_experiment(plan.experiment_id)  # before the store is created
@@ -412,32 +331,6 @@ def _env_tags(prepared: PreparedEnv) -> dict[str, str]:
         "mlrun.env.engine": prepared.engine,
     }
     return {key: value for key, value in candidates.items() if value}
-
-
-def _child_env(
-    settings: Settings,
-    prepared: PreparedEnv,
-    run: RunInfo,
-    experiment: Experiment,
-    store: FileStore,
-) -> dict[str, str]:
-    """The child attaches to our run: `mlflow.start_run()` there resumes it."""
-    env = {**prepared.apply(settings.environ), **_tracking_env(run, experiment, store)}
-    env.setdefault("PYTHONUNBUFFERED", "1")  # output reaches the logs as it is printed
-    # `import mlrun_log` works in every environment, without installing anything there.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(RUNTIME_DIR), env.get("PYTHONPATH")]))
-    return env
-
-
-def _tracking_env(run: RunInfo, experiment: Experiment, store: FileStore) -> dict[str, str]:
-    """What makes `mlflow.start_run()` (and mlrun_log) in the entry point attach to our run."""
-    return {
-        "MLFLOW_RUN_ID": run.run_id,
-        "MLFLOW_EXPERIMENT_ID": experiment.experiment_id,
-        "MLFLOW_EXPERIMENT_NAME": experiment.name,
-        "MLFLOW_TRACKING_URI": store.root.as_uri(),
-        "MLFLOW_ALLOW_FILE_STORE": "true",
-    }
 
 
 def _final_status(outcome: CommandOutcome) -> tuple[RunStatus, int]:
