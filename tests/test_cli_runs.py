@@ -326,3 +326,39 @@ def test_ui_without_mlflow_server_says_how_to_get_it(cli) -> None:
         "mlrun: error: mlrun ui needs MLflow's tracking server, which is not installed here "
         "(mlflow-skinny has no UI): pip install mlflow\n",
     )
+
+
+def test_the_whole_logging_api_inside_a_run(cli, make_project, tmp_path, monkeypatch) -> None:
+    make_project(
+        {
+            "MLproject": "entry_points:\n  main:\n    command: python log_all.py\n",
+            "log_all.py": """
+import pathlib, mlrun_log as ml
+ml.log_params({"a": 1, "b": "two"})
+ml.log_metrics({"x": 0.5, "y": 1.5}, step=4)
+ml.set_tags({"t1": "v1", "nested/t2": "v2"})
+pathlib.Path("out").mkdir(exist_ok=True)
+pathlib.Path("out/one.txt").write_text("1")
+pathlib.Path("out/sub").mkdir(exist_ok=True)
+pathlib.Path("out/sub/two.txt").write_text("2")
+ml.log_artifact("out/one.txt", "single")
+ml.log_artifacts("out", "tree")
+print(ml.active_run_id())
+""",
+        }
+    )
+    result = cli("run", "project", "--no-env", "--json")
+    assert result.exit_code == 0, result.stderr
+    run_id = json.loads(result.stdout)["run"]["run_id"]
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=(tmp_path / "mlruns").as_uri())
+    run = client.get_run(run_id)
+    assert {k: run.data.params[k] for k in ("a", "b")} == {"a": "1", "b": "two"}
+    assert run.data.metrics == {"x": 0.5, "y": 1.5}
+    assert [m.step for m in client.get_metric_history(run_id, "x")] == [4]
+    assert (run.data.tags["t1"], run.data.tags["nested/t2"]) == ("v1", "v2")
+    assert [a.path for a in client.list_artifacts(run_id, "single")] == ["single/one.txt"]
+    assert {a.path for a in client.list_artifacts(run_id, "tree")} == {"tree/one.txt", "tree/sub"}
+    assert Path(json.loads(result.stdout)["run"]["logs"]["stdout"]).read_text() == f"{run_id}\n"

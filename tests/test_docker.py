@@ -114,6 +114,12 @@ def test_a_dockerfile_image_with_mlflow_is_built_once(docker_host, tmp_path) -> 
     assert f"reusing image mlrun-env:{tags['mlrun.env.key']}" in second.stderr
     envs = json.loads(mlrun(tmp_path, "envs", "list", "--json").stdout)["envs"]
     assert [e["manager"] for e in envs] == ["docker"]
+    image = tags["mlflow.docker.image.uri"]
+    pruned = mlrun(tmp_path, "envs", "prune", "--all")
+    assert pruned.stdout.startswith("Removed 1 environment")
+    import docker
+
+    assert not [i for i in docker.from_env().images.list() if image in i.tags]
 
 
 def test_docker_args_environment_and_volumes_reach_the_container(docker_host, tmp_path) -> None:
