@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatch
 from pathlib import Path
 
@@ -51,6 +51,7 @@ class ResolvedCommand:
     command: str
     parameters: tuple[ResolvedParameter, ...]
     display_command: str = ""  # the command with secret values masked: the one to record
+    template: str = ""
 
     def values(self) -> dict[str, str]:
         return {p.name: p.value for p in self.parameters}
@@ -60,6 +61,22 @@ class ResolvedCommand:
 
     def secret_values(self) -> list[str]:
         return [p.value for p in self.parameters if p.secret and p.value]
+
+    def relocated(self, path_map: Sequence[tuple[str, str]]) -> ResolvedCommand:
+        """The command as seen from inside an environment that mounts host folders elsewhere
+        (a container): path and uri values under a mapped folder point to its mount. The
+        recorded parameters keep the host paths, where the data can be found and digested."""
+        if not path_map:
+            return self
+        moved = [
+            replace(p, value=_relocate(p.value, path_map)) if p.type in ("path", "uri") else p
+            for p in self.parameters
+        ]
+        return replace(
+            self,
+            command=_render(self.template, moved, masked=False),
+            display_command=_render(self.template, moved, masked=True),
+        )
 
 
 def parse_assignments(items: Sequence[str]) -> dict[str, str]:
@@ -128,7 +145,16 @@ def resolve_command(
         command=_render(entry.command, resolved, masked=False),
         parameters=tuple(resolved),
         display_command=_render(entry.command, resolved, masked=True),
+        template=entry.command,
     )
+
+
+def _relocate(value: str, path_map: Sequence[tuple[str, str]]) -> str:
+    for host, inside in sorted(path_map, key=lambda pair: len(pair[0]), reverse=True):
+        host = host.rstrip("/")
+        if value == host or value.startswith(host + "/"):
+            return inside.rstrip("/") + value[len(host) :]
+    return value
 
 
 def _render(template: str, resolved: Sequence[ResolvedParameter], masked: bool) -> str:

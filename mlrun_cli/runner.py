@@ -161,13 +161,14 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
         docker_user=request.docker_user,
     )
     manager = select_manager(project, request.env_manager, context)
+    env_plan = manager.plan(project)
     return RunPlan(
         source=source,
         project=project,
         entry=entry,
-        command=command,
+        command=command.relocated(env_plan.path_map),
         manager=manager,
-        env_plan=manager.plan(project),
+        env_plan=env_plan,
         rebuild_env=request.rebuild_env,
         digest_inputs=request.digest_inputs,
         experiment_name=experiment_name,

@@ -185,7 +185,32 @@ def test_ctrl_c_stops_and_removes_the_container(docker_host, tmp_path) -> None:
     assert (meta.parent / "artifacts" / "logs" / "stdout.log").read_text() == "started\n"
 
 
+def test_path_parameters_point_inside_the_container(docker_host, tmp_path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "more.txt").write_text("volume data\n")
+    write_files(
+        tmp_path / "p",
+        {
+            "MLproject": (
+                f"docker_env:\n  image: mlrun-test/busybox\n  volumes: ['{shared}:/shared']\n"
+                "entry_points:\n  main:\n    parameters:\n"
+                "      data: {type: path, default: data/in.txt}\n"
+                f"      more: {{type: path, default: {shared}/more.txt}}\n"
+                "    command: 'cat {data} {more}'\n"
+            ),
+            "data/in.txt": "project data\n",
+        },
+    )
+    done = mlrun(tmp_path, "run", "p", "--json")
+    assert done.returncode == 0, done.stderr
+    _, tags, artifacts = stored(tmp_path, done.stdout)
+    assert tags["mlrun.command"] == "cat /mlflow/projects/code/data/in.txt /shared/more.txt"
+    assert (artifacts / "logs" / "stdout.log").read_text() == "project data\nvolume data\n"
+
+
 def test_build_image_bakes_the_code_in(docker_host, tmp_path) -> None:
+
     write_files(
         tmp_path / "p",
         {

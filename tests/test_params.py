@@ -152,3 +152,23 @@ def test_values_reach_bash_as_one_literal_word(tmp_path: Path, value: str) -> No
     ep = entry("printf %s {v}", Parameter("v", "string", None))
     command = resolve_command(ep, {"v": value}, tmp_path, tmp_path).command
     assert shlex.split(command) == ["printf", "%s", value]
+
+
+def test_relocation_moves_only_paths_under_mapped_folders(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "x.csv").write_text("1")
+    ep = entry(
+        "run {data} {label} {elsewhere}",
+        Parameter("data", "path", "data/x.csv"),
+        Parameter("label", "string", str(project / "data" / "x.csv")),
+        Parameter("elsewhere", "uri", "s3://bucket/key"),
+    )
+    resolved = resolve_command(ep, {}, tmp_path, project)
+    moved = resolved.relocated(((str(project), "/mlflow/projects/code/"),))
+    assert (
+        moved.command
+        == f"run /mlflow/projects/code/data/x.csv {project}/data/x.csv s3://bucket/key"
+    )
+    assert moved.values()["data"] == str(project / "data" / "x.csv")  # recorded as on the host
+    assert resolved.relocated(()) is resolved

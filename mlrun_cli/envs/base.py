@@ -37,6 +37,11 @@ class EnvPlan:
     manager: str
     description: str
 
+    @property
+    def path_map(self) -> tuple[tuple[str, str], ...]:
+        """Host folders the entry point sees elsewhere, as (host, inside): none, by default."""
+        return ()
+
 
 @dataclass(frozen=True)
 class PreparedEnv:

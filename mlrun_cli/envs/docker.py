@@ -73,6 +73,12 @@ class DockerPlan(EnvPlan):
     environment: Mapping[str, str]
     user: str
 
+    @property
+    def path_map(self) -> tuple[tuple[str, str], ...]:
+        """The project at MLflow's path, and the declared volumes."""
+        volumes = tuple((host, inside) for host, inside, _ in self.mounts)
+        return ((str(self.project.directory), CODE_DIR), *volumes)
+
 
 def docker_client(environ: Mapping[str, str]) -> Any:
     """A client of a reachable engine, or a one-line error saying how to point at one."""
@@ -155,16 +161,16 @@ class DockerEnvManager:
         client = docker_client(self.context.environ)
         if docker_env.dockerfile is None and docker_env.image is not None:
             _ensure_image(client, docker_env.image)
-        user = self.context.docker_user or f"{os.getuid()}:{os.getgid()}"
+        mounts = parse_volumes(docker_env.volumes, project.directory)
         return DockerPlan(
-            self.name,
-            f"docker image {docker_env.image or docker_env.dockerfile}",
-            docker_env,
-            project,
-            parse_docker_args(self.context.docker_args),
-            parse_volumes(docker_env.volumes, project.directory),
-            resolve_environment(docker_env.environment, self.context.environ),
-            user,
+            manager=self.name,
+            description=f"docker image {docker_env.image or docker_env.dockerfile}",
+            docker=docker_env,
+            project=project,
+            options=parse_docker_args(self.context.docker_args),
+            mounts=mounts,
+            environment=resolve_environment(docker_env.environment, self.context.environ),
+            user=self.context.docker_user or f"{os.getuid()}:{os.getgid()}",
         )
 
     def prepare(self, plan: EnvPlan, progress: BuildProgress, rebuild: bool) -> PreparedEnv:
