@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from mlrun_cli.errors import NotFoundError, UsageError
 from mlrun_cli.settings import Settings
 from mlrun_cli.tracking.entities import Experiment
-from mlrun_cli.tracking.file_store import FileStore
-
-VIEWS = ("active_only", "deleted_only", "all")
+from mlrun_cli.tracking.file_store import FileStore, check_experiment_name
 
 
 @dataclass(frozen=True)
@@ -45,6 +43,7 @@ def find(store: FileStore, ref: ExperimentRef) -> Experiment:
 
 
 def create(settings: Settings, name: str, artifact_location: str | None = None) -> Experiment:
+    check_experiment_name(name)  # before the store exists: a refused name writes nothing
     store = FileStore(settings.store_root)
     store.ensure()
     return store.create_experiment(name, artifact_location)

@@ -139,3 +139,12 @@ def test_unsupported_tracking_schemes_are_refused(cli) -> None:
     result = cli("experiments", "list", "--tracking-uri", "http://localhost:5000")
     assert result.exit_code == 4
     assert "scheme 'http' is not supported yet" in result.stderr
+
+
+def test_an_empty_name_is_refused_before_the_store_exists(cli, tmp_path) -> None:
+    result = cli("experiments", "create", "--experiment-name", " ")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "mlrun: error: an experiment name must not be empty\n",
+    )
+    assert not (tmp_path / "mlruns").exists()

@@ -55,3 +55,10 @@ def test_every_command_and_option_has_help_text() -> None:
         for param in command.params:
             if isinstance(param, click.Option):
                 assert param.help, f"{name} {param.opts[0]} has no help text"
+
+
+def test_the_cli_offers_exactly_the_registered_environment_managers() -> None:
+    from mlrun_cli.cli.run import ENV_MANAGERS
+    from mlrun_cli.envs import MANAGERS
+
+    assert set(ENV_MANAGERS) == set(MANAGERS)

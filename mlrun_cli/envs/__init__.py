@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from mlrun_cli.envs.cache import EnvRecord
 
 __all__ = [
-    "KNOWN_MANAGERS",
     "BuildProgress",
     "EnvContext",
     "EnvManager",
@@ -47,8 +46,6 @@ MANAGERS: dict[str, tuple[str, str]] = {
     "conda": ("mlrun_cli.envs.conda", "CondaEnvManager"),
     "docker": ("mlrun_cli.envs.docker", "DockerEnvManager"),
 }
-# Names the CLI accepts; those not in MANAGERS are refused with a clear message.
-KNOWN_MANAGERS = ("local", "uv", "virtualenv", "conda", "docker")
 
 
 def default_manager(project: Project, environ: Mapping[str, str]) -> str:

@@ -149,7 +149,7 @@ class FileStore:
         return sorted(found, key=lambda e: (e.creation_time or 0, e.experiment_id))
 
     def create_experiment(self, name: str, artifact_location: str | None = None) -> Experiment:
-        _check_experiment_name(name)
+        check_experiment_name(name)
         with self._locked():
             self._check_name_free(name)
             experiment_id = self._new_experiment_id()
@@ -161,7 +161,7 @@ class FileStore:
         with self._locked():
             existing = self.find_experiment(name)
             if existing is None:
-                _check_experiment_name(name)
+                check_experiment_name(name)
                 experiment_id = self._new_experiment_id()
                 self._write_new_experiment(experiment_id, name, None)
                 return self.get_experiment(experiment_id)
@@ -216,7 +216,7 @@ class FileStore:
         write_atomic(directory / META, dump_yaml(meta))
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> Experiment:
-        _check_experiment_name(new_name)
+        check_experiment_name(new_name)
         with self._locked():
             experiment = self.get_experiment(experiment_id)
             if experiment.lifecycle_stage != ACTIVE:
@@ -415,7 +415,7 @@ def _md5(*parts: str) -> str:
     return digest.hexdigest()
 
 
-def _check_experiment_name(name: str) -> None:
+def check_experiment_name(name: str) -> None:
     if not name or not name.strip():
         raise ConflictError("an experiment name must not be empty")
 
