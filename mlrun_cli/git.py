@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -139,6 +140,21 @@ class GitCache:
             if modules.returncode != 0:
                 raise SourceError(f"{url}: submodules failed: {first_error(modules)}")
         return Checkout(directory, commit, branch)
+
+    def prune_checkouts(self, older_than_seconds: float | None) -> int:
+        """Remove run checkouts not touched for that long (all for None); clones stay."""
+        now = time.time()
+        removed = 0
+        for repo in sorted(self.root.glob("*/repo.git")):
+            with self._locked(repo.parent.name):
+                checkouts = repo.parent / "checkouts"
+                for checkout in sorted(checkouts.iterdir()) if checkouts.is_dir() else []:
+                    age = now - checkout.stat().st_mtime
+                    if older_than_seconds is None or age >= older_than_seconds:
+                        shutil.rmtree(checkout, ignore_errors=True)
+                        removed += 1
+                git("worktree", "prune", cwd=repo)
+        return removed
 
     def _bare_repo(self, key: str, url: str) -> Path:
         repo = self.root / key / "repo.git"

@@ -195,3 +195,20 @@ def test_a_zip_entry_that_escapes_is_refused(cli, tmp_path, monkeypatch) -> None
         "mlrun: error: evil.zip: refused, entry '../../escaped.txt' would land outside the target\n"
     )
     assert not list(tmp_path.rglob("escaped.txt"))
+
+
+def test_envs_prune_removes_old_checkouts_but_keeps_the_clone(
+    cli, tmp_path, remote, monkeypatch
+) -> None:
+    monkeypatch.setenv("MLRUN_SOURCE_ROOT", str(tmp_path / "sources"))
+    run_json(cli, f"{remote.as_uri()}#sub")
+    run_json(cli, f"{remote.as_uri()}#sub")
+    assert len(list((tmp_path / "sources").glob("*/checkouts/*"))) == 2
+    assert cli("envs", "prune").stdout == "Removed 0 environments (0 B)\n"  # young checkouts stay
+    assert (
+        cli("envs", "prune", "--all").stdout
+        == "Removed 0 environments (0 B) and 2 source checkouts\n"
+    )
+    assert list((tmp_path / "sources").glob("*/checkouts/*")) == []
+    assert len(list((tmp_path / "sources").glob("*/repo.git"))) == 1
+    assert Path(run_json(cli, f"{remote.as_uri()}#sub")["logs"]["stdout"]).read_text() == "v2\n"

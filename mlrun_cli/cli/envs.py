@@ -80,11 +80,14 @@ def list_(as_json: bool) -> None:
 )
 @click.option("--all", "remove_all", is_flag=True, help="Remove every cached environment.")
 def prune(older_than: float, remove_all: bool) -> None:
-    """Remove environments that have not been used for a while (or all of them)."""
+    """Remove environments (and git source checkouts) unused for a while, or all of them."""
     import os
 
     from mlrun_cli.envs import prune_envs
 
-    removed = prune_envs(os.environ, None if remove_all else older_than)
+    removed, checkouts = prune_envs(os.environ, None if remove_all else older_than)
     freed = human_size(sum(r.size_bytes for r in removed))
-    click.echo(f"Removed {len(removed)} environment{'s' if len(removed) != 1 else ''} ({freed})")
+    message = f"Removed {len(removed)} environment{'s' if len(removed) != 1 else ''} ({freed})"
+    if checkouts:
+        message += f" and {checkouts} source checkout{'s' if checkouts != 1 else ''}"
+    click.echo(message)

@@ -80,9 +80,13 @@ def select_manager(project: Project, requested: str | None, context: EnvContext)
     return factory(EnvCache.from_environment(context.environ), context)
 
 
-def prune_envs(environ: Mapping[str, str], older_than_seconds: float | None) -> list[EnvRecord]:
-    """`mlrun envs prune`: cache entries unused for that long, and the images built for them."""
+def prune_envs(
+    environ: Mapping[str, str], older_than_seconds: float | None
+) -> tuple[list[EnvRecord], int]:
+    """`mlrun envs prune`: cache entries unused for that long, the images built for them, and
+    the per-run checkouts of git sources; returns the removed entries and checkout count."""
     from mlrun_cli.envs.cache import EnvCache
+    from mlrun_cli.git import GitCache
 
     removed = EnvCache.from_environment(environ).prune(older_than_seconds)
     for record in removed:
@@ -90,4 +94,5 @@ def prune_envs(environ: Mapping[str, str], older_than_seconds: float | None) -> 
             from mlrun_cli.envs.docker import remove_image
 
             remove_image(environ, f"mlrun-env:{record.key}")
-    return removed
+    checkouts = GitCache.from_environment(environ).prune_checkouts(older_than_seconds)
+    return removed, checkouts
