@@ -68,7 +68,6 @@ class Workload:
     floor: Maker | None = None
     target: str = ""
     quick: bool = True  # part of --quick
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -15,3 +15,9 @@ def cache_root(environ: Mapping[str, str] | None = None) -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("mlrun"))
+
+
+def cache_dir(environ: Mapping[str, str], name: str, override: str) -> Path:
+    """A cache's folder: its own variable (MLRUN_ENV_ROOT ...) wins, else `<cache root>/name`."""
+    chosen = environ.get(override)
+    return Path(chosen).expanduser().resolve() if chosen else cache_root(environ) / name

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from mlrun_cli.execution import CommandOutcome, Redactor, echo_chunk
+from mlrun_cli.execution import CommandOutcome, Redactor, echo_chunk, handling_signals
 
 
 @dataclass(frozen=True)
@@ -61,29 +61,11 @@ def run_container(client: Any, request: ContainerRequest) -> CommandOutcome:
         **request.options,
     )
     stop = _Stop()
-    previous = _install(stop)
     started = time.time()
     try:
-        container.start()
-        pumps = [
-            _pump(
-                container.logs(stdout=True, stderr=False, stream=True, follow=True),
-                request.stdout_log,
-                request.echo_stdout,
-                request.redact,
-            ),
-            _pump(
-                container.logs(stdout=False, stderr=True, stream=True, follow=True),
-                request.stderr_log,
-                request.echo_stderr,
-                request.redact,
-            ),
-        ]
-        returncode = _wait(container, stop, request.grace_seconds)
-        for pump in pumps:
-            pump.join(timeout=5.0)
+        with handling_signals(stop.handle):
+            returncode = _follow(container, request, stop)
     finally:
-        _restore(previous)
         container.remove(force=True)
     killed_by = returncode - 128 if returncode > 128 and stop.signum is None else None
     return CommandOutcome(
@@ -93,6 +75,29 @@ def run_container(client: Any, request: ContainerRequest) -> CommandOutcome:
         killed_by=killed_by if killed_by in (signal.SIGKILL, signal.SIGTERM) else None,
         interrupted_by=stop.signum,
     )
+
+
+def _follow(container: Any, request: ContainerRequest, stop: _Stop) -> int:
+    """Start the container, stream its output, and wait for its exit code."""
+    container.start()
+    pumps = [
+        _pump(
+            container.logs(stdout=True, stderr=False, stream=True, follow=True),
+            request.stdout_log,
+            request.echo_stdout,
+            request.redact,
+        ),
+        _pump(
+            container.logs(stdout=False, stderr=True, stream=True, follow=True),
+            request.stderr_log,
+            request.echo_stderr,
+            request.redact,
+        ),
+    ]
+    returncode = _wait(container, stop, request.grace_seconds)
+    for pump in pumps:
+        pump.join(timeout=5.0)
+    return returncode
 
 
 def _wait(container: Any, stop: _Stop, grace: int) -> int:
@@ -105,19 +110,6 @@ def _wait(container: Any, stop: _Stop, grace: int) -> int:
             stop.requested.clear()
     waiter.join()
     return int(result.get("StatusCode", 1))
-
-
-def _install(stop: _Stop) -> dict[int, Any]:
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    return {
-        s: signal.signal(s, stop.handle) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    }
-
-
-def _restore(previous: dict[int, Any]) -> None:
-    for signum, handler in previous.items():
-        signal.signal(signum, handler)
 
 
 def _pump(

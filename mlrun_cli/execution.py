@@ -14,8 +14,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -59,7 +59,6 @@ class _Interruption:
     grace: float
     signum: int | None = None
     kill_at: float | None = None
-    previous: dict[int, Any] = field(default_factory=dict)
 
     def handle(self, signum: int, _frame: object) -> None:
         if self.signum is None:
@@ -69,15 +68,20 @@ class _Interruption:
         else:
             _signal_group(self.pgid, signal.SIGKILL)  # asked twice: stop now
 
-    def install(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return  # embedded use from a worker thread: the host owns signals
-        for signum in FORWARDED_SIGNALS:
-            self.previous[signum] = signal.signal(signum, self.handle)
 
-    def restore(self) -> None:
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
+@contextlib.contextmanager
+def handling_signals(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP go to `handler` for the block, then back to their owner.
+    From a worker thread (an embedding host) the host keeps its own handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, handler) for signum in FORWARDED_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def run_command(request: CommandRequest) -> CommandOutcome:
@@ -88,8 +92,7 @@ def run_command(request: CommandRequest) -> CommandOutcome:
         started = time.time()
         process = _spawn(request)
         interruption = _Interruption(pgid=process.pid, grace=request.grace_seconds)
-        interruption.install()
-        try:
+        with handling_signals(interruption.handle):
             pumps = [
                 _start_pump(process.stdout, out_log, request.echo_stdout, request.redact),
                 _start_pump(process.stderr, err_log, request.echo_stderr, request.redact),
@@ -97,8 +100,6 @@ def run_command(request: CommandRequest) -> CommandOutcome:
             returncode = _wait(process, interruption)
             for pump in pumps:
                 pump.join(timeout=5.0)  # a detached grandchild may keep a pipe open
-        finally:
-            interruption.restore()
         ended = time.time()
     killed_by = -returncode if returncode < 0 else None
     return CommandOutcome(

@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlrun_cli.cache_root import cache_root
+from mlrun_cli.cache_root import cache_dir
 from mlrun_cli.errors import SourceError
 from mlrun_cli.execution import CapturedOutcome, run_captured
 from mlrun_cli.locks import exclusive_lock
@@ -114,10 +114,7 @@ class GitCache:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> GitCache:
-        override = environ.get("MLRUN_SOURCE_ROOT")
-        if override:
-            return cls(Path(override).expanduser().resolve())
-        return cls(cache_root(environ) / "sources")
+        return cls(cache_dir(environ, "sources", "MLRUN_SOURCE_ROOT"))
 
     def checkout(self, url: str, version: str | None) -> Checkout:
         if not git_available():

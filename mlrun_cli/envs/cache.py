@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlrun_cli.cache_root import cache_root
+from mlrun_cli.cache_root import cache_dir
 from mlrun_cli.errors import EnvBuildError
 from mlrun_cli.locks import exclusive_lock
 from mlrun_cli.tracking.meta_files import write_atomic
@@ -113,10 +113,7 @@ class EnvCache:
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> EnvCache:
         """MLRUN_ENV_ROOT, else the user cache directory (platformdirs)."""
-        override = environ.get("MLRUN_ENV_ROOT")
-        if override:
-            return cls(Path(override).expanduser().resolve())
-        return cls(cache_root(environ) / "envs")
+        return cls(cache_dir(environ, "envs", "MLRUN_ENV_ROOT"))
 
     def lookup(self, key: str) -> CachedEnv | None:
         """A complete environment for `key`, marked as used now; None if there is none."""
