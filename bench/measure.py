@@ -64,4 +64,4 @@ class Summary:
 
 def pair_ratio(slow: Sequence[Sample], fast: Sequence[Sample]) -> float:
     """The median of per-pair ratios (A B A B ...): drift over time cancels out pair by pair."""
-    return statistics.median(a.seconds / b.seconds for a, b in zip(slow, fast))
+    return statistics.median(a.seconds / b.seconds for a, b in zip(slow, fast, strict=True))

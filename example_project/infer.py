@@ -16,7 +16,9 @@ def main() -> None:
 
     model = joblib.load(args.classifier_path)
     data = pd.read_csv(args.input_file)
-    for row, label in zip(data[FEATURES].itertuples(index=False), model.predict(data[FEATURES])):
+    for row, label in zip(
+        data[FEATURES].itertuples(index=False), model.predict(data[FEATURES]), strict=True
+    ):
         print(",".join(str(v) for v in row), label, sep=" -> ")
 
 

@@ -16,6 +16,8 @@ from mlrun_cli.cli import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "example_project"
+RUNTIME = REPO / "mlrun_cli" / "runtime"  # mlrun_log's folder
+INVALID = REPO / "tests" / "fixtures" / "invalid"  # golden files of broken projects
 
 
 def write_files(root: Path, files: Mapping[str, str]) -> Path:

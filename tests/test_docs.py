@@ -7,7 +7,7 @@ import re
 import click
 
 from mlrun_cli.cli.app import cli as app
-from mlrun_cli.spec import load_project
+from mlrun_cli.project.spec import load_project
 from tests.conftest import REPO, write_files
 
 README = (REPO / "README.md").read_text()
@@ -58,7 +58,9 @@ def test_every_command_and_option_has_help_text() -> None:
 
 
 def test_the_cli_offers_exactly_the_registered_environment_managers() -> None:
-    from mlrun_cli.cli.run import ENV_MANAGERS
+    from mlrun_cli.cli.run import run
     from mlrun_cli.envs import MANAGERS
 
-    assert set(ENV_MANAGERS) == set(MANAGERS)
+    option = next(p for p in run.params if p.name == "env_manager")
+    assert isinstance(option.type, click.Choice)
+    assert list(option.type.choices) == list(MANAGERS)

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
-
-INVALID = Path(__file__).parent / "fixtures" / "invalid"
+from tests.conftest import INVALID, REPO
 
 
 @pytest.mark.slow

@@ -48,9 +48,9 @@ def list_(as_json: bool) -> None:
     """List cached environments, most recently used first."""
     import os
 
-    from mlrun_cli.envs.cache import EnvCache
+    from mlrun_cli.caches import list_environments
 
-    records = EnvCache.from_environment(os.environ).records()
+    records = list_environments(os.environ)
     if as_json:
         echo_json("envs", [r.as_json() for r in records])
         return
@@ -83,9 +83,10 @@ def prune(older_than: float, remove_all: bool) -> None:
     """Remove environments (and git source checkouts) unused for a while, or all of them."""
     import os
 
-    from mlrun_cli.envs import prune_envs
+    from mlrun_cli.caches import prune as prune_caches
 
-    removed, checkouts = prune_envs(os.environ, None if remove_all else older_than)
+    report = prune_caches(os.environ, None if remove_all else older_than)
+    removed, checkouts = report.environments, report.checkouts
     freed = human_size(sum(r.size_bytes for r in removed))
     message = f"Removed {len(removed)} environment{'s' if len(removed) != 1 else ''} ({freed})"
     if checkouts:

@@ -9,8 +9,7 @@ import click
 
 from mlrun_cli.cli.options import json_option, tracking_uri_option
 from mlrun_cli.cli.render import echo_json
-
-ENV_MANAGERS = ("local", "uv", "virtualenv", "conda", "docker")
+from mlrun_cli.envs import MANAGERS
 
 
 @click.command()
@@ -50,7 +49,7 @@ ENV_MANAGERS = ("local", "uv", "virtualenv", "conda", "docker")
 @click.option("--run-name", metavar="NAME", help="Name of the run (default: a random name).")
 @click.option(
     "--env-manager",
-    type=click.Choice(ENV_MANAGERS),
+    type=click.Choice(tuple(MANAGERS)),
     help="How to provide the environment (default: what the project declares).",
 )
 @click.option("--no-env", is_flag=True, help="Use the current interpreter (--env-manager local).")
@@ -115,9 +114,9 @@ def run(
     With --json the entry point's stdout goes to stderr, so stdout holds only the JSON.
     """
     from mlrun_cli.cli.progress import TerminalProgress
+    from mlrun_cli.context import Settings
     from mlrun_cli.errors import UsageError
-    from mlrun_cli.runner import RunOutput, RunRequest, execute_run, plan_run
-    from mlrun_cli.settings import Settings
+    from mlrun_cli.run.pipeline import RunOutput, RunRequest, execute_run, plan_run
 
     if no_env and env_manager not in (None, "local"):
         raise UsageError(f"--no-env contradicts --env-manager {env_manager}")

@@ -88,8 +88,8 @@ def list_(
     as_json: bool,
 ) -> None:
     """List runs, newest first: id, name, status, start, duration, and what differs."""
-    from mlrun_cli.runs import RunQuery, list_runs
-    from mlrun_cli.settings import Settings
+    from mlrun_cli.context import Settings
+    from mlrun_cli.tracking.queries import RunQuery, list_runs
 
     query = RunQuery(ids, names, filter_string, order_by, max_results, status, view)
     listing = list_runs(Settings.resolve(tracking_uri), query)
@@ -174,8 +174,8 @@ def _write_csv(listing: Any) -> None:
 @json_option
 def describe(run_id: str, tracking_uri: str | None, as_json: bool) -> None:
     """Show one run (a unique prefix of its id is enough)."""
-    from mlrun_cli.runs import describe as describe_run
-    from mlrun_cli.settings import Settings
+    from mlrun_cli.context import Settings
+    from mlrun_cli.tracking.queries import describe as describe_run
 
     details = describe_run(Settings.resolve(tracking_uri), run_id)
     document = details.as_json()
@@ -214,8 +214,8 @@ def describe(run_id: str, tracking_uri: str | None, as_json: bool) -> None:
 @json_option
 def compare(left: str, right: str, tracking_uri: str | None, as_json: bool) -> None:
     """Show only what differs between two runs (ids or unique prefixes)."""
-    from mlrun_cli.runs import compare as compare_runs
-    from mlrun_cli.settings import Settings
+    from mlrun_cli.context import Settings
+    from mlrun_cli.tracking.queries import compare as compare_runs
 
     result = compare_runs(Settings.resolve(tracking_uri), left, right)
     a, b = result.left.info.run_id, result.right.info.run_id
@@ -251,9 +251,9 @@ def _cell(value: str | None) -> str:
 @tracking_uri_option
 def delete(run_id: str, tracking_uri: str | None) -> None:
     """Soft-delete a run (MLflow semantics: lifecycle_stage deleted, deleted_time)."""
-    from mlrun_cli.runs import set_lifecycle
-    from mlrun_cli.settings import Settings
+    from mlrun_cli.context import Settings
     from mlrun_cli.tracking.entities import DELETED
+    from mlrun_cli.tracking.queries import set_lifecycle
 
     run = set_lifecycle(Settings.resolve(tracking_uri), run_id, DELETED)
     click.echo(f"Run {run.info.run_id} has been deleted.")
@@ -264,9 +264,9 @@ def delete(run_id: str, tracking_uri: str | None) -> None:
 @tracking_uri_option
 def restore(run_id: str, tracking_uri: str | None) -> None:
     """Restore a deleted run."""
-    from mlrun_cli.runs import set_lifecycle
-    from mlrun_cli.settings import Settings
+    from mlrun_cli.context import Settings
     from mlrun_cli.tracking.entities import ACTIVE
+    from mlrun_cli.tracking.queries import set_lifecycle
 
     run = set_lifecycle(Settings.resolve(tracking_uri), run_id, ACTIVE)
     click.echo(f"Run {run.info.run_id} has been restored.")
@@ -276,8 +276,8 @@ def restore(run_id: str, tracking_uri: str | None) -> None:
 @tracking_uri_option
 def gc(tracking_uri: str | None) -> None:
     """Mark KILLED the runs stuck RUNNING whose mlrun process on this host is gone."""
-    from mlrun_cli.runs import gc as collect
-    from mlrun_cli.settings import Settings
+    from mlrun_cli.context import Settings
+    from mlrun_cli.tracking.queries import gc as collect
 
     stuck = collect(Settings.resolve(tracking_uri))
     for run in stuck:

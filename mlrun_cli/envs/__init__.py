@@ -1,8 +1,9 @@
 """Environment managers: one registry, one module each, imported only when chosen.
 
-The default follows what the project declares (DESIGN.md precedence): python_env -> uv (or
+The default follows what the project declares: docker_env -> docker, python_env -> uv (or
 virtualenv when uv is missing), conda_env -> conda (or a pip translation built with uv when no
-conda engine exists), nothing -> the current interpreter.
+conda engine exists), nothing -> the current interpreter. Importing this package is cheap (the
+CLI reads `MANAGERS` for its choices at start-up).
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ from mlrun_cli.envs.base import (
     SilentProgress,
 )
 from mlrun_cli.errors import EnvUnavailableError
-from mlrun_cli.spec import Project
 
 if TYPE_CHECKING:
-    from mlrun_cli.envs.cache import EnvRecord
+    from mlrun_cli.project.spec import Project
 
 __all__ = [
     "BuildProgress",
@@ -34,7 +34,6 @@ __all__ = [
     "PreparedEnv",
     "SilentProgress",
     "default_manager",
-    "prune_envs",
     "select_manager",
 ]
 
@@ -70,29 +69,11 @@ def select_manager(project: Project, requested: str | None, context: EnvContext)
     name = requested or default_manager(project, context.environ)
     if name not in MANAGERS:
         raise EnvUnavailableError(
-            f"--env-manager {name} is not available in this mlrun yet; "
-            "pass --no-env (or --env-manager local) to use the current interpreter"
+            f"--env-manager {name}: not an environment manager of mlrun "
+            f"({', '.join(MANAGERS)}); pass --no-env to use the current interpreter"
         )
     module, class_name = MANAGERS[name]
     factory: Callable[..., EnvManager] = getattr(import_module(module), class_name)
     from mlrun_cli.envs.cache import EnvCache
 
     return factory(EnvCache.from_environment(context.environ), context)
-
-
-def prune_envs(
-    environ: Mapping[str, str], older_than_seconds: float | None
-) -> tuple[list[EnvRecord], int]:
-    """`mlrun envs prune`: cache entries unused for that long, the images built for them, and
-    the per-run checkouts of git sources; returns the removed entries and checkout count."""
-    from mlrun_cli.envs.cache import EnvCache
-    from mlrun_cli.git import GitCache
-
-    removed = EnvCache.from_environment(environ).prune(older_than_seconds)
-    for record in removed:
-        if record.manager == "docker":
-            from mlrun_cli.envs.docker import remove_image
-
-            remove_image(environ, f"mlrun-env:{record.key}")
-    checkouts = GitCache.from_environment(environ).prune_checkouts(older_than_seconds)
-    return removed, checkouts

@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol, TypedDict
 
-from mlrun_cli.spec import Project
+if TYPE_CHECKING:
+    from docker.types import DeviceRequest
+
+    from mlrun_cli.project.spec import Project
 
 
 class BuildProgress(Protocol):
@@ -43,6 +46,34 @@ class EnvPlan:
         return ()
 
 
+class DockerOptions(TypedDict, total=False):
+    """The docker SDK's keywords that `-A key=value` may set (as `docker run --key value`)."""
+
+    network_mode: str
+    mem_limit: str
+    memswap_limit: str
+    nano_cpus: int
+    shm_size: str
+    ipc_mode: str
+    device_requests: list[DeviceRequest]
+    privileged: bool
+    cap_add: list[str]
+    hostname: str
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """A docker env: the container the entry point runs in, besides the command."""
+
+    image: str
+    image_id: str
+    code_in_image: bool  # --build-image: the project is in the image, not mounted
+    mounts: tuple[tuple[str, str, str], ...]  # (host, inside, "rw" | "ro"): declared volumes
+    environment: Mapping[str, str]
+    user: str
+    options: DockerOptions
+
+
 @dataclass(frozen=True)
 class PreparedEnv:
     """A ready environment: how to change the child's environment to run inside it."""
@@ -57,7 +88,7 @@ class PreparedEnv:
     lock_file: Path | None = None  # what is installed, as requirement lines
     build_log: Path | None = None  # set when this run built the env
     reason: str | None = None  # why it was built
-    container: Any = None  # docker: a ContainerSpec; the entry point runs in a container
+    container: ContainerSpec | None = None  # docker: the entry point runs in this container
 
     def apply(self, base: Mapping[str, str]) -> dict[str, str]:
         """The child's environment variables inside this env."""

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlrun_cli.cache_root import cache_dir
+from mlrun_cli.caches import env_cache_dir
 from mlrun_cli.errors import EnvBuildError
 from mlrun_cli.locks import exclusive_lock
 from mlrun_cli.tracking.meta_files import write_atomic
@@ -113,7 +113,7 @@ class EnvCache:
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> EnvCache:
         """MLRUN_ENV_ROOT, else the user cache directory (platformdirs)."""
-        return cls(cache_dir(environ, "envs", "MLRUN_ENV_ROOT"))
+        return cls(env_cache_dir(environ))
 
     def lookup(self, key: str) -> CachedEnv | None:
         """A complete environment for `key`, marked as used now; None if there is none."""

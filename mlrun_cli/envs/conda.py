@@ -26,8 +26,8 @@ from mlrun_cli.envs.interpreters import current_interpreter, find_interpreter
 from mlrun_cli.envs.uv import UvEnvManager
 from mlrun_cli.envs.venv import VenvPlan, activation, check_step
 from mlrun_cli.errors import EnvBuildError, EnvUnavailableError
-from mlrun_cli.execution import run_captured, run_logged
-from mlrun_cli.spec import Project, display_path
+from mlrun_cli.processes import run_captured, run_logged
+from mlrun_cli.project.spec import Project, display_path
 
 log = logging.getLogger(__name__)
 EXECUTABLES = ("micromamba", "mamba", "conda")

@@ -16,12 +16,22 @@ import tarfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from mlrun_cli.envs.base import BuildProgress, EnvContext, EnvPlan, PreparedEnv
+from mlrun_cli.envs.base import (
+    BuildProgress,
+    ContainerSpec,
+    DockerOptions,
+    EnvContext,
+    EnvPlan,
+    PreparedEnv,
+)
 from mlrun_cli.envs.cache import CachedEnv, EnvCache, EnvInputs
 from mlrun_cli.errors import EnvBuildError, EnvUnavailableError
-from mlrun_cli.spec import DockerEnv, Project
+from mlrun_cli.project.spec import DockerEnv, Project
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 log = logging.getLogger(__name__)
 CODE_DIR = "/mlflow/projects/code/"  # MLflow's path for the project inside the container
@@ -52,23 +62,10 @@ DOCKER_ARGS: dict[str, tuple[str, Callable[[str], Any]]] = {
 
 
 @dataclass(frozen=True)
-class ContainerSpec:
-    """What the runner needs to start the container, besides the command."""
-
-    image: str
-    image_id: str
-    code_in_image: bool
-    mounts: tuple[tuple[str, str, str], ...]
-    environment: Mapping[str, str]
-    user: str
-    options: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
 class DockerPlan(EnvPlan):
     docker: DockerEnv
     project: Project
-    options: Mapping[str, Any]
+    options: DockerOptions
     mounts: tuple[tuple[str, str, str], ...]
     environment: Mapping[str, str]
     user: str
@@ -80,7 +77,7 @@ class DockerPlan(EnvPlan):
         return ((str(self.project.directory), CODE_DIR), *volumes)
 
 
-def docker_client(environ: Mapping[str, str]) -> Any:
+def docker_client(environ: Mapping[str, str]) -> DockerClient:
     """A client of a reachable engine, or a one-line error saying how to point at one."""
     try:
         import docker
@@ -101,8 +98,8 @@ def docker_client(environ: Mapping[str, str]) -> Any:
     return client
 
 
-def parse_docker_args(args: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-    options: dict[str, Any] = {}
+def parse_docker_args(args: tuple[tuple[str, str], ...]) -> DockerOptions:
+    options: dict[str, object] = {}
     for key, value in args:
         if key not in DOCKER_ARGS:
             known = ", ".join(sorted(DOCKER_ARGS))
@@ -112,7 +109,7 @@ def parse_docker_args(args: tuple[tuple[str, str], ...]) -> dict[str, Any]:
             options[keyword] = convert(value)
         except ValueError:
             raise EnvUnavailableError(f"-A {key}={value}: not a valid value") from None
-    return options
+    return cast(DockerOptions, options)  # keys and value types come from DOCKER_ARGS
 
 
 def parse_volumes(volumes: tuple[str, ...], project_dir: Path) -> tuple[tuple[str, str, str], ...]:
@@ -185,7 +182,7 @@ class DockerEnvManager:
             image, key = built.info["image"], built.key
         spec = ContainerSpec(
             image=image,
-            image_id=client.images.get(image).id,
+            image_id=client.images.get(image).id or "",
             code_in_image=self.context.build_image,
             mounts=plan.mounts,
             environment=plan.environment,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlrun_cli.errors import EnvUnavailableError, LaunchError
-from mlrun_cli.execution import run_captured
+from mlrun_cli.processes import run_captured
 
 _VERSION = re.compile(r"^\d+(\.\d+){0,2}$")
 _FULL_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from mlrun_cli.envs.base import BuildProgress, EnvContext, EnvPlan, PreparedEnv
-from mlrun_cli.spec import Project
+from mlrun_cli.project.spec import Project
 
 
 class LocalEnvManager:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from mlrun_cli.errors import Problem, SpecError
-from mlrun_cli.located_yaml import load_located
-from mlrun_cli.schema_check import check_schema
-from mlrun_cli.spec import display_path
+from mlrun_cli.project.located_yaml import load_located
+from mlrun_cli.project.schema import check_schema
+from mlrun_cli.project.spec import display_path
 
 _FILE_OPTION = re.compile(r"^(-r|--requirement|-c|--constraint)(\s+|=)(.+)$")
 

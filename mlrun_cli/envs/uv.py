@@ -13,8 +13,8 @@ from typing import Any
 from mlrun_cli.envs.python_env import PythonEnvSpec
 from mlrun_cli.envs.venv import VenvManager, VenvPlan, check_step, write_requirements
 from mlrun_cli.errors import EnvUnavailableError
-from mlrun_cli.execution import run_captured, run_logged
-from mlrun_cli.spec import Project
+from mlrun_cli.processes import run_captured, run_logged
+from mlrun_cli.project.spec import Project
 
 
 @cache

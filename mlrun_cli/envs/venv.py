@@ -20,7 +20,7 @@ from mlrun_cli.envs.conda_file import load_conda_file, translate
 from mlrun_cli.envs.interpreters import Interpreter, current_interpreter, find_interpreter
 from mlrun_cli.envs.python_env import PythonEnvSpec, load_python_env
 from mlrun_cli.errors import EnvBuildError, EnvUnavailableError
-from mlrun_cli.spec import Project, display_path
+from mlrun_cli.project.spec import Project, display_path
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,9 @@ def spec_for(project: Project, display_base: Path) -> PythonEnvSpec:
         return spec
     if env.kind == "docker_env":
         raise EnvUnavailableError(
-            "this project declares a docker_env, which this mlrun cannot run yet; "
-            "pass --no-env to run it with the current interpreter"
+            "this project declares a docker_env, which a Python venv cannot provide; "
+            "drop --env-manager to run it in its container, or pass --no-env to use the "
+            "current interpreter"
         )
     return PythonEnvSpec(python=current)
 

@@ -17,15 +17,15 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import yaml
 
 from mlrun_cli.errors import ConflictError, NotFoundError, StoreError
 from mlrun_cli.locks import exclusive_lock
+from mlrun_cli.sources.uri import path_of_file_uri
 from mlrun_cli.tracking.entities import ACTIVE, DELETED, Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.meta_files import dump_yaml, parse_meta, write_atomic
-from mlrun_cli.tracking.stored_run import StoredRun, read_values
+from mlrun_cli.tracking.stored_run import StoredRun, files_below, read_values
 
 log = logging.getLogger(__name__)
 DEFAULT_EXPERIMENT_ID = "0"
@@ -41,16 +41,15 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def local_path_of_uri(uri: str) -> Path:
-    parsed = urlparse(uri)
-    return Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(uri)
-
-
 class FileStore:
     """One store directory. Constructing it touches nothing; `ensure()` creates it."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
 
     # -- the store itself -------------------------------------------------------------------
 
@@ -272,7 +271,7 @@ class FileStore:
             raise ConflictError(f"experiment {experiment.experiment_id} is deleted")
         run_id = secrets.token_hex(16)
         run_dir = self.root / experiment.experiment_id / run_id
-        artifact_root = local_path_of_uri(experiment.artifact_location)
+        artifact_root = path_of_file_uri(experiment.artifact_location)
         info = RunInfo(
             run_id=run_id,
             experiment_id=experiment.experiment_id,
@@ -323,7 +322,7 @@ class FileStore:
         return RunInfo(**{**info.__dict__, "status": status, "end_time": end_time})
 
     def artifact_dir(self, info: RunInfo) -> Path:
-        return local_path_of_uri(info.artifact_uri)
+        return path_of_file_uri(info.artifact_uri)
 
     def add_artifact(self, info: RunInfo, source: Path, relative: str) -> None:
         """Copy a file into the run's artifacts, as `mlflow.log_artifact` would."""
@@ -334,7 +333,36 @@ class FileStore:
     def write_artifact(self, info: RunInfo, relative: str, text: str) -> None:
         write_atomic(self.artifact_dir(info) / relative, text)
 
-    def log_dataset_input(self, info: RunInfo, dataset: Mapping[str, Any], context: str) -> None:
+    def read_artifact(self, info: RunInfo, relative: str) -> str | None:
+        path = self.artifact_dir(info) / relative
+        try:
+            return path.read_text(encoding="utf-8", errors="replace")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+        except OSError as exc:
+            raise StoreError(f"{path}: unreadable ({exc.strerror})") from None
+
+    def list_artifacts(self, info: RunInfo) -> list[tuple[str, int]]:
+        return [(key, path.stat().st_size) for key, path in files_below(self.artifact_dir(info))]
+
+    def child_environment(self, info: RunInfo, experiment: Experiment) -> dict[str, str]:
+        return {
+            "MLFLOW_RUN_ID": info.run_id,
+            "MLFLOW_EXPERIMENT_ID": experiment.experiment_id,
+            "MLFLOW_EXPERIMENT_NAME": experiment.name,
+            "MLFLOW_TRACKING_URI": self.root.as_uri(),
+            "MLFLOW_ALLOW_FILE_STORE": "true",  # MLflow 3.13+ refuses file stores without it
+        }
+
+    def host_paths(self, info: RunInfo) -> tuple[Path, ...]:
+        """The store, and the run's artifacts when its experiment keeps them elsewhere."""
+        artifacts = self.artifact_dir(info)
+        inside = str(artifacts).startswith(str(self.root) + os.sep)
+        return (self.root,) if inside else (self.root, artifacts)
+
+    def log_dataset_input(
+        self, info: RunInfo, dataset: Mapping[str, str | None], context: str
+    ) -> None:
         """A dataset input in MLflow's layout, so its UI lists the data a run used.
 
         `dataset` has MLflow's Dataset fields: name, digest, source_type, source, schema, profile.

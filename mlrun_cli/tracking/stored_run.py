@@ -42,7 +42,7 @@ class StoredRun:
     @cached_property
     def metrics(self) -> dict[str, float]:
         latest = {}
-        for key, path in _files(self.directory / "metrics"):
+        for key, path in files_below(self.directory / "metrics"):
             points = self.metric_history(key, path)
             if points:
                 latest[key] = max((p[2], p[0], p[1]) for p in points)[2]
@@ -69,22 +69,17 @@ class StoredRun:
             return None
         return (self.info.end_time - self.info.start_time) / 1000
 
-    def artifact_files(self) -> list[tuple[str, int]]:
-        """(relative path, size) of every artifact, sorted."""
-        root = self.directory / "artifacts"
-        return [(key, path.stat().st_size) for key, path in _files(root)]
-
 
 def read_values(directory: Path) -> dict[str, str]:
     """Params or tags: one file per key, keys with `/` as sub-directories."""
     values = {}
-    for key, path in _files(directory):
+    for key, path in files_below(directory):
         with open(path, encoding="utf-8") as handle:
             values[key] = handle.read()
     return values
 
 
-def _files(directory: Path) -> list[tuple[str, Path]]:
+def files_below(directory: Path) -> list[tuple[str, Path]]:
     """(key, path) of the files below `directory`, sorted; dot-files are temporaries."""
     found: list[tuple[str, Path]] = []
     _collect(str(directory), "", found)

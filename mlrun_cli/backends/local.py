@@ -1,0 +1,72 @@
+"""The local backend: the entry point as a process group on this machine, inside its env."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Iterator
+from typing import IO
+
+from mlrun_cli.backends.base import RUNTIME_DIR, LaunchRequest, Outcome
+from mlrun_cli.backends.streams import StopRequest, handling_signals, start_pump
+from mlrun_cli.processes import GroupProcess, spawn_group
+
+_CHUNK = 65536
+
+
+class LocalBackend:
+    name = "local"
+
+    def launch(self, request: LaunchRequest) -> Outcome:
+        env = {**request.prepared.apply(request.environ), **request.run_env}
+        env.setdefault("PYTHONUNBUFFERED", "1")  # output reaches the logs as it is printed
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(RUNTIME_DIR), env.get("PYTHONPATH")]))
+        started = time.time()
+        process = spawn_group(("bash", "-c", request.command), request.project_dir, env)
+        stop = StopRequest()
+        with handling_signals(stop):
+            pumps = [
+                start_pump(_chunks(process.stdout), request.stdout_log, request.echo_stdout,
+                           request.redact),
+                start_pump(_chunks(process.stderr), request.stderr_log, request.echo_stderr,
+                           request.redact),
+            ]  # fmt: skip
+            returncode = _wait(process, stop, request.grace_seconds)
+            for pump in pumps:
+                pump.join(timeout=5.0)  # a detached grandchild may keep a pipe open
+        killed_by = -returncode if returncode < 0 else None
+        return Outcome(
+            returncode=128 + killed_by if killed_by else returncode,
+            started=started,
+            ended=time.time(),
+            killed_by=killed_by,
+            interrupted_by=stop.signum,
+        )
+
+
+def _chunks(source: IO[bytes] | None) -> Iterator[bytes]:
+    if source is None:
+        return
+    with source:
+        while chunk := os.read(source.fileno(), _CHUNK):
+            yield chunk
+
+
+def _wait(process: GroupProcess, stop: StopRequest, grace: float) -> int:
+    """Forward the first signal to the group; SIGKILL after the grace period or a second one."""
+    kill_at: float | None = None
+    while (returncode := process.wait(timeout=0.1)) is None:
+        if stop.take(0) and stop.signum is not None:
+            _signal_group(process.pid, signal.SIGKILL if stop.forced else stop.signum)
+            kill_at = time.monotonic() + grace
+        if kill_at is not None and time.monotonic() >= kill_at:
+            _signal_group(process.pid, signal.SIGKILL)
+            kill_at = None
+    return returncode
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the group may already be gone
+        os.killpg(pgid, signum)

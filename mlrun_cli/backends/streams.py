@@ -1,0 +1,130 @@
+"""What every backend does while a command runs: copy its output, mask secrets, take signals.
+
+Output goes to the terminal as it comes and, chunk by chunk, into log files that survive a
+kill. Ctrl-C, SIGTERM and SIGHUP are recorded by a `StopRequest`; the backend's wait loop
+turns them into a stop of its own kind (a signal to the process group, `docker stop`, a job
+cancellation); a second signal asks for the stop to be immediate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO
+
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class StopRequest:
+    """Signal state shared between the signal handler and a backend's wait loop."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None  # the first signal received
+        self.forced = False  # a second one arrived: stop now
+        self.pending = threading.Event()  # set until the wait loop has acted on it
+
+    def handle(self, signum: int, _frame: object) -> None:
+        if self.signum is None:
+            self.signum = signum
+        else:
+            self.forced = True
+        self.pending.set()
+
+    def take(self, timeout: float) -> bool:
+        """Whether a signal arrived (within `timeout`) that the wait loop has not acted on."""
+        if not self.pending.wait(timeout):
+            return False
+        self.pending.clear()
+        return True
+
+
+@contextlib.contextmanager
+def handling_signals(stop: StopRequest) -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP go to `stop` for the block, then back to their owner.
+    From a worker thread (an embedding host) the host keeps its own handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, stop.handle) for signum in FORWARDED_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def start_pump(
+    chunks: Iterable[bytes], log_path: Path, echo: IO[bytes] | None, redact: tuple[str, ...]
+) -> threading.Thread:
+    """Copy `chunks` into `log_path` (created now) and onto `echo`, in a thread of its own."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "wb")  # noqa: SIM115 - closed by the thread when the stream ends
+    thread = threading.Thread(target=_pump, args=(chunks, log, echo, redact), daemon=True)
+    thread.start()
+    return thread
+
+
+def _pump(
+    chunks: Iterable[bytes], log: IO[bytes], echo: IO[bytes] | None, redact: tuple[str, ...]
+) -> None:
+    """The log is flushed after every chunk, so a kill of mlrun loses nothing written."""
+    redactor = Redactor(redact)
+    with log:
+        for chunk in chunks:
+            echo = _write(redactor.feed(chunk), log, echo)
+        _write(redactor.flush(), log, echo)
+
+
+def _write(data: bytes, log: IO[bytes], echo: IO[bytes] | None) -> IO[bytes] | None:
+    if not data:
+        return echo
+    log.write(data)
+    log.flush()
+    return echo_chunk(echo, data)
+
+
+def echo_chunk(echo: IO[bytes] | None, data: bytes) -> IO[bytes] | None:
+    """Show output on the terminal; a terminal that went away stops the echo, not the run."""
+    if echo is None:
+        return None
+    try:
+        echo.write(data)
+        echo.flush()
+    except (BrokenPipeError, ValueError):
+        return None
+    return echo
+
+
+class Redactor:
+    """Replaces secret values in a byte stream, even when one is split across two chunks.
+
+    The last len(longest secret) - 1 bytes are held back until the next chunk shows whether
+    they start a secret; without secrets nothing is held back.
+    """
+
+    MASK = b"***"
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        self.secrets = sorted({s.encode() for s in secrets if s}, key=len, reverse=True)
+        self.hold = max((len(s) for s in self.secrets), default=1) - 1
+        self.pending = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self._mask(self.pending + chunk)
+        if self.hold == 0:
+            self.pending = b""
+            return data
+        self.pending = data[-self.hold :]
+        return data[: -self.hold]
+
+    def flush(self) -> bytes:
+        data, self.pending = self.pending, b""
+        return data
+
+    def _mask(self, data: bytes) -> bytes:
+        for secret in self.secrets:
+            data = data.replace(secret, self.MASK)
+        return data

@@ -1,0 +1,39 @@
+"""Everything a command needs from its surroundings, resolved once and passed down."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlrun_cli.tracking.store import store_root
+
+
+@dataclass(frozen=True)
+class Settings:
+    cwd: Path  # where mlrun was invoked: user-given relative paths start here
+    environ: Mapping[str, str]
+    store_root: Path
+    user: str
+
+    @classmethod
+    def resolve(
+        cls,
+        tracking_uri: str | None = None,
+        cwd: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Options win over environment variables, which win over defaults."""
+        environ = dict(os.environ if environ is None else environ)
+        cwd = Path(os.path.abspath(cwd or os.getcwd()))
+        return cls(cwd, environ, store_root(tracking_uri, environ, cwd), _user())
+
+
+def _user() -> str:
+    """The login name, as MLflow records it in mlflow.user."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

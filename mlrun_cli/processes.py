@@ -1,0 +1,130 @@
+"""The one place that starts processes: every `subprocess` call of mlrun goes through here.
+
+Helper commands (a version query, a build step, git) run to completion with their output
+captured or logged; the entry point is spawned in its own process group (`spawn_group`) so
+that a signal reaches it exactly once, forwarded by the backend, and everything it started
+can be stopped together.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from mlrun_cli.errors import LaunchError
+
+
+@dataclass(frozen=True)
+class CapturedOutcome:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_captured(
+    argv: tuple[str, ...], env: Mapping[str, str] | None = None, timeout: float = 60.0
+) -> CapturedOutcome:
+    """A short helper command (a version query, a build step) whose output we keep."""
+    try:
+        done = subprocess.run(
+            list(argv),
+            env=None if env is None else dict(env),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise LaunchError(f"cannot run {argv[0]!r}: {exc}") from None
+    return CapturedOutcome(done.returncode, done.stdout, done.stderr)
+
+
+def run_logged(
+    argv: tuple[str, ...],
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> int:
+    """A build step: its output is appended to `log_path`, never shown on the terminal."""
+    with open(log_path, "ab") as log:
+        log.write(f"$ {' '.join(argv)}\n".encode())
+        log.flush()
+        try:
+            done = subprocess.run(
+                list(argv),
+                env=None if env is None else dict(env),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        except OSError as exc:
+            raise LaunchError(f"cannot run {argv[0]!r}: {exc.strerror}") from None
+    return done.returncode
+
+
+def replace_process(argv: tuple[str, ...], env: Mapping[str, str]) -> None:
+    """Become `argv` (for long-running servers: signals then reach them directly)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvpe(argv[0], list(argv), dict(env))
+    except OSError as exc:
+        raise LaunchError(f"cannot start {argv[0]!r}: {exc.strerror}") from None
+
+
+class GroupProcess:
+    """A child that leads its own process group, with both output streams piped to us."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self._popen = popen
+        self.pid = popen.pid  # also the process group id
+
+    @property
+    def stdout(self) -> IO[bytes] | None:
+        return self._popen.stdout
+
+    @property
+    def stderr(self) -> IO[bytes] | None:
+        return self._popen.stderr
+
+    def wait(self, timeout: float) -> int | None:
+        """The return code (negative: killed by that signal), or None while it runs."""
+        try:
+            return self._popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+
+def spawn_group(argv: tuple[str, ...], cwd: Path, env: Mapping[str, str]) -> GroupProcess:
+    """Start `argv` as the leader of a new session and process group; a missing program is a
+    LaunchError. A session rather than only a group: Ctrl-C on the terminal reaches mlrun alone,
+    which forwards it once, and works the same from any thread (no preexec_fn)."""
+    # A background process group that reads the terminal would be stopped (SIGTTIN).
+    stdin = subprocess.DEVNULL if _stdin_is_terminal() else None
+    try:
+        popen = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            close_fds=True,
+            start_new_session=True,  # its own session, so its own process group (pgid = pid)
+        )
+    except OSError as exc:
+        raise LaunchError(f"cannot start {argv[0]!r}: {exc.strerror}") from None
+    return GroupProcess(popen)
+
+
+def _stdin_is_terminal() -> bool:
+    try:
+        return os.isatty(sys.stdin.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False

@@ -1,0 +1,31 @@
+"""`mlrun validate`: the same checks `mlrun run` makes before it creates anything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlrun_cli.context import Settings
+from mlrun_cli.project.spec import Project, display_path, load_project, select_entry_point
+from mlrun_cli.sources.resolve import resolve_source
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    project: Project
+    label: str  # the MLproject (or project directory) as the user would type it
+
+    def summary(self) -> str:
+        project = self.project
+        where = self.label if project.mlproject else f"{self.label} (no MLproject)"
+        entry_points = ", ".join(project.entry_points) or "none (bare .py/.sh files only)"
+        return f"{where}: valid; entry points: {entry_points}; environment: {project.env.origin}"
+
+
+def validate(uri: str, settings: Settings, entry_point: str | None = None) -> ValidationReport:
+    """Raises SpecError (every problem at once) or EntryPointError; otherwise reports."""
+    source = resolve_source(uri, settings.cwd)
+    project = load_project(source.directory, settings.cwd)
+    if entry_point is not None:
+        select_entry_point(project, entry_point)
+    shown = project.mlproject or project.directory
+    return ValidationReport(project, display_path(shown, settings.cwd))

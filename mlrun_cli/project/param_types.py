@@ -1,0 +1,92 @@
+"""The parameter types an entry point may declare, one converter each.
+
+A converter takes the raw text (from `-P` or from the default, already `str()`-ed as MLflow
+does) and returns the value that enters the command, or raises ValueError with a reason that
+the caller wraps into a ParameterError naming the parameter.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlrun_cli.sources.uri import local_path_of
+
+_TRUE = frozenset({"true", "1", "yes", "y", "on"})
+_FALSE = frozenset({"false", "0", "no", "n", "off"})
+
+
+@dataclass(frozen=True)
+class ConversionContext:
+    """What a converter needs besides the value: the directory relative paths start from."""
+
+    base_dir: Path
+
+
+Converter = Callable[[str, ConversionContext], str]
+
+
+def _string(value: str, _ctx: ConversionContext) -> str:
+    return value
+
+
+def _float(value: str, _ctx: ConversionContext) -> str:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a number") from None
+    if math.isnan(number):
+        raise ValueError(f"{value!r} is not a number")
+    return value
+
+
+def _int(value: str, _ctx: ConversionContext) -> str:
+    try:
+        int(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an integer") from None
+    return value
+
+
+def _bool(value: str, _ctx: ConversionContext) -> str:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return "true"
+    if lowered in _FALSE:
+        return "false"
+    raise ValueError(f"{value!r} is not a boolean (use true/false, yes/no or 1/0)")
+
+
+def _path(value: str, ctx: ConversionContext) -> str:
+    local = local_path_of(value)
+    if local is None:
+        raise ValueError(
+            f"{value!r} is a remote URI; mlrun does not download remote 'path' parameters yet, "
+            "pass a local file or directory"
+        )
+    absolute = Path(os.path.abspath(ctx.base_dir / os.path.expanduser(local)))
+    if not absolute.exists() and not absolute.parent.is_dir():
+        raise ValueError(f"no such file or directory: {absolute}")
+    return str(absolute)
+
+
+def _uri(value: str, ctx: ConversionContext) -> str:
+    if local_path_of(value) == value:
+        return os.path.abspath(ctx.base_dir / os.path.expanduser(value))
+    return value
+
+
+CONVERTERS: Mapping[str, Converter] = {
+    "string": _string,
+    "float": _float,
+    "path": _path,
+    "uri": _uri,
+    "int": _int,
+    "bool": _bool,
+}
+
+# Types whose values can be checked without touching the file system (used for defaults).
+PURE_TYPES = frozenset({"string", "float", "int", "bool"})

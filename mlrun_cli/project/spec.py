@@ -1,0 +1,266 @@
+"""An MLproject parsed once into an immutable model, after every check has passed.
+
+Loading is MLflow's (PyYAML `safe_load`, file name matched case-insensitively, defaults turned
+into strings with `str()`), the checks are stricter: the schema in `schemas/` plus what a schema
+cannot say, and every problem is reported at once with its line.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlrun_cli.errors import EntryPointError, Problem, SpecError
+from mlrun_cli.project.located_yaml import LocatedDoc, load_located
+from mlrun_cli.project.param_types import CONVERTERS, PURE_TYPES, ConversionContext
+from mlrun_cli.project.schema import check_schema, format_path
+from mlrun_cli.project.template import placeholder_names
+
+ENV_KEYS = ("docker_env", "python_env", "conda_env")  # in order of precedence
+DEFAULT_PYTHON_ENV_FILE = "python_env.yaml"
+DEFAULT_CONDA_FILE = "conda.yaml"
+BARE_RUNNERS = {".py": "python", ".sh": "bash"}
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    type: str
+    default: str | None  # already str()-ed like MLflow; None means the user must pass it
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    name: str
+    command: str
+    parameters: tuple[Parameter, ...] = ()
+
+
+@dataclass(frozen=True)
+class DockerEnv:
+    image: str | None  # None when `dockerfile` builds it
+    volumes: tuple[str, ...] = ()
+    # (NAME, None) copies NAME from the host; (NAME, value) sets it.
+    environment: tuple[tuple[str, str | None], ...] = ()
+    dockerfile: str | None = None  # mlrun extension, relative to the project
+
+
+@dataclass(frozen=True)
+class EnvDecl:
+    """Which environment the project asks for, and where that was said."""
+
+    kind: str  # "python_env" | "conda_env" | "docker_env" | "uv_lock" | "none"
+    file: Path | None = None
+    docker: DockerEnv | None = None
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class Project:
+    directory: Path
+    name: str | None
+    mlproject: Path | None
+    env: EnvDecl
+    entry_points: Mapping[str, EntryPoint]
+
+
+def find_mlproject(directory: Path) -> Path | None:
+    """MLflow accepts any capitalisation of the file name."""
+    for entry in sorted(os.listdir(directory)):
+        if entry.lower() == "mlproject" and (directory / entry).is_file():
+            return directory / entry
+    return None
+
+
+def display_path(path: Path, base: Path) -> str:
+    """A path as a user would type it from `base`: relative when below it."""
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return str(path)
+
+
+def load_project(directory: Path, display_base: Path | None = None) -> Project:
+    """Parse and check the project in `directory`; SpecError lists every problem found."""
+    directory = directory.resolve()
+    mlproject = find_mlproject(directory)
+    if mlproject is None:
+        return Project(directory, None, None, _env_beside(directory), {})
+    label = display_path(mlproject, display_base or Path.cwd())
+    doc = _read(mlproject, label)
+    if doc.data is None:
+        doc = LocatedDoc(data={}, lines=doc.lines)
+    problems = check_schema(doc, "mlproject", label) + list(
+        _semantic_problems(doc, label, directory)
+    )
+    if problems:
+        raise SpecError(problems)
+    return _build(doc.data, directory, mlproject)
+
+
+def _read(path: Path, label: str) -> LocatedDoc:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SpecError([Problem(label, None, "", "not a UTF-8 text file")]) from None
+    except OSError as exc:
+        raise SpecError([Problem(label, None, "", f"cannot read: {exc.strerror}")]) from None
+    return load_located(text, label)
+
+
+def _semantic_problems(doc: LocatedDoc, label: str, directory: Path) -> Iterator[Problem]:
+    """What the schema cannot say; defensive, since the data may also break the schema."""
+    data = doc.data
+    if not isinstance(data, dict):
+        return
+    present = [key for key in ENV_KEYS if key in data]
+    for key in present[1:]:
+        others = ", ".join(present)
+        yield Problem(
+            label, doc.line_of((key,)), key, f"only one environment may be set ({others})"
+        )
+    for key in ("python_env", "conda_env"):
+        value = data.get(key)
+        if isinstance(value, str) and value and not (directory / value).is_file():
+            yield Problem(label, doc.line_of((key,)), key, f"no file {value!r} in the project")
+    docker = data.get("docker_env")
+    if isinstance(docker, dict):
+        yield from _docker_problems(doc, label, directory, docker)
+    if "databricks_spark_job" in data:
+        message = "Databricks Spark jobs run only on Databricks; mlrun cannot run them"
+        yield Problem(
+            label, doc.line_of(("databricks_spark_job",)), "databricks_spark_job", message
+        )
+    entry_points = data.get("entry_points")
+    if isinstance(entry_points, dict):
+        for name, entry in entry_points.items():
+            if isinstance(entry, dict):
+                yield from _entry_point_problems(doc, label, ("entry_points", name), entry)
+
+
+def _docker_problems(
+    doc: LocatedDoc, label: str, directory: Path, docker: dict[str, Any]
+) -> Iterator[Problem]:
+    if "image" not in docker and "dockerfile" not in docker:
+        message = "missing required key 'image' (or 'dockerfile', to build one)"
+        yield Problem(label, doc.line_of(("docker_env",)), "docker_env", message)
+    dockerfile = docker.get("dockerfile")
+    if isinstance(dockerfile, str) and dockerfile and not (directory / dockerfile).is_file():
+        where = ("docker_env", "dockerfile")
+        yield Problem(
+            label, doc.line_of(where), format_path(where), f"no file {dockerfile!r} in the project"
+        )
+
+
+def _entry_point_problems(
+    doc: LocatedDoc, label: str, path: tuple[Any, ...], entry: dict[str, Any]
+) -> Iterator[Problem]:
+    parameters = entry.get("parameters")
+    declared = parameters if isinstance(parameters, dict) else {}
+    command = entry.get("command")
+    if isinstance(command, str):
+        where = (*path, "command")
+        try:
+            names = placeholder_names(command)
+        except ValueError as exc:
+            yield Problem(label, doc.line_of(where), format_path(where), f"bad template: {exc}")
+            names = []
+        declared_names = {str(k) for k in declared}
+        for name in names:
+            if name not in declared_names:
+                known = ", ".join(sorted(declared_names)) or "none declared"
+                message = f"{{{name}}} names no parameter of this entry point ({known})"
+                yield Problem(label, doc.line_of(where), format_path(where), message)
+    for name, spec in declared.items():
+        if isinstance(spec, dict) and spec.get("default") is not None:
+            yield from _default_problems(doc, label, (*path, "parameters", name), spec)
+
+
+def _default_problems(
+    doc: LocatedDoc, label: str, path: tuple[Any, ...], spec: dict[str, Any]
+) -> Iterator[Problem]:
+    kind = spec.get("type", "string")
+    if kind not in PURE_TYPES:
+        return
+    try:
+        CONVERTERS[kind](str(spec["default"]), ConversionContext(Path.cwd()))
+    except ValueError as exc:
+        where = (*path, "default")
+        yield Problem(label, doc.line_of(where), format_path(where), f"not a valid {kind}: {exc}")
+
+
+def _build(data: dict[str, Any], directory: Path, mlproject: Path) -> Project:
+    entry_points = {
+        str(name): EntryPoint(
+            name=str(name),
+            command=entry["command"],
+            parameters=tuple(_parameter(str(k), v) for k, v in entry.get("parameters", {}).items()),
+        )
+        for name, entry in data.get("entry_points", {}).items()
+    }
+    name = data.get("name")
+    return Project(directory, name, mlproject, _env_declared(data, directory), entry_points)
+
+
+def _parameter(name: str, spec: Any) -> Parameter:
+    if isinstance(spec, str):
+        return Parameter(name, spec, None)
+    default = spec.get("default")
+    return Parameter(name, spec.get("type", "string"), None if default is None else str(default))
+
+
+def _env_declared(data: dict[str, Any], directory: Path) -> EnvDecl:
+    if "docker_env" in data:
+        docker = data["docker_env"]
+        environment = tuple(
+            (item, None) if isinstance(item, str) else (str(item[0]), str(item[1]))
+            for item in docker.get("environment", [])
+        )
+        image = DockerEnv(
+            docker.get("image"),
+            tuple(docker.get("volumes", [])),
+            environment,
+            docker.get("dockerfile"),
+        )
+        return EnvDecl("docker_env", docker=image, origin="MLproject docker_env")
+    for key in ("python_env", "conda_env"):
+        if key in data:
+            return EnvDecl(key, file=directory / data[key], origin=f"MLproject {key}")
+    return _env_beside(directory)
+
+
+def _env_beside(directory: Path) -> EnvDecl:
+    for kind, file_name in (
+        ("python_env", DEFAULT_PYTHON_ENV_FILE),
+        ("conda_env", DEFAULT_CONDA_FILE),
+    ):
+        if (directory / file_name).is_file():
+            return EnvDecl(kind, file=directory / file_name, origin=f"{file_name} in the project")
+    if (directory / "uv.lock").is_file() and (directory / "pyproject.toml").is_file():
+        return EnvDecl("uv_lock", file=directory / "uv.lock", origin="uv.lock in the project")
+    return EnvDecl("none", origin="no environment declared")
+
+
+def select_entry_point(project: Project, name: str) -> EntryPoint:
+    """The named entry point, or a bare `.py`/`.sh` file of the project run as MLflow would."""
+    if name in project.entry_points:
+        return project.entry_points[name]
+    runner = BARE_RUNNERS.get(Path(name).suffix)
+    if runner is not None and (project.directory / name).is_file():
+        return EntryPoint(name=name, command=f"{runner} {shlex.quote(name)}")
+    defined = ", ".join(project.entry_points) or "none"
+    where = project.mlproject.name if project.mlproject else "the project (no MLproject file)"
+    if runner is not None:
+        raise EntryPointError(f"entry point '{name}': no such file in {project.directory}")
+    raise EntryPointError(
+        f"entry point '{name}' is not defined in {where}; defined: {defined} "
+        "(or name a .py or .sh file of the project)"
+    )

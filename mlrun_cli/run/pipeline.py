@@ -1,0 +1,363 @@
+"""`mlrun run` as a pipeline: plan (every check, no writes), then execute and record.
+
+    URI -> source -> project -> entry point -> command -> env plan        (plan_run)
+        -> store -> experiment -> run RUNNING -> env -> process -> status (execute_run)
+
+A bad input fails in `plan_run`, so it never leaves a run, an experiment or a store behind.
+Once the run exists, whatever ends it (a failed env build, Ctrl-C) gives it a final status.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from mlrun_cli import __version__
+from mlrun_cli.backends import select_backend
+from mlrun_cli.backends.base import Backend, LaunchRequest, Outcome
+from mlrun_cli.context import Settings
+from mlrun_cli.envs import (
+    BuildProgress,
+    EnvContext,
+    EnvManager,
+    EnvPlan,
+    PreparedEnv,
+    SilentProgress,
+    select_manager,
+)
+from mlrun_cli.errors import EnvBuildError, NotFoundError, UsageError
+from mlrun_cli.project.params import ResolvedCommand, parse_assignments, resolve_command
+from mlrun_cli.project.spec import EntryPoint, Project, load_project, select_entry_point
+from mlrun_cli.run.names import random_run_name
+from mlrun_cli.run.provenance import (
+    RUN_RECORD_FORMAT,
+    diff_text,
+    digest_inputs,
+    git_tags,
+    run_record,
+)
+from mlrun_cli.run.runner_identity import runner_tags
+from mlrun_cli.sources.resolve import ProjectSource, resolve_source
+from mlrun_cli.tracking import artifacts
+from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
+from mlrun_cli.tracking.file_store import DEFAULT_EXPERIMENT_ID, now_ms
+from mlrun_cli.tracking.store import Store, open_store
+
+log = logging.getLogger(__name__)
+INTERRUPTED_EXIT_CODE = 130
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    uri: str
+    entry_point: str = "main"
+    parameters: Sequence[str] = ()  # raw `-P name=value` items
+    env_manager: str | None = None
+    experiment_name: str | None = None
+    experiment_id: str | None = None
+    run_name: str | None = None
+    version: str | None = None
+    rebuild_env: bool = False
+    require_clean: bool = False
+    digest_inputs: bool = True
+    secret_params: Sequence[str] = ()  # more parameter names to mask, beyond the patterns
+    build_image: bool = False
+    docker_args: Sequence[tuple[str, str]] = ()
+    docker_user: str | None = None
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything decided before anything is written."""
+
+    source: ProjectSource
+    project: Project
+    entry: EntryPoint
+    command: ResolvedCommand
+    manager: EnvManager
+    env_plan: EnvPlan
+    backend: Backend
+    rebuild_env: bool
+    digest_inputs: bool
+    experiment_name: str | None
+    experiment_id: str | None
+    run_name: str
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    """Where the child's output is echoed while it is also written to the run's logs."""
+
+    stdout: IO[bytes] | None = None
+    stderr: IO[bytes] | None = None
+    progress: BuildProgress = field(default_factory=SilentProgress)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run: RunInfo
+    experiment: Experiment
+    command: str
+    exit_code: int  # what mlrun exits with
+    outcome: Outcome
+    logs: Mapping[str, Path] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "run_id": self.run.run_id,
+            "run_name": self.run.run_name,
+            "experiment_id": self.experiment.experiment_id,
+            "experiment_name": self.experiment.name,
+            "status": self.run.status.name,
+            "exit_code": self.exit_code,
+            "returncode": self.outcome.returncode,
+            "command": self.command,
+            "start_time": self.run.start_time,
+            "end_time": self.run.end_time,
+            "duration_seconds": round(self.outcome.duration, 3),
+            "artifact_uri": self.run.artifact_uri,
+            "logs": {name: str(path) for name, path in self.logs.items()},
+        }
+
+
+def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
+    """Validate the whole request; raises the first kind of mistake with all its instances."""
+    experiment_name = request.experiment_name
+    experiment_id = request.experiment_id
+    if experiment_name is not None and experiment_id is not None:
+        raise UsageError("pass --experiment-name or --experiment-id, not both")
+    if experiment_name is None and experiment_id is None:
+        experiment_name = settings.environ.get("MLFLOW_EXPERIMENT_NAME") or None
+        experiment_id = settings.environ.get("MLFLOW_EXPERIMENT_ID") or None
+        if experiment_name and experiment_id:
+            experiment_id = None  # MLflow lets the name win when both are set
+    source = resolve_source(request.uri, settings.cwd, request.version, settings.environ)
+    if request.require_clean and source.git is not None and source.git.dirty:
+        changed = len(source.git.untracked) + source.git.diff.count("diff --git ")
+
+        raise UsageError(
+            f"{source.git.toplevel} has uncommitted changes ({changed} files); commit or stash "
+            "them, or drop --require-clean"
+        )
+    project = load_project(source.directory, settings.cwd)
+    entry = select_entry_point(project, request.entry_point)
+    given = parse_assignments(request.parameters)
+    command = resolve_command(
+        entry, given, settings.cwd, project.directory, secret_names=request.secret_params
+    )
+    context = EnvContext(
+        environ=settings.environ,
+        display_base=settings.cwd,
+        build_image=request.build_image,
+        docker_args=tuple(request.docker_args),
+        docker_user=request.docker_user,
+    )
+    manager = select_manager(project, request.env_manager, context)
+    env_plan = manager.plan(project)
+    return RunPlan(
+        source=source,
+        project=project,
+        entry=entry,
+        command=command.relocated(env_plan.path_map),
+        manager=manager,
+        env_plan=env_plan,
+        backend=select_backend("docker" if env_plan.manager == "docker" else "local"),
+        rebuild_env=request.rebuild_env,
+        digest_inputs=request.digest_inputs,
+        experiment_name=experiment_name,
+        experiment_id=experiment_id,
+        run_name=request.run_name or random_run_name(),
+    )
+
+
+def execute_run(plan: RunPlan, settings: Settings, output: RunOutput) -> RunResult:
+    """Create the run, provide its environment, run the entry point, record how it ended."""
+    store = open_store(settings)
+    experiment = _experiment(store, plan)
+    tags = {**_start_tags(plan, settings), **git_tags(plan.source), **runner_tags()}
+    run = store.create_run(experiment, plan.run_name, settings.user, tags)
+    store.log_params(run, plan.command.recorded_values())
+    log.info("run %s (%s) in experiment '%s' started", run.run_id, run.run_name, experiment.name)
+    prepared: PreparedEnv | None = None
+    try:
+        _record_inputs(plan, store, run)
+        prepared = _prepare_env(plan, store, run, output.progress)
+        log.info("command: %s", plan.command.display_command)
+        request = _launch_request(plan, settings, store, run, experiment, prepared, output)
+        outcome = plan.backend.launch(request)
+    except BaseException as exc:
+        # Whatever stops us here (a failed build, a launch failure, Ctrl-C before the child
+        # started), the run must not stay RUNNING.
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        run = store.finish_run(run, RunStatus.KILLED if interrupted else RunStatus.FAILED, now_ms())
+        _write_run_record(plan, store, run, prepared, None)
+        raise
+    status, exit_code = _final_status(outcome)
+    store.set_tags(
+        run,
+        {"mlrun.exit_code": str(outcome.returncode), "mlrun.duration_s": f"{outcome.duration:.3f}"},
+    )
+    run = store.finish_run(run, status, int(outcome.ended * 1000))
+    _write_run_record(plan, store, run, prepared, outcome)
+    logs = {
+        "stdout": store.artifact_dir(run) / artifacts.STDOUT_LOG,
+        "stderr": store.artifact_dir(run) / artifacts.STDERR_LOG,
+    }
+    return RunResult(run, experiment, plan.command.display_command, exit_code, outcome, logs)
+
+
+def _launch_request(
+    plan: RunPlan,
+    settings: Settings,
+    store: Store,
+    run: RunInfo,
+    experiment: Experiment,
+    prepared: PreparedEnv,
+    output: RunOutput,
+) -> LaunchRequest:
+    return LaunchRequest(
+        command=plan.command.command,
+        project_dir=plan.project.directory,
+        environ=settings.environ,
+        run_env=store.child_environment(run, experiment),
+        prepared=prepared,
+        shared_paths=store.host_paths(run),
+        stdout_log=store.artifact_dir(run) / artifacts.STDOUT_LOG,
+        stderr_log=store.artifact_dir(run) / artifacts.STDERR_LOG,
+        echo_stdout=output.stdout,
+        echo_stderr=output.stderr,
+        redact=tuple(plan.command.secret_values()),
+    )
+
+
+def _record_inputs(plan: RunPlan, store: Store, run: RunInfo) -> None:
+    """The uncommitted changes and the data the run reads, before it can change them."""
+    if plan.source.git is not None and plan.source.git.dirty:
+        store.write_artifact(run, artifacts.GIT_DIFF, diff_text(plan.source.git))
+    if not plan.digest_inputs:
+        return
+    digests = digest_inputs(plan.command.parameters)
+    if not digests:
+        return
+    store.set_tags(run, {f"mlrun.input.{d.name}.digest": d.sha256 for d in digests})
+    document = {"format": RUN_RECORD_FORMAT, "inputs": [d.as_json() for d in digests]}
+    store.write_artifact(run, artifacts.INPUTS, json.dumps(document, indent=2))
+    for d in digests:
+        dataset = {
+            "name": Path(d.path).name,
+            "digest": d.sha256[:32],
+            "source_type": "local",
+            "source": json.dumps({"uri": Path(d.path).as_uri()}),
+            "schema": None,
+            "profile": json.dumps({"files": d.files, "bytes": d.size}),
+        }
+        store.log_dataset_input(run, dataset, context=d.name)
+
+
+def _write_run_record(
+    plan: RunPlan,
+    store: Store,
+    run: RunInfo,
+    prepared: PreparedEnv | None,
+    outcome: Outcome | None,
+) -> None:
+    environment = {
+        "manager": plan.env_plan.manager,
+        "key": prepared.key if prepared else None,
+        "engine": prepared.engine if prepared else None,
+        "python": prepared.python_version if prepared else None,
+    }
+    record = run_record(
+        source=plan.source,
+        entry_point=plan.entry.name,
+        parameters=plan.command.parameters,
+        command=plan.command.display_command,
+        environment=environment,
+        run={
+            "run_id": run.run_id,
+            "experiment_id": run.experiment_id,
+            "status": run.status.name,
+            "start_time": run.start_time,
+            "end_time": run.end_time,
+            "exit_code": outcome.returncode if outcome else None,
+        },
+    )
+    store.write_artifact(run, artifacts.RUN_RECORD, json.dumps(record, indent=2))
+
+
+def _prepare_env(plan: RunPlan, store: Store, run: RunInfo, progress: BuildProgress) -> PreparedEnv:
+    """Build or reuse the env; its build log and lock file become artifacts of the run."""
+    try:
+        prepared = plan.manager.prepare(plan.env_plan, progress, plan.rebuild_env)
+    except EnvBuildError as exc:
+        if exc.log_path is not None:
+            store.add_artifact(run, exc.log_path, artifacts.BUILD_LOG)
+        raise
+    store.set_tags(run, _env_tags(prepared))
+    if prepared.build_log is not None:
+        store.add_artifact(run, prepared.build_log, artifacts.BUILD_LOG)
+    if prepared.lock_file is not None and prepared.lock_file.is_file():
+        store.add_artifact(run, prepared.lock_file, artifacts.ENV_LOCK)
+    return prepared
+
+
+def _experiment(store: Store, plan: RunPlan) -> Experiment:
+    if plan.experiment_id is not None and plan.experiment_id != DEFAULT_EXPERIMENT_ID:
+        experiment = store.get_experiment(plan.experiment_id)  # before the store is created
+        store.ensure()
+    else:
+        store.ensure()
+        if plan.experiment_name is not None:
+            return store.get_or_create_experiment(plan.experiment_name)
+        experiment = store.get_experiment(DEFAULT_EXPERIMENT_ID)
+    if experiment.lifecycle_stage != "active":
+        raise NotFoundError(
+            f"experiment {experiment.experiment_id} is deleted; restore it with "
+            f"`mlrun experiments restore --experiment-id {experiment.experiment_id}`"
+        )
+    return experiment
+
+
+def _start_tags(plan: RunPlan, settings: Settings) -> dict[str, str]:
+    """MLflow's own tag names (its UI shows them) plus mlrun's under `mlrun.`."""
+    return {
+        "mlflow.user": settings.user,
+        "mlflow.source.name": plan.source.source_name,
+        "mlflow.source.type": "PROJECT",
+        "mlflow.project.entryPoint": plan.entry.name,
+        "mlflow.project.env": plan.env_plan.manager,
+        "mlflow.project.backend": "local",
+        "mlrun.version": __version__,
+        "mlrun.command": plan.command.display_command,
+        "mlrun.host": socket.gethostname(),
+        "mlrun.platform": platform.platform(),
+    }
+
+
+def _env_tags(prepared: PreparedEnv) -> dict[str, str]:
+    container = prepared.container
+    candidates = {
+        "mlflow.docker.image.uri": container.image if container else None,
+        "mlflow.docker.image.id": container.image_id if container else None,
+        "mlrun.env.python": prepared.python_version,
+        "mlrun.env.python.path": prepared.python,
+        "mlrun.env.key": prepared.key,
+        "mlrun.env.engine": prepared.engine,
+    }
+    return {key: value for key, value in candidates.items() if value}
+
+
+def _final_status(outcome: Outcome) -> tuple[RunStatus, int]:
+    if outcome.interrupted_by is not None:
+        return RunStatus.KILLED, INTERRUPTED_EXIT_CODE
+    if outcome.killed_by is not None:
+        return RunStatus.KILLED, outcome.returncode
+    if outcome.returncode == 0:
+        return RunStatus.FINISHED, 0
+    return RunStatus.FAILED, outcome.returncode

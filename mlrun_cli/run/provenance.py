@@ -1,0 +1,173 @@
+"""What exactly ran: git state, input data digests, and the versioned run record.
+
+Everything here is computed from the plan and the finished run; the runner writes it into the
+store (tags under MLflow's names where MLflow has them, artifacts under `provenance/`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import socket
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from mlrun_cli import __version__
+from mlrun_cli.project.params import ResolvedParameter
+from mlrun_cli.sources.git import GitState
+from mlrun_cli.sources.resolve import ProjectSource
+from mlrun_cli.tracking import artifacts
+
+RUN_RECORD_FORMAT = 1
+DIFF_TAG_LIMIT = 8000  # MLflow's limit for a tag value
+_BLOCK = 1 << 20
+
+
+def diff_text(state: GitState) -> str:
+    """The uncommitted changes: the diff of tracked files, then the untracked files by name."""
+    text = state.diff
+    if state.untracked:
+        listing = "".join(f"#   {path}\n" for path in state.untracked)
+        text += (
+            f"{chr(10) if text and not text.endswith(chr(10)) else ''}# untracked files:\n{listing}"
+        )
+    return text
+
+
+def git_tags(source: ProjectSource) -> dict[str, str]:
+    """MLflow's git tags, so its UI shows the commit, branch and local changes."""
+    tags: dict[str, str] = {}
+    if source.commit:
+        tags["mlflow.source.git.commit"] = source.commit
+    if source.branch:
+        tags["mlflow.source.git.branch"] = source.branch
+    if source.repo_url:
+        tags["mlflow.source.git.repoURL"] = source.repo_url
+        tags["mlflow.gitRepoURL"] = source.repo_url
+    if source.kind == "git":
+        tags["mlflow.source.git.dirty"] = "false"
+    if source.git is not None:
+        tags["mlflow.source.git.dirty"] = str(source.git.dirty).lower()
+        if source.git.dirty:
+            text = diff_text(source.git)
+            tags["mlflow.source.git.diff"] = (
+                text
+                if len(text) <= DIFF_TAG_LIMIT
+                else f"the diff has {len(text)} characters; see the artifact {artifacts.GIT_DIFF}"
+            )
+    return tags
+
+
+@dataclass(frozen=True)
+class InputDigest:
+    name: str  # the parameter
+    path: str
+    kind: str  # "file" | "directory"
+    sha256: str
+    size: int
+    files: int
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def digest_inputs(parameters: Iterable[ResolvedParameter]) -> list[InputDigest]:
+    """A content digest for every `path` parameter that names existing data."""
+    digests = []
+    for param in parameters:
+        path = Path(param.value)
+        if param.type != "path" or not path.exists():
+            continue
+        sha, size, files = digest_path(path)
+        kind = "directory" if path.is_dir() else "file"
+        digests.append(InputDigest(param.name, str(path), kind, sha, size, files))
+    return digests
+
+
+def digest_path(path: Path) -> tuple[str, int, int]:
+    """sha256 of a file; of a directory, over its sorted relative paths and their files' digests.
+
+    Only contents and relative names count (not times, owners or where the tree lives), so
+    the same data has the same digest on every machine. Files are streamed, never loaded.
+    """
+    if path.is_file():
+        sha, size = _file_digest(path)
+        return sha, size, 1
+    total = hashlib.sha256()
+    size = files = 0
+    for relative, file_path in _files_below(path):
+        sha, file_size = _file_digest(file_path)
+        total.update(f"{relative}\0{sha}\n".encode())
+        size += file_size
+        files += 1
+    return total.hexdigest(), size, files
+
+
+def _files_below(root: Path) -> list[tuple[str, Path]]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in filenames:
+            file_path = Path(dirpath) / name
+            if file_path.is_file():
+                found.append((file_path.relative_to(root).as_posix(), file_path))
+    return sorted(found)
+
+
+def _file_digest(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_BLOCK), b""):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+def run_record(
+    *,
+    source: ProjectSource,
+    entry_point: str,
+    parameters: Sequence[ResolvedParameter],
+    command: str,
+    environment: dict[str, Any],
+    run: dict[str, Any],
+) -> dict[str, Any]:
+    """The complete picture of one run, what a later `mlrun reproduce` reads. Secrets masked."""
+    return {
+        "format": RUN_RECORD_FORMAT,
+        "mlrun_version": __version__,
+        "source": {
+            "uri": source.uri,
+            "kind": source.kind,
+            "name": source.source_name,
+            "directory": str(source.directory),
+            "version": source.version,
+            "commit": source.commit,
+            "branch": source.branch,
+            "repo_url": source.repo_url,
+            "dirty": source.git.dirty if source.git is not None else False,
+        },
+        "entry_point": entry_point,
+        "parameters": [
+            {
+                "name": p.name,
+                "type": p.type,
+                "value": p.recorded_value,
+                "from_default": p.from_default,
+            }
+            for p in parameters
+        ],
+        "command": command,
+        "environment": environment,
+        "host": {
+            "hostname": socket.gethostname(),
+            "os": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+        "run": run,
+    }

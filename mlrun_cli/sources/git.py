@@ -1,0 +1,217 @@
+"""Git, through the git executable: the state of a local project, and a cache of clones.
+
+Remote projects are fetched into one bare repository per URL (shallow: only the commit that
+runs), reused and fetched again by later runs, and each run gets its own clean worktree of
+exactly that commit, so nothing a run writes can leak into the next one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import secrets
+import shutil
+import time
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlrun_cli.caches import source_cache_dir
+from mlrun_cli.errors import SourceError
+from mlrun_cli.locks import exclusive_lock
+from mlrun_cli.processes import CapturedOutcome, run_captured
+from mlrun_cli.sources.uri import is_file_uri
+
+log = logging.getLogger(__name__)
+_FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+_SHORT_SHA = re.compile(r"^[0-9a-f]{4,39}$")
+
+
+def git(*args: str, cwd: Path | None = None) -> CapturedOutcome:
+    """Run git without ever prompting (CI has no terminal to answer)."""
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
+    prefix = ("git", "-C", str(cwd)) if cwd is not None else ("git",)
+    return run_captured((*prefix, *args), env=env, timeout=600)
+
+
+def git_available() -> bool:
+    return shutil.which("git") is not None
+
+
+def first_error(outcome: CapturedOutcome) -> str:
+    """The line of git's stderr that says what went wrong."""
+    lines = [line.strip() for line in outcome.stderr.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("fatal:", "error:", "ERROR:")):
+            return line
+    return lines[-1] if lines else f"git exited with {outcome.returncode}"
+
+
+@dataclass(frozen=True)
+class GitState:
+    """What the working tree of a local project looks like right now."""
+
+    toplevel: Path
+    commit: str
+    branch: str | None
+    remote_url: str | None
+    diff: str  # staged and unstaged changes of tracked files against HEAD
+    untracked: tuple[str, ...]
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.diff) or bool(self.untracked)
+
+
+def git_state(directory: Path) -> GitState | None:
+    """None when the directory is not in a git repository (or git is missing: one warning)."""
+    if not git_available():
+        log.warning("git is not installed: the run records no git commit or changes")
+        return None
+    top = git("rev-parse", "--show-toplevel", cwd=directory)
+    if top.returncode != 0:
+        return None
+    toplevel = Path(top.stdout.strip())
+    head = git("rev-parse", "--verify", "-q", "HEAD", cwd=toplevel)
+    if head.returncode != 0:
+        log.warning("%s is a git repository without commits: no commit recorded", toplevel)
+        return None
+    branch = git("symbolic-ref", "--short", "-q", "HEAD", cwd=toplevel).stdout.strip() or None
+    remote = git("remote", "get-url", "origin", cwd=toplevel)
+    status = git("status", "--porcelain=v1", "-z", "--untracked-files=all", cwd=toplevel).stdout
+    entries = [e for e in status.split("\0") if e]
+    untracked = tuple(sorted(e[3:] for e in entries if e.startswith("??")))
+    tracked_changes = any(not e.startswith("??") for e in entries)
+    diff = (
+        git("diff", "HEAD", "--no-color", "--no-ext-diff", cwd=toplevel).stdout
+        if tracked_changes
+        else ""
+    )
+    return GitState(
+        toplevel=toplevel,
+        commit=head.stdout.strip(),
+        branch=branch,
+        remote_url=remote.stdout.strip() if remote.returncode == 0 else None,
+        diff=diff,
+        untracked=untracked,
+    )
+
+
+@dataclass(frozen=True)
+class Checkout:
+    directory: Path  # the clean worktree of `commit`
+    commit: str
+    branch: str | None  # when the version named a branch (or the remote's default one)
+
+
+class GitCache:
+    """Bare clones per URL under `root`, one lock per URL, one worktree per run."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> GitCache:
+        return cls(source_cache_dir(environ))
+
+    def checkout(self, url: str, version: str | None) -> Checkout:
+        if not git_available():
+            raise SourceError(f"{url}: git is not installed, so git sources cannot be fetched")
+        key = hashlib.sha256(url.encode()).hexdigest()[:16]
+        with self._locked(key):
+            repo = self._bare_repo(key, url)
+            commit, branch = self._fetch(repo, url, version)
+            directory = self.root / key / "checkouts" / f"{commit[:12]}-{secrets.token_hex(4)}"
+            added = git("worktree", "add", "--detach", str(directory), commit, cwd=repo)
+            if added.returncode != 0:
+                raise SourceError(f"{url}: cannot check out {commit}: {first_error(added)}")
+        if (directory / ".gitmodules").is_file():
+            # A local repository's own local submodules are trusted; git refuses file://
+            # submodules by default since 2.38.
+            trust = ("-c", "protocol.file.allow=always") if is_file_uri(url) else ()
+            update = ("submodule", "update", "--init", "--recursive", "--depth", "1")
+            modules = git(*trust, *update, cwd=directory)
+
+            if modules.returncode != 0:
+                raise SourceError(f"{url}: submodules failed: {first_error(modules)}")
+        return Checkout(directory, commit, branch)
+
+    def prune_checkouts(self, older_than_seconds: float | None) -> int:
+        """Remove run checkouts not touched for that long (all for None); clones stay."""
+        now = time.time()
+        removed = 0
+        for repo in sorted(self.root.glob("*/repo.git")):
+            with self._locked(repo.parent.name):
+                checkouts = repo.parent / "checkouts"
+                for checkout in sorted(checkouts.iterdir()) if checkouts.is_dir() else []:
+                    age = now - checkout.stat().st_mtime
+                    if older_than_seconds is None or age >= older_than_seconds:
+                        shutil.rmtree(checkout, ignore_errors=True)
+                        removed += 1
+                git("worktree", "prune", cwd=repo)
+        return removed
+
+    def _bare_repo(self, key: str, url: str) -> Path:
+        repo = self.root / key / "repo.git"
+        if not (repo / "HEAD").is_file():
+            shutil.rmtree(repo, ignore_errors=True)
+            repo.mkdir(parents=True)
+            git("init", "-q", "--bare", cwd=repo)
+            git("remote", "add", "origin", url, cwd=repo)
+        return repo
+
+    def _fetch(self, repo: Path, url: str, version: str | None) -> tuple[str, str | None]:
+        """Resolve `version` against the remote's refs, then fetch only that commit."""
+        listing = git("ls-remote", "--symref", "origin", cwd=repo)
+        if listing.returncode != 0:
+            raise SourceError(f"{url}: cannot reach the repository: {first_error(listing)}")
+        refs, default_branch = _parse_ls_remote(listing.stdout)
+        branch = None
+        if version is None:
+            sha, branch = refs.get("HEAD"), default_branch
+        elif f"refs/heads/{version}" in refs:
+            sha, branch = refs[f"refs/heads/{version}"], version
+        elif f"refs/tags/{version}" in refs:
+            sha = refs.get(f"refs/tags/{version}^{{}}", refs[f"refs/tags/{version}"])
+        elif _FULL_SHA.match(version):
+            sha = version
+        elif _SHORT_SHA.match(version):
+            return self._fetch_everything(repo, url, version), None
+        else:
+            raise SourceError(f"{url}: no branch, tag or commit named '{version}'")
+        if sha is None:
+            raise SourceError(f"{url}: the repository has no commits")
+        fetched = git("fetch", "-q", "--depth", "1", "origin", sha, cwd=repo)
+        if fetched.returncode != 0:
+            return self._fetch_everything(repo, url, sha), branch
+        return sha, branch
+
+    def _fetch_everything(self, repo: Path, url: str, version: str) -> str:
+        """For an abbreviated commit (or a server that refuses fetching by id): all history."""
+        unshallow = ("--unshallow",) if (repo / "shallow").exists() else ()
+        refspecs = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+        fetched = git("fetch", "-q", *unshallow, "origin", *refspecs, cwd=repo)
+        if fetched.returncode != 0:
+            raise SourceError(f"{url}: fetch failed: {first_error(fetched)}")
+        resolved = git("rev-parse", "--verify", "-q", f"{version}^{{commit}}", cwd=repo)
+        if resolved.returncode != 0:
+            raise SourceError(f"{url}: no branch, tag or commit named '{version}'")
+        return resolved.stdout.strip()
+
+    def _locked(self, key: str) -> AbstractContextManager[None]:
+        return exclusive_lock(self.root / f"{key}.lock")
+
+
+def _parse_ls_remote(text: str) -> tuple[dict[str, str], str | None]:
+    refs: dict[str, str] = {}
+    default_branch = None
+    for line in text.splitlines():
+        left, _, name = line.partition("\t")
+        if left.startswith("ref: refs/heads/") and name == "HEAD":
+            default_branch = left[len("ref: refs/heads/") :]
+        elif name:
+            refs[name] = left
+    return refs, default_branch

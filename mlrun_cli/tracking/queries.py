@@ -1,0 +1,230 @@
+"""The runs commands: list with MLflow's filter language, describe, compare, delete, gc."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlrun_cli.context import Settings
+from mlrun_cli.errors import NotFoundError, UsageError
+from mlrun_cli.run.runner_identity import runner_alive
+from mlrun_cli.tracking import artifacts
+from mlrun_cli.tracking.entities import ACTIVE, DELETED, RunStatus
+from mlrun_cli.tracking.file_store import now_ms
+from mlrun_cli.tracking.search import matches, parse_filter, parse_order_by, sort_runs
+from mlrun_cli.tracking.store import RecordedRun, Store, open_store
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    experiment_ids: Sequence[str] = ()
+    experiment_names: Sequence[str] = ()
+    filter: str | None = None
+    order_by: Sequence[str] = ()
+    max_results: int = 1000
+    status: str | None = None
+    view: str = "active_only"
+
+
+@dataclass(frozen=True)
+class RunListing:
+    runs: list[RecordedRun]
+    experiment_names: dict[str, str]
+
+    def differing_keys(self) -> tuple[list[str], list[str]]:
+        """The params and metrics whose values are not the same across the listed runs."""
+        return _differing([r.params for r in self.runs]), _differing([r.metrics for r in self.runs])
+
+
+def existing_store(settings: Settings) -> Store:
+    """The store of a command that only reads or changes what is there: it must exist."""
+    store = open_store(settings)
+    store.check_readable()
+    return store
+
+
+def list_runs(settings: Settings, query: RunQuery) -> RunListing:
+    """The runs matching the query, in MLflow's order, at most `max_results` of them."""
+    if query.max_results < 1:
+        raise UsageError("--max-results must be at least 1")
+    clauses = parse_filter(query.filter)
+    orders = [parse_order_by(text) for text in query.order_by]
+    if not settings.store_root.exists():
+        return RunListing([], {})
+    store = existing_store(settings)
+    experiments = _experiments(store, query)
+    runs = [r for r in store.stored_runs(list(experiments), query.view) if matches(r, clauses)]
+    if query.status is not None:
+        runs = [r for r in runs if r.info.status.name == query.status]
+    return RunListing(sort_runs(runs, orders)[: query.max_results], experiments)
+
+
+def _experiments(store: Store, query: RunQuery) -> dict[str, str]:
+    chosen = {}
+    for experiment_id in query.experiment_ids:
+        chosen[experiment_id] = store.get_experiment(experiment_id).name
+    for name in query.experiment_names:
+        experiment = store.find_experiment(name)
+        if experiment is None:
+            raise NotFoundError(f"no experiment named '{name}' in {store.location}")
+        chosen[experiment.experiment_id] = name
+    if chosen:
+        return chosen
+    return {e.experiment_id: e.name for e in store.list_experiments("active_only")}
+
+
+def _differing(values: list[dict[str, Any]]) -> list[str]:
+    keys = sorted({key for entry in values for key in entry})
+    return [key for key in keys if len({repr(entry.get(key)) for entry in values}) > 1]
+
+
+def find_run(store: Store, prefix: str) -> RecordedRun:
+    """A run by its id or a unique prefix of it."""
+    found = store.runs_with_prefix(prefix)
+    if not found:
+        raise NotFoundError(f"no run with id {prefix!r} in {store.location}")
+    if len(found) > 1:
+        ids = ", ".join(r.info.run_id for r in found[:5])
+        raise UsageError(f"run id prefix {prefix!r} is ambiguous: {ids}; give more characters")
+    return found[0]
+
+
+@dataclass(frozen=True)
+class RunDetails:
+    run: RecordedRun
+    experiment_name: str
+    artifacts: list[tuple[str, int]]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        info = self.run.info
+        return {
+            "run_id": info.run_id,
+            "run_name": info.run_name,
+            "experiment_id": info.experiment_id,
+            "experiment_name": self.experiment_name,
+            "status": info.status.name,
+            "lifecycle_stage": info.lifecycle_stage,
+            "user_id": info.user_id,
+            "start_time": info.start_time,
+            "end_time": info.end_time,
+            "duration_seconds": self.run.duration_seconds,
+            "artifact_uri": info.artifact_uri,
+            "params": self.run.params,
+            "metrics": self.run.metrics,
+            "tags": self.run.tags,
+            "artifacts": [{"path": p, "size": s} for p, s in self.artifacts],
+            "provenance": self.provenance,
+        }
+
+
+def describe(settings: Settings, prefix: str) -> RunDetails:
+    store = existing_store(settings)
+    run = find_run(store, prefix)
+    text = store.read_artifact(run.info, artifacts.RUN_RECORD)
+    provenance: dict[str, Any] = {}
+    if text is not None:
+        record = json.loads(text)
+        provenance = {
+            "source": record.get("source", {}),
+            "environment": record.get("environment", {}),
+            "command": record.get("command"),
+        }
+    experiment_name = store.get_experiment(run.info.experiment_id).name
+    return RunDetails(run, experiment_name, store.list_artifacts(run.info), provenance)
+
+
+@dataclass(frozen=True)
+class Difference:
+    section: str  # params, metrics, tags, code, environment, inputs
+    key: str
+    left: str | None
+    right: str | None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    left: RecordedRun
+    right: RecordedRun
+    differences: list[Difference]
+
+
+def compare(settings: Settings, left_prefix: str, right_prefix: str) -> Comparison:
+    """Only what differs between two runs: values, code, environment and input data."""
+    store = existing_store(settings)
+    left, right = find_run(store, left_prefix), find_run(store, right_prefix)
+    differences: list[Difference] = []
+    for section, a, b in (
+        ("params", left.params, right.params),
+        ("metrics", _str_values(left.metrics), _str_values(right.metrics)),
+        ("tags", _comparable_tags(left.tags), _comparable_tags(right.tags)),
+        ("code", _code(store, left), _code(store, right)),
+        ("environment", _packages(store, left), _packages(store, right)),
+    ):
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                differences.append(Difference(section, key, a.get(key), b.get(key)))
+    return Comparison(left, right, differences)
+
+
+def _str_values(values: dict[str, float]) -> dict[str, str]:
+    return {key: repr(value) for key, value in values.items()}
+
+
+_VOLATILE_TAGS = ("mlflow.runName", "mlrun.duration_s", "mlrun.runner.", "mlflow.source.git.diff")
+
+
+def _comparable_tags(tags: dict[str, str]) -> dict[str, str]:
+    """Tags that say something about the run's inputs, not about its identity or timing."""
+    return {k: v for k, v in tags.items() if not k.startswith(_VOLATILE_TAGS)}
+
+
+def _code(store: Store, run: RecordedRun) -> dict[str, str]:
+    diff = store.read_artifact(run.info, artifacts.GIT_DIFF)
+    return {
+        "commit": run.tags.get("mlflow.source.git.commit", "-"),
+        "uncommitted diff": "(none)" if diff is None else diff,
+    }
+
+
+def _packages(store: Store, run: RecordedRun) -> dict[str, str]:
+    """name -> pinned line, from the env's lock file artifact."""
+    lock = store.read_artifact(run.info, artifacts.ENV_LOCK)
+    if lock is None:
+        return {}
+    packages = {}
+    for line in lock.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name = line.split("==")[0].split("=")[0].split(" @ ")[0].strip().lower()
+            packages[name] = line
+    return packages
+
+
+def set_lifecycle(settings: Settings, prefix: str, stage: str) -> RecordedRun:
+    store = existing_store(settings)
+    run = find_run(store, prefix)
+    if run.info.lifecycle_stage == stage:
+        state = "deleted" if stage == DELETED else "active"
+        raise UsageError(f"run {run.info.run_id} is already {state}")
+    if stage == ACTIVE and store.get_experiment(run.info.experiment_id).lifecycle_stage != ACTIVE:
+        raise UsageError(f"restore experiment {run.info.experiment_id} first; its runs follow it")
+    store.set_run_lifecycle(run.info, stage)
+    return find_run(store, run.info.run_id)
+
+
+def gc(settings: Settings) -> list[RecordedRun]:
+    """Mark KILLED the RUNNING runs whose runner, on this host, is gone."""
+    store = existing_store(settings)
+    experiments = [e.experiment_id for e in store.list_experiments("all")]
+    stuck = [
+        r
+        for r in store.stored_runs(experiments, "all")
+        if r.info.status == RunStatus.RUNNING and runner_alive(r.tags) is False
+    ]
+    for run in stuck:
+        store.finish_run(run.info, RunStatus.KILLED, now_ms())
+        store.set_tags(run.info, {"mlrun.gc": "runner process was gone"})
+    return stuck

@@ -1,0 +1,136 @@
+"""The Store seam: what the pipeline and the runs/experiments commands ask of a tracking store.
+
+The file store (`./mlruns`) is the one implementation today; a tracking server or a database
+implements the same protocol. `open_store` is the one place that turns the tracking URI
+(`--tracking-uri`, else MLFLOW_TRACKING_URI, else ./mlruns) into a store.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from mlrun_cli.errors import StoreError
+from mlrun_cli.sources.uri import local_path_of
+from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
+from mlrun_cli.tracking.search import SearchableRun
+
+if TYPE_CHECKING:
+    from mlrun_cli.context import Settings
+
+DEFAULT_STORE_DIR = "mlruns"
+
+
+class RecordedRun(SearchableRun, Protocol):
+    """A run as the runs commands see it; params, metrics and tags are read on first use."""
+
+    info: RunInfo
+    deleted_time: int | None
+
+    @property
+    def duration_seconds(self) -> float | None: ...
+
+
+class Store(Protocol):
+    """Experiments and runs, wherever they are kept."""
+
+    @property
+    def location(self) -> str:
+        """The store as messages name it (a directory, a URI)."""
+        ...
+
+    def ensure(self) -> None:
+        """Create the store if needed and prove it can be written: before a run exists."""
+        ...
+
+    def check_readable(self) -> None: ...
+
+    # experiments
+    def get_experiment(self, experiment_id: str) -> Experiment: ...
+
+    def find_experiment(self, name: str) -> Experiment | None: ...
+
+    def list_experiments(self, view: str = "active_only") -> list[Experiment]: ...
+
+    def create_experiment(self, name: str, artifact_location: str | None = None) -> Experiment: ...
+
+    def get_or_create_experiment(self, name: str) -> Experiment: ...
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> Experiment: ...
+
+    def delete_experiment(self, experiment_id: str) -> Experiment: ...
+
+    def restore_experiment(self, experiment_id: str) -> Experiment: ...
+
+    # runs
+    def create_run(
+        self, experiment: Experiment, run_name: str, user: str, tags: Mapping[str, str]
+    ) -> RunInfo: ...
+
+    def log_params(self, info: RunInfo, params: Mapping[str, str]) -> None: ...
+
+    def set_tags(self, info: RunInfo, tags: Mapping[str, str]) -> None: ...
+
+    def finish_run(self, info: RunInfo, status: RunStatus, end_time: int) -> RunInfo: ...
+
+    def log_dataset_input(
+        self, info: RunInfo, dataset: Mapping[str, str | None], context: str
+    ) -> None: ...
+
+    def stored_runs(
+        self, experiment_ids: Sequence[str], view: str = "active_only"
+    ) -> Sequence[RecordedRun]: ...
+
+    def runs_with_prefix(self, prefix: str) -> Sequence[RecordedRun]: ...
+
+    def list_runs(self, experiment: Experiment) -> list[RunInfo]: ...
+
+    def set_run_lifecycle(self, info: RunInfo, stage: str) -> None: ...
+
+    # artifacts
+    def artifact_dir(self, info: RunInfo) -> Path:
+        """Where the run's artifacts are written on this machine (logs stream into it)."""
+        ...
+
+    def add_artifact(self, info: RunInfo, source: Path, relative: str) -> None: ...
+
+    def write_artifact(self, info: RunInfo, relative: str, text: str) -> None: ...
+
+    def read_artifact(self, info: RunInfo, relative: str) -> str | None:
+        """The artifact's text, or None when the run has no such artifact."""
+        ...
+
+    def list_artifacts(self, info: RunInfo) -> list[tuple[str, int]]:
+        """(relative path, size) of every artifact, sorted."""
+        ...
+
+    # the entry point's side
+    def child_environment(self, info: RunInfo, experiment: Experiment) -> dict[str, str]:
+        """What makes `mlflow.start_run()` (and mlrun_log) in the entry point attach to the run."""
+        ...
+
+    def host_paths(self, info: RunInfo) -> tuple[Path, ...]:
+        """Local folders the entry point writes to through the store (mounted in containers)."""
+        ...
+
+
+def store_root(uri: str | None, environ: Mapping[str, str], cwd: Path) -> Path:
+    """The absolute directory of the file store named by `uri` (or the environment)."""
+    uri = uri or environ.get("MLFLOW_TRACKING_URI") or DEFAULT_STORE_DIR
+    path = local_path_of(uri)
+    if path is None:
+        scheme = uri.partition(":")[0]
+        raise StoreError(
+            f"tracking URI {uri!r}: scheme '{scheme}' is not supported yet; "
+            "use a directory path or a file: URI"
+        )
+    return Path(os.path.abspath(cwd / os.path.expanduser(path)))
+
+
+def open_store(settings: Settings) -> Store:
+    """The store the invocation names; constructing it touches nothing on disk."""
+    from mlrun_cli.tracking.file_store import FileStore
+
+    return FileStore(settings.store_root)

@@ -1,0 +1,69 @@
+"""Every registered backend honours the protocol; the local one runs a real process group."""
+
+from __future__ import annotations
+
+import io
+import sys
+from importlib import import_module
+from pathlib import Path
+
+import pytest
+
+from mlrun_cli.backends import BACKENDS, select_backend
+from mlrun_cli.backends.base import RUNTIME_DIR, LaunchRequest
+from mlrun_cli.envs.base import PreparedEnv
+from mlrun_cli.errors import LaunchError, UsageError
+
+
+@pytest.mark.parametrize("name", sorted(BACKENDS))
+def test_each_registered_backend_is_named_as_registered_and_can_launch(name: str) -> None:
+    module, class_name = BACKENDS[name]
+    backend_class = getattr(import_module(module), class_name)
+    assert backend_class.name == name
+    assert callable(backend_class.launch)
+
+
+def test_an_unknown_backend_is_a_usage_error_naming_the_known_ones() -> None:
+    with pytest.raises(UsageError, match=r"--backend nowhere: .*\(local, docker"):
+        select_backend("nowhere")
+
+
+def request(tmp_path: Path, command: str, **fields: object) -> LaunchRequest:
+    prepared = PreparedEnv(manager="local", python=sys.executable, python_version=None)
+    values: dict[str, object] = {
+        "command": command,
+        "project_dir": tmp_path,
+        "environ": {"PATH": "/usr/bin:/bin", "PYTHONPATH": "/elsewhere"},
+        "run_env": {"MLFLOW_RUN_ID": "abc"},
+        "prepared": prepared,
+        "shared_paths": (),
+        "stdout_log": tmp_path / "logs" / "stdout.log",
+        "stderr_log": tmp_path / "logs" / "stderr.log",
+        **fields,
+    }
+    return LaunchRequest(**values)  # type: ignore[arg-type]
+
+
+def test_the_local_backend_runs_the_command_in_the_project_with_the_run_env(tmp_path) -> None:
+    echo = io.BytesIO()
+    command = 'pwd; echo "$MLFLOW_RUN_ID $PYTHONPATH"; echo oops >&2; exit 4'
+    outcome = select_backend("local").launch(request(tmp_path, command, echo_stdout=echo))
+    assert outcome.returncode == 4 and outcome.killed_by is None
+    expected = f"{tmp_path}\nabc {RUNTIME_DIR}:/elsewhere\n"
+    assert (tmp_path / "logs" / "stdout.log").read_text() == expected
+    assert echo.getvalue().decode() == expected
+    assert (tmp_path / "logs" / "stderr.log").read_text() == "oops\n"
+    assert outcome.ended >= outcome.started
+
+
+def test_the_local_backend_masks_secrets_and_reports_a_killing_signal(tmp_path) -> None:
+    outcome = select_backend("local").launch(
+        request(tmp_path, "echo the key is hunter2; kill -TERM $$", redact=("hunter2",))
+    )
+    assert (tmp_path / "logs" / "stdout.log").read_text() == "the key is ***\n"
+    assert (outcome.returncode, outcome.killed_by, outcome.interrupted_by) == (143, 15, None)
+
+
+def test_a_missing_working_directory_is_a_launch_error(tmp_path) -> None:
+    with pytest.raises(LaunchError, match="cannot start 'bash'"):
+        select_backend("local").launch(request(tmp_path / "gone", "true"))

@@ -1,0 +1,65 @@
+"""`mlrun validate`: golden error texts for broken projects, and the happy path."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import EXAMPLE, INVALID
+
+CASES = sorted(p.name for p in INVALID.iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_invalid_projects_report_every_problem_with_its_line(cli, monkeypatch, case) -> None:
+    monkeypatch.chdir(INVALID)
+    result = cli("validate", case)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (INVALID / case / "expected.txt").read_text()
+
+
+def test_the_example_project_is_valid(cli, monkeypatch) -> None:
+    monkeypatch.chdir(EXAMPLE.parent)
+    result = cli("validate", "example_project")
+    assert result.exit_code == 0
+    assert result.stdout == (
+        "example_project/MLproject: valid; entry points: train, infer; "
+        "environment: MLproject python_env\n"
+    )
+
+
+def test_validate_defaults_to_the_current_directory(cli, monkeypatch) -> None:
+    monkeypatch.chdir(EXAMPLE)
+    assert cli("validate").stdout.startswith("MLproject: valid;")
+
+
+def test_a_directory_without_mlproject_is_valid_and_says_so(cli, make_project) -> None:
+    make_project({"train.py": ""})
+    result = cli("validate", "project")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("project (no MLproject): valid; entry points: none")
+
+
+def test_validate_with_an_unknown_entry_point_lists_the_defined_ones(cli, monkeypatch) -> None:
+    monkeypatch.chdir(EXAMPLE.parent)
+    result = cli("validate", "example_project", "-e", "evaluate")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "mlrun: error: entry point 'evaluate' is not defined in MLproject; defined: train, "
+        "infer (or name a .py or .sh file of the project)\n"
+    )
+
+
+def test_a_missing_project_directory_is_one_line(cli) -> None:
+    result = cli("validate", "nowhere")
+    assert result.exit_code == 5
+    assert result.stderr.startswith("mlrun: error: nowhere: no such directory")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_an_unreadable_mlproject_is_reported_not_raised(cli, make_project) -> None:
+    project = make_project({"MLproject": ""})
+    (project / "MLproject").write_bytes(b"\xff\xfe\x00bad")
+    result = cli("validate", "project")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("project/MLproject: not a UTF-8 text file")
