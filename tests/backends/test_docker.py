@@ -119,7 +119,9 @@ def test_a_dockerfile_image_with_mlflow_is_built_once(docker_host, tmp_path) -> 
     assert pruned.stdout.startswith("Removed 1 environment")
     import docker
 
-    assert not [i for i in docker.from_env().images.list() if image in i.tags]
+    assert not [
+        i for i in docker.DockerClient(base_url=docker_host).images.list() if image in i.tags
+    ]
 
 
 def test_docker_args_environment_and_volumes_reach_the_container(docker_host, tmp_path) -> None:
@@ -158,7 +160,7 @@ def test_ctrl_c_stops_and_removes_the_container(docker_host, tmp_path) -> None:
             "    command: 'echo started; sleep 120'\n",
         },
     )
-    client = docker.from_env()
+    client = docker.DockerClient(base_url=docker_host)
     before = {c.id for c in client.containers.list(all=True)}
     runner = subprocess.Popen(
         mlrun_command("run", "p"),
