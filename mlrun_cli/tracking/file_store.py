@@ -11,7 +11,6 @@ import hashlib
 import logging
 import os
 import secrets
-import shutil
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -24,7 +23,7 @@ from mlrun_cli.errors import ConflictError, NotFoundError, StoreError
 from mlrun_cli.locks import exclusive_lock
 from mlrun_cli.sources.uri import path_of_file_uri
 from mlrun_cli.tracking.entities import ACTIVE, DELETED, Experiment, RunInfo, RunStatus
-from mlrun_cli.tracking.meta_files import dump_yaml, parse_meta, write_atomic
+from mlrun_cli.tracking.meta_files import copy_atomic, dump_yaml, parse_meta, write_atomic
 from mlrun_cli.tracking.stored_run import StoredRun, files_below, read_values
 
 log = logging.getLogger(__name__)
@@ -206,13 +205,13 @@ class FileStore:
         }
         directory = self.root / experiment_id
         directory.mkdir(parents=True, exist_ok=True)
-        write_atomic(directory / META, dump_yaml(meta))
+        write_atomic(directory / META, dump_yaml(meta), durable=True)
 
     def _update_experiment_meta(self, directory: Path, **changes: Any) -> None:
         """Rewrite only the given fields, keeping whatever else MLflow stored there."""
         meta = self._read_meta(directory / META)
         meta.update(changes, last_update_time=now_ms())
-        write_atomic(directory / META, dump_yaml(meta))
+        write_atomic(directory / META, dump_yaml(meta), durable=True)
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> Experiment:
         check_experiment_name(new_name)
@@ -285,7 +284,7 @@ class FileStore:
         )
         for sub in ("metrics", "params", "artifacts", "tags"):
             (run_dir / sub).mkdir(parents=True, exist_ok=True)
-        write_atomic(run_dir / META, dump_yaml(_run_meta(info)))
+        write_atomic(run_dir / META, dump_yaml(_run_meta(info)), durable=True)
         self.set_tags(info, {"mlflow.runName": run_name, **tags})
         return info
 
@@ -300,7 +299,7 @@ class FileStore:
         meta.update(changes)
         if meta.get("deleted_time", 0) is None:
             del meta["deleted_time"]  # MLflow drops it on every rewrite of a live run
-        write_atomic(run_dir / META, dump_yaml(meta))
+        write_atomic(run_dir / META, dump_yaml(meta), durable=True)
 
     def log_params(self, info: RunInfo, params: Mapping[str, str]) -> None:
         """Params are immutable, as in MLflow: the same value again is fine, another is not."""
@@ -326,9 +325,7 @@ class FileStore:
 
     def add_artifact(self, info: RunInfo, source: Path, relative: str) -> None:
         """Copy a file into the run's artifacts, as `mlflow.log_artifact` would."""
-        target = self.artifact_dir(info) / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        copy_atomic(source, self.artifact_dir(info) / relative)
 
     def write_artifact(self, info: RunInfo, relative: str, text: str) -> None:
         write_atomic(self.artifact_dir(info) / relative, text)
