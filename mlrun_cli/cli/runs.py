@@ -275,11 +275,14 @@ def restore(run_id: str, tracking_uri: str | None) -> None:
 @runs.command()
 @tracking_uri_option
 def gc(tracking_uri: str | None) -> None:
-    """Mark KILLED the runs stuck RUNNING whose mlrun process on this host is gone."""
+    """Mark KILLED the runs stuck RUNNING whose mlrun process on this host is gone, and kill
+    what is left of their entry points."""
     from mlrun_cli.context import Settings
     from mlrun_cli.tracking.queries import gc as collect
 
     stuck = collect(Settings.resolve(tracking_uri))
-    for run in stuck:
-        click.echo(f"Run {run.info.run_id} ({run.info.run_name}) marked KILLED")
+    for item in stuck:
+        info = item.run.info
+        ended = "; its leftover processes were killed" if item.group_ended else ""
+        click.echo(f"Run {info.run_id} ({info.run_name}) marked KILLED{ended}")
     click.echo(f"{len(stuck)} stuck run{'s' if len(stuck) != 1 else ''} found")

@@ -43,7 +43,7 @@ from mlrun_cli.run.provenance import (
     git_tags,
     run_record,
 )
-from mlrun_cli.run.runner_identity import runner_tags
+from mlrun_cli.run.runner_identity import group_tags, runner_tags
 from mlrun_cli.sources.resolve import ProjectSource, resolve_source
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
@@ -247,6 +247,7 @@ def _launch_request(
         echo_stdout=output.stdout,
         echo_stderr=output.stderr,
         redact=tuple(plan.command.secret_values()),
+        on_group_started=lambda pgid: store.set_tags(run, group_tags(pgid)),
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from mlrun_cli.context import Settings
 from mlrun_cli.errors import NotFoundError, UsageError
-from mlrun_cli.run.runner_identity import runner_alive
+from mlrun_cli.run.runner_identity import end_recorded_group, runner_alive
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import ACTIVE, DELETED, RunStatus
 from mlrun_cli.tracking.file_store import now_ms
@@ -215,8 +215,15 @@ def set_lifecycle(settings: Settings, prefix: str, stage: str) -> RecordedRun:
     return find_run(store, run.info.run_id)
 
 
-def gc(settings: Settings) -> list[RecordedRun]:
-    """Mark KILLED the RUNNING runs whose runner, on this host, is gone."""
+@dataclass(frozen=True)
+class CollectedRun:
+    run: RecordedRun
+    group_ended: bool  # its entry point's process group still ran, and was killed
+
+
+def gc(settings: Settings) -> list[CollectedRun]:
+    """Mark KILLED the RUNNING runs whose runner, on this host, is gone, and end what is left
+    of their entry points (the recorded process group, after checking it is still that one)."""
     store = existing_store(settings)
     experiments = [e.experiment_id for e in store.list_experiments("all")]
     stuck = [
@@ -224,7 +231,11 @@ def gc(settings: Settings) -> list[RecordedRun]:
         for r in store.stored_runs(experiments, "all")
         if r.info.status == RunStatus.RUNNING and runner_alive(r.tags) is False
     ]
+    collected = []
     for run in stuck:
+        ended = end_recorded_group(run.tags)
         store.finish_run(run.info, RunStatus.KILLED, now_ms())
-        store.set_tags(run.info, {"mlrun.gc": "runner process was gone"})
-    return stuck
+        note = "; its process group was killed" if ended else ""
+        store.set_tags(run.info, {"mlrun.gc": f"runner process was gone{note}"})
+        collected.append(CollectedRun(run, ended))
+    return collected
