@@ -184,6 +184,8 @@ def describe(run_id: str, tracking_uri: str | None, as_json: bool) -> None:
         return
     for label in ("run_id", "run_name", "experiment_name", "status", "lifecycle_stage", "user_id"):
         click.echo(f"{label}: {document[label]}")
+    for problem in document["damage"]:
+        click.echo(f"damaged: {problem} (see `mlrun doctor`)")
     click.echo(f"start: {timestamp(document['start_time'])}")
     click.echo(f"duration: {_duration(document['duration_seconds'])}")
     for section in ("params", "metrics", "tags"):

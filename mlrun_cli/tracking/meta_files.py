@@ -99,3 +99,17 @@ def parse_flat_meta(text: str) -> dict[str, Any] | None:
         else:
             return None
     return data
+
+
+def salvage_fields(path: Path) -> dict[str, Any]:
+    """The `key: scalar` lines of a damaged meta.yaml that still read as such, one by one."""
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return {}
+    fields: dict[str, Any] = {}
+    for line in text.splitlines():
+        parsed = parse_flat_meta(line)
+        if parsed:
+            fields.update(parsed)
+    return fields
