@@ -114,13 +114,18 @@ def _write(path: Path, text: str) -> None:
     """Replace `path` whole; the temporary name is unique per call, so concurrent writers of
     one key never remove each other's file (the last rename wins)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+    temporary = _temporary(path)
     try:
         temporary.write_text(text, encoding="utf-8")
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def _temporary(path: Path) -> Path:
+    """A dot-file beside `path` (readers skip those), unique per call in every process."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
 
 
 def log_param(key: str, value: Any) -> None:
@@ -182,9 +187,15 @@ def _artifact_dir(run: _Run) -> Path:
 
 def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
     source = Path(local_path)
-    target = _artifact_dir(_run()) / (artifact_path or "")
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target / source.name)
+    target = _artifact_dir(_run()) / (artifact_path or "") / source.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = _temporary(target)
+    try:  # a reader never sees half a file, two writers never mix theirs
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
