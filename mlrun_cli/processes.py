@@ -83,7 +83,7 @@ def replace_process(argv: tuple[str, ...], env: Mapping[str, str]) -> None:
 
 
 class GroupProcess:
-    """A child that leads its own process group, with both output streams piped to us."""
+    """The entry point's group (led by the supervisor), with both output streams piped to us."""
 
     def __init__(self, popen: subprocess.Popen[bytes], lifeline: int) -> None:
         self._popen = popen
