@@ -9,7 +9,7 @@ a cluster.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
@@ -34,6 +34,8 @@ class LaunchRequest:
     echo_stderr: IO[bytes] | None = None
     redact: tuple[str, ...] = ()  # secret values, replaced by *** in the logs and the echo
     grace_seconds: float = 10.0  # between the forwarded stop signal and SIGKILL
+    # Called with the entry point's process group id once it runs (recorded for `runs gc`).
+    on_group_started: Callable[[int], None] | None = None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from mlrun_cli import __version__
+from mlrun_cli.cli.doctor import doctor
 from mlrun_cli.cli.envs import envs
 from mlrun_cli.cli.experiments import experiments
 from mlrun_cli.cli.run import run
@@ -29,3 +30,4 @@ cli.add_command(experiments)
 cli.add_command(envs)
 cli.add_command(runs)
 cli.add_command(ui)
+cli.add_command(doctor)

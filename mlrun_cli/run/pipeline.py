@@ -34,6 +34,7 @@ from mlrun_cli.envs import (
 from mlrun_cli.errors import EnvBuildError, NotFoundError, UsageError
 from mlrun_cli.project.params import ResolvedCommand, parse_assignments, resolve_command
 from mlrun_cli.project.spec import EntryPoint, Project, load_project, select_entry_point
+from mlrun_cli.run.interrupts import SignalGuard, interrupted_exit_code, stop_signals_interrupt
 from mlrun_cli.run.names import random_run_name
 from mlrun_cli.run.provenance import (
     RUN_RECORD_FORMAT,
@@ -42,7 +43,7 @@ from mlrun_cli.run.provenance import (
     git_tags,
     run_record,
 )
-from mlrun_cli.run.runner_identity import runner_tags
+from mlrun_cli.run.runner_identity import group_tags, runner_tags
 from mlrun_cli.sources.resolve import ProjectSource, resolve_source
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
@@ -50,7 +51,6 @@ from mlrun_cli.tracking.file_store import DEFAULT_EXPERIMENT_ID, now_ms
 from mlrun_cli.tracking.store import Store, open_store
 
 log = logging.getLogger(__name__)
-INTERRUPTED_EXIT_CODE = 130
 
 
 @dataclass(frozen=True)
@@ -177,24 +177,38 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
 
 
 def execute_run(plan: RunPlan, settings: Settings, output: RunOutput) -> RunResult:
-    """Create the run, provide its environment, run the entry point, record how it ended."""
+    """Create the run, provide its environment, run the entry point, record how it ended.
+    A stop signal at any point after the run exists ends it KILLED (see run.interrupts)."""
+    with stop_signals_interrupt() as guard:
+        return _execute_run(plan, settings, output, guard)
+
+
+def _execute_run(
+    plan: RunPlan, settings: Settings, output: RunOutput, guard: SignalGuard
+) -> RunResult:
     store = open_store(settings)
     experiment = _experiment(store, plan)
     tags = {**_start_tags(plan, settings), **git_tags(plan.source), **runner_tags()}
+    guard.hold()  # the run exists whole, with the tags that name its runner, before a signal
     run = store.create_run(experiment, plan.run_name, settings.user, tags)
     store.log_params(run, plan.command.recorded_values())
     log.info("run %s (%s) in experiment '%s' started", run.run_id, run.run_name, experiment.name)
     prepared: PreparedEnv | None = None
     try:
+        guard.release()
         _record_inputs(plan, store, run)
         prepared = _prepare_env(plan, store, run, output.progress)
         log.info("command: %s", plan.command.display_command)
         request = _launch_request(plan, settings, store, run, experiment, prepared, output)
         outcome = plan.backend.launch(request)
+        guard.hold()  # the outcome is known: it is recorded whatever arrives now
     except BaseException as exc:
         # Whatever stops us here (a failed build, a launch failure, Ctrl-C before the child
         # started), the run must not stay RUNNING.
+        guard.hold()
         interrupted = isinstance(exc, KeyboardInterrupt)
+        if interrupted:
+            log.warning("run %s KILLED while it was being prepared", run.run_id)
         run = store.finish_run(run, RunStatus.KILLED if interrupted else RunStatus.FAILED, now_ms())
         _write_run_record(plan, store, run, prepared, None)
         raise
@@ -233,6 +247,7 @@ def _launch_request(
         echo_stdout=output.stdout,
         echo_stderr=output.stderr,
         redact=tuple(plan.command.secret_values()),
+        on_group_started=lambda pgid: store.set_tags(run, group_tags(pgid)),
     )
 
 
@@ -355,7 +370,7 @@ def _env_tags(prepared: PreparedEnv) -> dict[str, str]:
 
 def _final_status(outcome: Outcome) -> tuple[RunStatus, int]:
     if outcome.interrupted_by is not None:
-        return RunStatus.KILLED, INTERRUPTED_EXIT_CODE
+        return RunStatus.KILLED, interrupted_exit_code(outcome.interrupted_by)
     if outcome.killed_by is not None:
         return RunStatus.KILLED, outcome.returncode
     if outcome.returncode == 0:

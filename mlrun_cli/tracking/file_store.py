@@ -11,7 +11,6 @@ import hashlib
 import logging
 import os
 import secrets
-import shutil
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -23,8 +22,21 @@ import yaml
 from mlrun_cli.errors import ConflictError, NotFoundError, StoreError
 from mlrun_cli.locks import exclusive_lock
 from mlrun_cli.sources.uri import path_of_file_uri
+from mlrun_cli.tracking.damage import (
+    DamagedFile,
+    check_experiment_meta,
+    check_run_meta,
+    entry_label,
+    load_meta,
+)
 from mlrun_cli.tracking.entities import ACTIVE, DELETED, Experiment, RunInfo, RunStatus
-from mlrun_cli.tracking.meta_files import dump_yaml, parse_meta, write_atomic
+from mlrun_cli.tracking.meta_files import (
+    copy_atomic,
+    dump_yaml,
+    parse_meta,
+    salvage_fields,
+    write_atomic,
+)
 from mlrun_cli.tracking.stored_run import StoredRun, files_below, read_values
 
 log = logging.getLogger(__name__)
@@ -105,19 +117,22 @@ class FileStore:
         return data
 
     def _experiment_from_dir(self, directory: Path) -> Experiment:
-        meta = self._read_meta(directory / META)
         try:
-            return Experiment(
-                experiment_id=str(meta["experiment_id"]),
-                name=str(meta["name"]),
-                artifact_location=str(meta.get("artifact_location", "")),
-                lifecycle_stage=str(meta.get("lifecycle_stage", ACTIVE)),
-                creation_time=meta.get("creation_time"),
-                last_update_time=meta.get("last_update_time"),
-                tags=read_values(directory / "tags"),
-            )
-        except KeyError as exc:
-            raise StoreError(f"{directory / META}: missing field {exc}") from None
+            meta = load_meta(directory / META)
+            check_experiment_meta(meta)
+        except DamagedFile as exc:
+            raise StoreError(
+                f"{entry_label(directory, 1)}: meta.yaml unreadable ({exc.reason})"
+            ) from None
+        return Experiment(
+            experiment_id=str(meta["experiment_id"]),
+            name=str(meta["name"]),
+            artifact_location=str(meta.get("artifact_location", "")),
+            lifecycle_stage=str(meta.get("lifecycle_stage", ACTIVE)),
+            creation_time=meta.get("creation_time"),
+            last_update_time=meta.get("last_update_time"),
+            tags=read_values(directory / "tags"),
+        )
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         directory = self._experiment_dir(experiment_id)
@@ -144,7 +159,7 @@ class FileStore:
                 try:
                     found.append(self._experiment_from_dir(directory))
                 except StoreError as exc:
-                    log.warning("skipping experiment: %s", exc.message)
+                    log.warning("%s; skipped", exc.message)
         return sorted(found, key=lambda e: (e.creation_time or 0, e.experiment_id))
 
     def create_experiment(self, name: str, artifact_location: str | None = None) -> Experiment:
@@ -206,13 +221,13 @@ class FileStore:
         }
         directory = self.root / experiment_id
         directory.mkdir(parents=True, exist_ok=True)
-        write_atomic(directory / META, dump_yaml(meta))
+        write_atomic(directory / META, dump_yaml(meta), durable=True)
 
     def _update_experiment_meta(self, directory: Path, **changes: Any) -> None:
         """Rewrite only the given fields, keeping whatever else MLflow stored there."""
         meta = self._read_meta(directory / META)
         meta.update(changes, last_update_time=now_ms())
-        write_atomic(directory / META, dump_yaml(meta))
+        write_atomic(directory / META, dump_yaml(meta), durable=True)
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> Experiment:
         check_experiment_name(new_name)
@@ -285,7 +300,7 @@ class FileStore:
         )
         for sub in ("metrics", "params", "artifacts", "tags"):
             (run_dir / sub).mkdir(parents=True, exist_ok=True)
-        write_atomic(run_dir / META, dump_yaml(_run_meta(info)))
+        write_atomic(run_dir / META, dump_yaml(_run_meta(info)), durable=True)
         self.set_tags(info, {"mlflow.runName": run_name, **tags})
         return info
 
@@ -300,7 +315,7 @@ class FileStore:
         meta.update(changes)
         if meta.get("deleted_time", 0) is None:
             del meta["deleted_time"]  # MLflow drops it on every rewrite of a live run
-        write_atomic(run_dir / META, dump_yaml(meta))
+        write_atomic(run_dir / META, dump_yaml(meta), durable=True)
 
     def log_params(self, info: RunInfo, params: Mapping[str, str]) -> None:
         """Params are immutable, as in MLflow: the same value again is fine, another is not."""
@@ -326,9 +341,7 @@ class FileStore:
 
     def add_artifact(self, info: RunInfo, source: Path, relative: str) -> None:
         """Copy a file into the run's artifacts, as `mlflow.log_artifact` would."""
-        target = self.artifact_dir(info) / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        copy_atomic(source, self.artifact_dir(info) / relative)
 
     def write_artifact(self, info: RunInfo, relative: str, text: str) -> None:
         write_atomic(self.artifact_dir(info) / relative, text)
@@ -408,14 +421,12 @@ class FileStore:
             if directory is None:
                 continue
             for run_dir in _run_dirs(directory):
-                try:
-                    meta = self._read_meta(run_dir / META)
-                    info = _run_info(meta)
-                except (StoreError, KeyError, ValueError) as exc:
-                    log.warning("skipping run %s: %s", run_dir, exc)
+                run = readable_run(run_dir)
+                if run is None:
                     continue
-                if view == "all" or (view == "deleted_only") == (info.lifecycle_stage == DELETED):
-                    runs.append(StoredRun(run_dir, info, meta.get("deleted_time")))
+                stage = run.info.lifecycle_stage
+                if view == "all" or (view == "deleted_only") == (stage == DELETED):
+                    runs.append(run)
         return runs
 
     def runs_with_prefix(self, prefix: str) -> list[StoredRun]:
@@ -425,8 +436,7 @@ class FileStore:
         found = []
         for parent in (self.root, self.root / TRASH):
             for meta_path in sorted(parent.glob(f"*/{prefix.lower()}*/{META}")):
-                info = _run_info(self._read_meta(meta_path))
-                found.append(StoredRun(meta_path.parent, info))
+                found.append(salvaged_run(meta_path.parent))
         return found
 
     def set_run_lifecycle(self, info: RunInfo, stage: str) -> None:
@@ -450,6 +460,46 @@ def check_experiment_name(name: str) -> None:
 
 def _run_dirs(experiment_dir: Path) -> list[Path]:
     return [d for d in experiment_dir.iterdir() if (d / META).is_file()]
+
+
+def readable_run(run_dir: Path) -> StoredRun | None:
+    """The run in `run_dir`, or None, with one warning naming it, when its meta.yaml is
+    damaged: a listing shows every healthy run whatever the state of the others."""
+    try:
+        meta = load_meta(run_dir / META)
+        check_run_meta(meta, run_dir)
+    except DamagedFile as exc:
+        log.warning("%s: meta.yaml unreadable (%s); skipped", entry_label(run_dir, 2), exc.reason)
+        return None
+    return StoredRun(run_dir, _run_info(meta), meta.get("deleted_time"))
+
+
+def salvaged_run(run_dir: Path) -> StoredRun:
+    """The run in `run_dir` as far as it can be read, for `runs describe`: a damaged meta.yaml
+    gives what its readable lines say, the folder's names, and MLflow's defaults (RUNNING)."""
+    try:
+        meta = load_meta(run_dir / META)
+        check_run_meta(meta, run_dir)
+        return StoredRun(run_dir, _run_info(meta), meta.get("deleted_time"))
+    except DamagedFile as exc:
+        damage = f"meta.yaml unreadable ({exc.reason})"
+        log.warning("%s: %s; shown as far as it can be read", entry_label(run_dir, 2), damage)
+    fields = salvage_fields(run_dir / META)
+    info = RunInfo(
+        run_id=run_dir.name,
+        experiment_id=run_dir.parent.name,
+        run_name=str(fields.get("run_name") or ""),
+        status=RunStatus.RUNNING,
+        start_time=fields["start_time"] if isinstance(fields.get("start_time"), int) else 0,
+        end_time=fields["end_time"] if isinstance(fields.get("end_time"), int) else None,
+        lifecycle_stage=DELETED if fields.get("lifecycle_stage") == DELETED else ACTIVE,
+        artifact_uri=str(fields.get("artifact_uri") or (run_dir / "artifacts").as_uri()),
+        user_id=str(fields.get("user_id") or ""),
+    )
+    status = fields.get("status")
+    if status in {int(s) for s in RunStatus}:
+        info = RunInfo(**{**info.__dict__, "status": RunStatus(status)})
+    return StoredRun(run_dir, info, damage=(damage,))
 
 
 def _run_meta(info: RunInfo) -> dict[str, Any]:

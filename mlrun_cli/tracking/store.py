@@ -28,6 +28,7 @@ class RecordedRun(SearchableRun, Protocol):
 
     info: RunInfo
     deleted_time: int | None
+    damage: list[str]  # the parts that could not be read (filled as they are read)
 
     @property
     def duration_seconds(self) -> float | None: ...
