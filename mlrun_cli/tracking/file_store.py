@@ -321,6 +321,15 @@ class FileStore:
         self._update_run_meta(self._run_dir(info), status=int(status), end_time=end_time)
         return RunInfo(**{**info.__dict__, "status": status, "end_time": end_time})
 
+    def log_metrics(self, info: RunInfo, metrics: Mapping[str, float], timestamp: int) -> None:
+        """Appended as MLflow's file store appends: `<timestamp ms> <value> <step>`."""
+        metrics_dir = self._run_dir(info) / "metrics"
+        for key, value in metrics.items():
+            path = metrics_dir / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(f"{timestamp} {value!r} 0\n")
+
     def artifact_dir(self, info: RunInfo) -> Path:
         return path_of_file_uri(info.artifact_uri)
 
