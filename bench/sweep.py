@@ -1,6 +1,6 @@
 """Sweep throughput: `mlrun sweep` of N noop children (-j 2) against a shell loop of `mlflow run`.
 
-    python bench/sweep.py [--runs 50] [--pairs 1] [--mlflow PATH]
+    python bench/sweep.py [--runs 50] [--pairs 1] [--mlflow PATH] [--mlrun PATH]
 
 Alternates A B (mlflow loop, mlrun sweep) per pair and prints runs per second for each, their
 ratio (target >= 30x), and how long the same sweep takes again with --reuse (nothing runs;
@@ -35,9 +35,10 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=50, help="children per sweep")
     parser.add_argument("--pairs", type=int, default=1, help="A/B pairs to measure")
     parser.add_argument("--mlflow", help="an mlflow executable (default: the bench's own venv)")
+    parser.add_argument("--mlrun", help="an mlrun executable (default: a wheel install)")
     args = parser.parse_args()
     mlflow = args.mlflow or str(mlflow_venv(log) / "bin" / "mlflow")
-    mlrun = str(mlrun_venv(log) / "bin" / "mlrun")
+    mlrun = args.mlrun or str(mlrun_venv(log) / "bin" / "mlrun")
     work = Path(tempfile.mkdtemp(prefix="mlrun-bench-sweep-"))
     project = project_copy(work)
     base = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLRUN_"))}
