@@ -42,7 +42,7 @@ from mlrun_cli.run.provenance import (
     git_tags,
     run_record,
 )
-from mlrun_cli.run.run_key import RunKey, compute_run_key
+from mlrun_cli.run.run_key import RUN_KEY_TAG, RunKey, compute_run_key
 from mlrun_cli.run.runner_identity import runner_tags
 from mlrun_cli.sources.resolve import ProjectSource, resolve_source
 from mlrun_cli.tracking import artifacts
@@ -188,7 +188,7 @@ def execute_run(
     experiment = experiment_for(store, plan)
     key = key or compute_run_key(plan)
     tags = {**_start_tags(plan, settings), **git_tags(plan.source), **runner_tags()}
-    tags = {**tags, "mlrun.run_key": key.key, **plan.extra_tags}
+    tags = {**tags, RUN_KEY_TAG: key.key, **plan.extra_tags}
     run = store.create_run(experiment, plan.run_name, settings.user, tags)
     store.log_params(run, plan.command.recorded_values())
     log.info("run %s (%s) in experiment '%s' started", run.run_id, run.run_name, experiment.name)

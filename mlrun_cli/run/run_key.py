@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from mlrun_cli.envs.base import EnvPlan
 from mlrun_cli.envs.cache import EnvInputs
-from mlrun_cli.errors import NotFoundError, UsageError
+from mlrun_cli.errors import NotFoundError, StoreError, UsageError
 from mlrun_cli.run.provenance import InputDigest, diff_text, digest_path
 from mlrun_cli.sources.resolve import ProjectSource
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
@@ -166,8 +166,10 @@ def identical_runs(
 
 def existing_experiment(store: Store, plan: RunPlan) -> Experiment | None:
     """The plan's experiment if it already exists (a lookup must not create one)."""
-    if not Path(store.location).exists():
-        return None
+    try:
+        store.check_readable()
+    except StoreError:
+        return None  # no store yet: nothing to reuse
     if plan.experiment_name is not None:
         return store.find_experiment(plan.experiment_name)
     try:

@@ -325,19 +325,21 @@ def execute_sweep(plan: SweepPlan, settings: Settings, output: SweepOutput) -> S
         "sweep %s (%s): %d runs, %d at a time", parent.run_id, parent.run_name,
         len(plan.points), plan.jobs,
     )  # fmt: skip
-    prepared = _prepare_shared_env(store, parent, plan, output.progress)
     if plan.reuse == "record":
         for point in plan.points:
             if (found := earlier.get(keys[point.index].key)) is not None:
                 tags = {**_child_tags(parent, point), RUN_KEY_TAG: keys[point.index].key}
                 record_reuse(store, experiment, found, point.plan, settings.user, tags)
     stop = StopAll()
-    launch = _launcher(plan, parent, prepared, keys, settings, output)
-    try:
-        statuses = plan.scheduler.run(to_run, launch, stop, plan)
-    except BaseException:
-        store.finish_run(parent, RunStatus.KILLED, now_ms())
-        raise
+    statuses: dict[int, RunStatus] = {}
+    if to_run:
+        prepared = _prepare_shared_env(store, parent, plan, output.progress)
+        launch = _launcher(plan, parent, prepared, keys, settings, output)
+        try:
+            statuses = plan.scheduler.run(to_run, launch, stop, plan)
+        except BaseException:
+            store.finish_run(parent, RunStatus.KILLED, now_ms())
+            raise
     status, exit_code = _parent_status(stop, statuses, len(to_run))
     parent = store.finish_run(parent, status, now_ms())
     rows = _rows(store, experiment, parent, plan, earlier if plan.reuse == "skip" else {}, keys)

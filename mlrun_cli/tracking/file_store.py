@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -59,7 +60,8 @@ class FileStore:
             raise StoreError(f"tracking store {self.root} is a file, not a directory")
         try:
             (self.root / TRASH).mkdir(parents=True, exist_ok=True)
-            probe = self.root / f".mlrun-write-test.{os.getpid()}"
+            # per thread too: a sweep runs several runs in one process
+            probe = self.root / f".mlrun-write-test.{os.getpid()}.{threading.get_ident()}"
             probe.write_text("")
             probe.unlink()
             if self._experiment_dir(DEFAULT_EXPERIMENT_ID) is None:

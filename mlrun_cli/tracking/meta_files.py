@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,8 @@ def dump_yaml(data: Mapping[str, Any]) -> str:
 def write_atomic(path: Path, text: str) -> None:
     """Replace `path` so that a reader sees the old or the new content, never a mix."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # per process and thread: the runs of a sweep write from several threads
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(temporary, "w", encoding="utf-8") as handle:
         handle.write(text)
     os.replace(temporary, path)
