@@ -5,9 +5,8 @@
          -> env prepared once -> children through a scheduler (each the ordinary pipeline,
             tagged mlflow.parentRunId) -> parent status -> the children's table
 
-The scheduler is the seam for where children run: threads on this machine today; a Slurm job
-array or Ray jobs plug in as other schedulers. Backends only take signals on the main thread,
-so the sweep takes Ctrl-C itself and hands it to every running child.
+Where the children run is the scheduler's business (sweep_schedulers.py): threads on this
+machine today, a Slurm job array or Ray jobs when those backends exist.
 """
 
 from __future__ import annotations
@@ -16,12 +15,11 @@ import json
 import logging
 import math
 import threading
-from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import IO, Protocol
+from typing import IO
 
-from mlrun_cli.backends.streams import StopRequest, handling_signals
+from mlrun_cli.backends.streams import StopRequest
 from mlrun_cli.context import Settings
 from mlrun_cli.envs import BuildProgress, PreparedEnv, SilentProgress
 from mlrun_cli.errors import EnvBuildError, MlrunError, ParameterError, UsageError
@@ -48,6 +46,7 @@ from mlrun_cli.run.run_key import (
 )
 from mlrun_cli.run.runner_identity import runner_tags
 from mlrun_cli.run.sweep_grid import Grid, parse_grid
+from mlrun_cli.run.sweep_schedulers import Launch, StopAll, SweepScheduler, scheduler_for
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.file_store import now_ms
@@ -147,96 +146,6 @@ class SweepResult:
         }
 
 
-# -- schedulers: where the children run ---------------------------------------------------
-
-Launch = Callable[[SweepPoint, StopRequest], RunStatus]
-
-
-class SweepScheduler(Protocol):
-    name: str
-
-    def run(
-        self, points: Sequence[SweepPoint], launch: Launch, stop: StopAll, options: SweepPlan
-    ) -> dict[int, RunStatus]:
-        """Run the points (at most `options.jobs` at once); the status of each started one."""
-        ...
-
-
-class StopAll(StopRequest):
-    """The sweep's signal state: a signal also goes to every child's own stop request."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.children: list[StopRequest] = []
-        self.lock = threading.Lock()
-
-    def handle(self, signum: int, frame: object) -> None:
-        super().handle(signum, frame)
-        with self.lock:
-            children = list(self.children)
-        for child in children:
-            child.handle(signum, frame)
-
-    def child(self) -> StopRequest:
-        stop = StopRequest()
-        with self.lock:
-            self.children.append(stop)
-            signum = self.signum
-        if signum is not None:  # a child that begins during the shutdown stops at once
-            stop.handle(signum, None)
-        return stop
-
-
-class ThreadScheduler:
-    """Children as threads of this process, each running the ordinary pipeline."""
-
-    name = "local"
-
-    def run(
-        self, points: Sequence[SweepPoint], launch: Launch, stop: StopAll, options: SweepPlan
-    ) -> dict[int, RunStatus]:
-        pending = deque(points)
-        statuses: dict[int, RunStatus] = {}
-        lock = threading.Lock()
-
-        def next_point() -> SweepPoint | None:
-            with lock:
-                failed = any(s != RunStatus.FINISHED for s in statuses.values())
-                if not pending or stop.signum is not None or (options.fail_fast and failed):
-                    return None
-                return pending.popleft()
-
-        def work() -> None:
-            while (point := next_point()) is not None:
-                status = launch(point, stop.child())
-                with lock:
-                    statuses[point.index] = status
-
-        workers = [threading.Thread(target=work, daemon=True) for _ in range(options.jobs)]
-        with handling_signals(stop):
-            for worker in workers:
-                worker.start()
-            for worker in workers:
-                while worker.is_alive():
-                    worker.join(0.1)  # short waits, so the signal handler runs promptly
-        return statuses
-
-
-SCHEDULERS: dict[str, Callable[[], SweepScheduler]] = {"local": ThreadScheduler}
-PLANNED = ("slurm", "ray")  # backends whose schedulers come with the backends themselves
-
-
-def scheduler_for(backend: str) -> SweepScheduler:
-    if backend in PLANNED and backend not in SCHEDULERS:
-        raise UsageError(
-            f"--backend {backend}: sweeps cannot run on {backend} yet (this mlrun has no "
-            f"{backend} backend); run the sweep with --backend local"
-        )
-    if backend not in SCHEDULERS:
-        raise UsageError(f"--backend {backend}: not a sweep backend ({', '.join(SCHEDULERS)})")
-    return SCHEDULERS[backend]()
-
-
 # -- planning ------------------------------------------------------------------------------
 
 
@@ -310,6 +219,7 @@ def _label(point: Mapping[str, str]) -> str:
 
 
 def execute_sweep(plan: SweepPlan, settings: Settings, output: SweepOutput) -> SweepResult:
+    """Reuse what was run before (--reuse), run the rest under a parent, and list them all."""
     store = open_store(settings)
     memo = KeyMemo()
     keys = {p.index: compute_run_key(p.plan, memo) for p in plan.points}
@@ -336,7 +246,8 @@ def execute_sweep(plan: SweepPlan, settings: Settings, output: SweepOutput) -> S
         prepared = _prepare_shared_env(store, parent, plan, output.progress)
         launch = _launcher(plan, parent, prepared, keys, settings, output)
         try:
-            statuses = plan.scheduler.run(to_run, launch, stop, plan)
+            indexes = [p.index for p in to_run]
+            statuses = plan.scheduler.run(indexes, launch, stop, plan.jobs, plan.fail_fast)
         except BaseException:
             store.finish_run(parent, RunStatus.KILLED, now_ms())
             raise
@@ -411,8 +322,10 @@ def _launcher(
     output: SweepOutput,
 ) -> Launch:
     lock = threading.Lock()
+    points = {p.index: p for p in plan.points}
 
-    def launch(point: SweepPoint, stop: StopRequest) -> RunStatus:
+    def launch(index: int, stop: StopRequest) -> RunStatus:
+        point = points[index]
         child = replace(point.plan, prepared_env=prepared, extra_tags=_child_tags(parent, point))
         prefix = f"[{point.index}] "
         streams = [
