@@ -35,7 +35,7 @@ class DockerBackend:
         if spec is None:
             raise LaunchError("the docker backend needs a docker_env environment")
         container = _create(spec, request)
-        stop = StopRequest()
+        stop = request.stop or StopRequest()
         started = time.time()
         try:
             with handling_signals(stop):

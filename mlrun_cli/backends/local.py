@@ -25,7 +25,7 @@ class LocalBackend:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(RUNTIME_DIR), env.get("PYTHONPATH")]))
         started = time.time()
         process = spawn_group(("bash", "-c", request.command), request.project_dir, env)
-        stop = StopRequest()
+        stop = request.stop or StopRequest()
         with handling_signals(stop):
             _announce(process, request)
             pumps = [

@@ -21,6 +21,7 @@ from typing import IO
 from mlrun_cli import __version__
 from mlrun_cli.backends import select_backend
 from mlrun_cli.backends.base import Backend, LaunchRequest, Outcome
+from mlrun_cli.backends.streams import StopRequest
 from mlrun_cli.context import Settings
 from mlrun_cli.envs import (
     BuildProgress,
@@ -39,10 +40,10 @@ from mlrun_cli.run.names import random_run_name
 from mlrun_cli.run.provenance import (
     RUN_RECORD_FORMAT,
     diff_text,
-    digest_inputs,
     git_tags,
     run_record,
 )
+from mlrun_cli.run.run_key import RUN_KEY_TAG, RunKey, compute_run_key
 from mlrun_cli.run.runner_identity import group_tags, runner_tags
 from mlrun_cli.sources.resolve import ProjectSource, resolve_source
 from mlrun_cli.tracking import artifacts
@@ -88,6 +89,8 @@ class RunPlan:
     experiment_name: str | None
     experiment_id: str | None
     run_name: str
+    extra_tags: Mapping[str, str] = field(default_factory=dict)  # a sweep's parent, reuse ...
+    prepared_env: PreparedEnv | None = None  # an env already prepared for several runs
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,7 @@ class RunOutput:
     stdout: IO[bytes] | None = None
     stderr: IO[bytes] | None = None
     progress: BuildProgress = field(default_factory=SilentProgress)
+    stop: StopRequest | None = None  # set by a sweep, whose own signal handler stops its runs
 
 
 @dataclass(frozen=True)
@@ -176,19 +180,23 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
     )
 
 
-def execute_run(plan: RunPlan, settings: Settings, output: RunOutput) -> RunResult:
+def execute_run(
+    plan: RunPlan, settings: Settings, output: RunOutput, key: RunKey | None = None
+) -> RunResult:
     """Create the run, provide its environment, run the entry point, record how it ended.
     A stop signal at any point after the run exists ends it KILLED (see run.interrupts)."""
     with stop_signals_interrupt() as guard:
-        return _execute_run(plan, settings, output, guard)
+        return _execute_run(plan, settings, output, guard, key)
 
 
 def _execute_run(
-    plan: RunPlan, settings: Settings, output: RunOutput, guard: SignalGuard
+    plan: RunPlan, settings: Settings, output: RunOutput, guard: SignalGuard, key: RunKey | None
 ) -> RunResult:
     store = open_store(settings)
-    experiment = _experiment(store, plan)
+    experiment = experiment_for(store, plan)
+    key = key or compute_run_key(plan)
     tags = {**_start_tags(plan, settings), **git_tags(plan.source), **runner_tags()}
+    tags = {**tags, RUN_KEY_TAG: key.key, **plan.extra_tags}
     guard.hold()  # the run exists whole, with the tags that name its runner, before a signal
     run = store.create_run(experiment, plan.run_name, settings.user, tags)
     store.log_params(run, plan.command.recorded_values())
@@ -196,7 +204,7 @@ def _execute_run(
     prepared: PreparedEnv | None = None
     try:
         guard.release()
-        _record_inputs(plan, store, run)
+        _record_inputs(plan, store, run, key)
         prepared = _prepare_env(plan, store, run, output.progress)
         log.info("command: %s", plan.command.display_command)
         request = _launch_request(plan, settings, store, run, experiment, prepared, output)
@@ -248,16 +256,15 @@ def _launch_request(
         echo_stderr=output.stderr,
         redact=tuple(plan.command.secret_values()),
         on_group_started=lambda pgid: store.set_tags(run, group_tags(pgid)),
+        stop=output.stop,
     )
 
 
-def _record_inputs(plan: RunPlan, store: Store, run: RunInfo) -> None:
+def _record_inputs(plan: RunPlan, store: Store, run: RunInfo, key: RunKey) -> None:
     """The uncommitted changes and the data the run reads, before it can change them."""
     if plan.source.git is not None and plan.source.git.dirty:
         store.write_artifact(run, artifacts.GIT_DIFF, diff_text(plan.source.git))
-    if not plan.digest_inputs:
-        return
-    digests = digest_inputs(plan.command.parameters)
+    digests = key.digests  # computed once, for the run key
     if not digests:
         return
     store.set_tags(run, {f"mlrun.input.{d.name}.digest": d.sha256 for d in digests})
@@ -309,7 +316,9 @@ def _write_run_record(
 def _prepare_env(plan: RunPlan, store: Store, run: RunInfo, progress: BuildProgress) -> PreparedEnv:
     """Build or reuse the env; its build log and lock file become artifacts of the run."""
     try:
-        prepared = plan.manager.prepare(plan.env_plan, progress, plan.rebuild_env)
+        prepared = plan.prepared_env or plan.manager.prepare(
+            plan.env_plan, progress, plan.rebuild_env
+        )
     except EnvBuildError as exc:
         if exc.log_path is not None:
             store.add_artifact(run, exc.log_path, artifacts.BUILD_LOG)
@@ -322,7 +331,8 @@ def _prepare_env(plan: RunPlan, store: Store, run: RunInfo, progress: BuildProgr
     return prepared
 
 
-def _experiment(store: Store, plan: RunPlan) -> Experiment:
+def experiment_for(store: Store, plan: RunPlan) -> Experiment:
+    """The plan's experiment, created when named and missing (the store too)."""
     if plan.experiment_id is not None and plan.experiment_id != DEFAULT_EXPERIMENT_ID:
         experiment = store.get_experiment(plan.experiment_id)  # before the store is created
         store.ensure()

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import secrets
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -71,7 +72,8 @@ class FileStore:
             raise StoreError(f"tracking store {self.root} is a file, not a directory")
         try:
             (self.root / TRASH).mkdir(parents=True, exist_ok=True)
-            probe = self.root / f".mlrun-write-test.{os.getpid()}"
+            # per thread too: a sweep runs several runs in one process
+            probe = self.root / f".mlrun-write-test.{os.getpid()}.{threading.get_ident()}"
             probe.write_text("")
             probe.unlink()
             if self._experiment_dir(DEFAULT_EXPERIMENT_ID) is None:
@@ -335,6 +337,15 @@ class FileStore:
         """Record the final status; the runner's word wins over whatever the child wrote."""
         self._update_run_meta(self._run_dir(info), status=int(status), end_time=end_time)
         return RunInfo(**{**info.__dict__, "status": status, "end_time": end_time})
+
+    def log_metrics(self, info: RunInfo, metrics: Mapping[str, float], timestamp: int) -> None:
+        """Appended as MLflow's file store appends: `<timestamp ms> <value> <step>`."""
+        metrics_dir = self._run_dir(info) / "metrics"
+        for key, value in metrics.items():
+            path = metrics_dir / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(f"{timestamp} {value!r} 0\n")
 
     def artifact_dir(self, info: RunInfo) -> Path:
         return path_of_file_uri(info.artifact_uri)

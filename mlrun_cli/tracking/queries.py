@@ -189,7 +189,14 @@ def _str_values(values: dict[str, float]) -> dict[str, str]:
     return {key: repr(value) for key, value in values.items()}
 
 
-_VOLATILE_TAGS = ("mlflow.runName", "mlrun.duration_s", "mlrun.runner.", "mlflow.source.git.diff")
+# Identity and timing, or (the run key) a digest of the inputs that compare shows one by one.
+_VOLATILE_TAGS = (
+    "mlflow.runName",
+    "mlrun.duration_s",
+    "mlrun.runner.",
+    "mlflow.source.git.diff",
+    "mlrun.run_key",
+)
 
 
 def _comparable_tags(tags: dict[str, str]) -> dict[str, str]:

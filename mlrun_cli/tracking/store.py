@@ -76,6 +76,10 @@ class Store(Protocol):
 
     def finish_run(self, info: RunInfo, status: RunStatus, end_time: int) -> RunInfo: ...
 
+    def log_metrics(self, info: RunInfo, metrics: Mapping[str, float], timestamp: int) -> None:
+        """One point per metric at step 0 (a reused run carries the earlier run's results)."""
+        ...
+
     def log_dataset_input(
         self, info: RunInfo, dataset: Mapping[str, str | None], context: str
     ) -> None: ...
