@@ -21,6 +21,7 @@ from typing import IO
 from mlrun_cli import __version__
 from mlrun_cli.backends import select_backend
 from mlrun_cli.backends.base import Backend, LaunchRequest, Outcome
+from mlrun_cli.backends.jobs import JobPlan, plan_job
 from mlrun_cli.context import Settings
 from mlrun_cli.envs import (
     BuildProgress,
@@ -35,6 +36,7 @@ from mlrun_cli.errors import EnvBuildError, NotFoundError, UsageError
 from mlrun_cli.project.params import ResolvedCommand, parse_assignments, resolve_command
 from mlrun_cli.project.spec import EntryPoint, Project, load_project, select_entry_point
 from mlrun_cli.run.names import random_run_name
+from mlrun_cli.run.node import claim_run, keep_submitted_source
 from mlrun_cli.run.provenance import (
     RUN_RECORD_FORMAT,
     diff_text,
@@ -70,6 +72,10 @@ class RunRequest:
     build_image: bool = False
     docker_args: Sequence[tuple[str, str]] = ()
     docker_user: str | None = None
+    backend: str | None = None  # None: local, or docker for a docker_env project
+    backend_config: str | None = None  # a file or inline JSON, checked against the schema
+    detach: bool = False
+    run_id: str | None = None  # continue this existing run (a job's node side)
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,8 @@ class RunPlan:
     experiment_name: str | None
     experiment_id: str | None
     run_name: str
+    job: JobPlan | None = None  # the run is submitted to a cluster engine
+    run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,7 @@ class RunResult:
     exit_code: int  # what mlrun exits with
     outcome: Outcome
     logs: Mapping[str, Path] = field(default_factory=dict)
+    job_id: str | None = None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -123,6 +132,7 @@ class RunResult:
             "duration_seconds": round(self.outcome.duration, 3),
             "artifact_uri": self.run.artifact_uri,
             "logs": {name: str(path) for name, path in self.logs.items()},
+            "job_id": self.job_id,
         }
 
 
@@ -132,6 +142,13 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
     experiment_id = request.experiment_id
     if experiment_name is not None and experiment_id is not None:
         raise UsageError("pass --experiment-name or --experiment-id, not both")
+    job = plan_job(
+        request.backend, request.backend_config, request.detach, settings.cwd, settings.environ
+    )
+    if job is not None and request.run_id is not None:
+        raise UsageError(
+            "--run-id continues a run here; it does not go with --backend " + job.config.backend
+        )
     if experiment_name is None and experiment_id is None:
         experiment_name = settings.environ.get("MLFLOW_EXPERIMENT_NAME") or None
         experiment_id = settings.environ.get("MLFLOW_EXPERIMENT_ID") or None
@@ -160,6 +177,8 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
     )
     manager = select_manager(project, request.env_manager, context)
     env_plan = manager.plan(project)
+    if request.backend == "docker" and env_plan.manager != "docker":
+        raise UsageError("--backend docker runs docker_env projects; this one is not one")
     return RunPlan(
         source=source,
         project=project,
@@ -173,16 +192,27 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
         experiment_name=experiment_name,
         experiment_id=experiment_id,
         run_name=request.run_name or random_run_name(),
+        job=job,
+        run_id=request.run_id,
     )
 
 
 def execute_run(plan: RunPlan, settings: Settings, output: RunOutput) -> RunResult:
     """Create the run, provide its environment, run the entry point, record how it ended."""
+    if plan.job is not None:
+        from mlrun_cli.run.remote import submit_run
+
+        return submit_run(plan, plan.job, settings, output)
     store = open_store(settings)
-    experiment = _experiment(store, plan)
     tags = {**_start_tags(plan, settings), **git_tags(plan.source), **runner_tags()}
-    run = store.create_run(experiment, plan.run_name, settings.user, tags)
-    store.log_params(run, plan.command.recorded_values())
+    logged: Mapping[str, str] = {}
+    if plan.run_id is None:
+        experiment = _experiment(store, plan)
+        run = store.create_run(experiment, plan.run_name, settings.user, tags)
+    else:
+        run, experiment, logged = claim_run(store, plan.run_id, tags)
+    params = plan.command.recorded_values()
+    store.log_params(run, {k: v for k, v in params.items() if k not in logged})
     log.info("run %s (%s) in experiment '%s' started", run.run_id, run.run_name, experiment.name)
     prepared: PreparedEnv | None = None
     try:
@@ -288,6 +318,8 @@ def _write_run_record(
             "exit_code": outcome.returncode if outcome else None,
         },
     )
+    if plan.run_id is not None:
+        record = keep_submitted_source(store.read_artifact(run, artifacts.RUN_RECORD), record)
     store.write_artifact(run, artifacts.RUN_RECORD, json.dumps(record, indent=2))
 
 

@@ -321,6 +321,16 @@ class FileStore:
         self._update_run_meta(self._run_dir(info), status=int(status), end_time=end_time)
         return RunInfo(**{**info.__dict__, "status": status, "end_time": end_time})
 
+    def set_run_status(self, info: RunInfo, status: RunStatus) -> RunInfo:
+        self._update_run_meta(self._run_dir(info), status=int(status))
+        return RunInfo(**{**info.__dict__, "status": status})
+
+    def get_run(self, run_id: str) -> StoredRun:
+        for parent in (self.root, self.root / TRASH):
+            for meta_path in parent.glob(f"*/{run_id}/{META}"):
+                return StoredRun(meta_path.parent, _run_info(self._read_meta(meta_path)))
+        raise NotFoundError(f"no run {run_id} in {self.root}")
+
     def artifact_dir(self, info: RunInfo) -> Path:
         return path_of_file_uri(info.artifact_uri)
 

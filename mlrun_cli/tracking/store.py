@@ -75,6 +75,14 @@ class Store(Protocol):
 
     def finish_run(self, info: RunInfo, status: RunStatus, end_time: int) -> RunInfo: ...
 
+    def set_run_status(self, info: RunInfo, status: RunStatus) -> RunInfo:
+        """A status that is not final (SCHEDULED while a job waits, RUNNING once it starts)."""
+        ...
+
+    def get_run(self, run_id: str) -> RecordedRun:
+        """The run with exactly this id, read afresh (a job's node may have changed it)."""
+        ...
+
     def log_dataset_input(
         self, info: RunInfo, dataset: Mapping[str, str | None], context: str
     ) -> None: ...
