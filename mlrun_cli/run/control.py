@@ -14,6 +14,7 @@ from typing import IO
 from mlrun_cli.backends.jobs import (
     BACKEND_TAG,
     JOB_BACKENDS,
+    JobBackend,
     STATE_TAG,
     backend_for_run,
     job_id_tag,
@@ -82,7 +83,7 @@ def cancel_run(settings: Settings, prefix: str) -> RecordedRun:
     job_id = run.tags[job_id_tag(backend.name)]
     backend.cancel(job_id)
     deadline = time.monotonic() + CANCEL_DEADLINE_SECONDS
-    while run.info.status not in FINAL:
+    while run.info.status not in FINAL or not _job_over(backend, job_id):
         if time.monotonic() >= deadline:
             raise LaunchError(
                 f"{backend.name} did not end job {job_id} within {CANCEL_DEADLINE_SECONDS:.0f}s; "
@@ -93,6 +94,11 @@ def cancel_run(settings: Settings, prefix: str) -> RecordedRun:
     if run.info.status == RunStatus.KILLED:
         run = correct_killed(store, run, backend, job_id)
     return run
+
+
+def _job_over(backend: JobBackend, job_id: str) -> bool:
+    state = backend.state(job_id)
+    return state is None or state.final
 
 
 def reconcile_jobs(settings: Settings) -> list[RecordedRun]:

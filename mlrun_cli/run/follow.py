@@ -9,6 +9,7 @@ out of memory is corrected to FAILED: the engine knows why, the node only saw a 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -89,11 +90,27 @@ def follow_run(
                 break
             stop.pending.wait(POLL_SECONDS)
             run = store.get_run(run_id)
+    if backend is not None and STATE_TAG not in run.tags:
+        _await_record(store, run)
     for tail in tails:
         tail.pump()
     if run.info.status == RunStatus.KILLED and backend is not None and job_id is not None:
         run = correct_killed(store, run, backend, job_id)
     return run
+
+
+def _await_record(store: Store, run: RecordedRun, timeout: float = 10.0) -> None:
+    """The node writes its run record just after the final status: wait for it, briefly."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = store.read_artifact(run.info, artifacts.RUN_RECORD)
+        try:
+            status = json.loads(text or "{}").get("run", {}).get("status")
+        except ValueError:
+            status = None
+        if status == run.info.status.name:
+            return
+        time.sleep(POLL_SECONDS / 2)
 
 
 def settle(store: Store, run: RecordedRun, backend: JobBackend, job_id: str) -> RecordedRun:
