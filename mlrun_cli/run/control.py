@@ -14,8 +14,8 @@ from typing import IO
 from mlrun_cli.backends.jobs import (
     BACKEND_TAG,
     JOB_BACKENDS,
-    JobBackend,
     STATE_TAG,
+    JobBackend,
     backend_for_run,
     job_id_tag,
 )
