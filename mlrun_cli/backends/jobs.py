@@ -42,7 +42,7 @@ class JobSpec:
     argv: tuple[str, ...]
     env: Mapping[str, str]
     workdir: Path  # the staged project snapshot
-    output_log: Path  # what the node-side mlrun itself prints (env build, errors)
+    output_log: Path  # what the node-side mlrun itself prints (Slurm; Ray keeps its own)
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,7 @@ class SlurmBackend:
 
 def _fields(text: str) -> list[tuple[str, str]]:
     """`scontrol -o` output: space-separated KEY=value pairs on one line."""
-    return [tuple(item.split("=", 1)) for item in text.split() if "=" in item]  # type: ignore[misc]
+    return [(key, value) for key, _, value in (item.partition("=") for item in text.split())]
 
 
 def _job_state(word: str, reason: str, exit_code: str) -> JobState:
