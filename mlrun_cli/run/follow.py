@@ -67,13 +67,15 @@ def follow_run(
     stdout: IO[bytes] | None = None,
     stderr: IO[bytes] | None = None,
     gone: float | None = None,
+    stop: StopRequest | None = None,
 ) -> RecordedRun:
     """Until the run is over: stream its logs, and settle it from the engine if the job ended
     unrecorded. Ctrl-C cancels the job (the run ends KILLED); `gone` is a deadline (monotonic)
-    after which a run without an engine is left as it is."""
+    after which a run without an engine is left as it is. `stop` tells the caller whether a
+    signal arrived."""
     run = store.get_run(run_id)
     tails = log_tails(store, run, stdout, stderr)
-    stop = StopRequest()
+    stop = stop or StopRequest()
     next_engine = 0.0
     with handling_signals(stop):
         while run.info.status not in FINAL:

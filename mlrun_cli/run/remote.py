@@ -23,9 +23,10 @@ from mlrun_cli.backends.jobs import (
     JobSpec,
     job_id_tag,
 )
+from mlrun_cli.backends.streams import StopRequest
 from mlrun_cli.caches import staging_dir
 from mlrun_cli.context import Settings
-from mlrun_cli.run.follow import exit_code_of, follow_run
+from mlrun_cli.run.follow import INTERRUPTED_EXIT_CODE, exit_code_of, follow_run
 from mlrun_cli.run.pipeline import (
     RunOutput,
     RunPlan,
@@ -88,8 +89,13 @@ def submit_run(plan: RunPlan, job: JobPlan, settings: Settings, output: RunOutpu
     if job.detach:
         outcome = Outcome(returncode=0, started=started, ended=time.time())
         return RunResult(run, experiment, plan.command.display_command, 0, outcome, logs, job_id)
-    final = follow_run(store, run.run_id, job.backend, job_id, output.stdout, output.stderr)
+    stop = StopRequest()
+    final = follow_run(
+        store, run.run_id, job.backend, job_id, output.stdout, output.stderr, stop=stop
+    )
     exit_code = exit_code_of(final.info.status, final.tags)
+    if stop.signum is not None and final.info.status == RunStatus.KILLED:
+        exit_code = INTERRUPTED_EXIT_CODE  # Ctrl-C cancelled the job, as it stops a local run
     outcome = Outcome(returncode=exit_code, started=started, ended=time.time())
     result = RunResult(final.info, experiment, plan.command.display_command, exit_code, outcome,
                        logs, job_id)  # fmt: skip

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from mlrun_cli.tracking.file_store import FileStore
+from mlrun_cli.tracking.stored_run import StoredRun
 from tests.backends.engines import slurm_conf, slurm_job_state, wait_for
 from tests.backends.jobs_common import (
     assert_finished_train,
@@ -17,7 +20,7 @@ from tests.backends.jobs_common import (
     sleeper,
     stored_run,
 )
-from tests.conftest import run_mlrun
+from tests.conftest import child_env, mlrun_command, run_mlrun
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 __all__ = ["slurm_conf"]
@@ -125,3 +128,28 @@ def test_gc_settles_a_job_killed_by_its_time_limit(tmp_path: Path, slurm_conf: s
     run = stored_run(tmp_path, run_id)
     assert run.info.status.name == "FAILED"
     assert run.tags["mlrun.engine.reason"] == "TIMEOUT (TimeLimit)"
+
+
+def test_ctrl_c_while_following_cancels_the_job(tmp_path: Path, slurm_conf: str) -> None:
+    sleeper(tmp_path)
+    follower = subprocess.Popen(
+        mlrun_command("run", "sleeper", "-P", "seconds=300", "--no-env", "--backend", "slurm",
+                      "--backend-config", CONFIG),
+        cwd=tmp_path, env=child_env(SLURM_CONF=slurm_conf), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    store = FileStore(tmp_path / "mlruns")
+    run = wait_for(
+        lambda: next((r for r in _runs(store) if r.info.status.name == "RUNNING"), None),
+        60,
+        "the run to start on the node",
+    )
+    follower.send_signal(signal.SIGINT)
+    assert follower.wait(timeout=60) == 130
+    assert store.get_run(run.info.run_id).info.status.name == "KILLED"
+    job_id = store.get_run(run.info.run_id).tags["mlrun.slurm.job_id"]
+    wait_for(lambda: slurm_job_state(job_id, slurm_conf) == "CANCELLED", 30, "CANCELLED")
+
+
+def _runs(store: FileStore) -> list[StoredRun]:
+    return store.stored_runs(["0"]) if (store.root / "0").is_dir() else []
