@@ -21,7 +21,14 @@ from mlrun_cli.backends.jobs import (
 )
 from mlrun_cli.context import Settings
 from mlrun_cli.errors import LaunchError, UsageError
-from mlrun_cli.run.follow import FINAL, correct_killed, exit_code_of, follow_run, settle
+from mlrun_cli.run.follow import (
+    FINAL,
+    correct_killed,
+    exit_code_of,
+    final_exit_code,
+    follow_run,
+    settle,
+)
 from mlrun_cli.run.runner_identity import runner_alive
 from mlrun_cli.tracking.entities import RunStatus
 from mlrun_cli.tracking.file_store import now_ms
@@ -49,10 +56,10 @@ def _wait_one(store: Store, settings: Settings, run: RecordedRun) -> Waited:
     if backend is not None:
         job_id = run.tags[job_id_tag(backend.name)]
         run = follow_run(store, run.info.run_id, backend, job_id)
-    else:
-        while run.info.status not in FINAL and runner_alive(dict(run.tags)) is not False:
-            time.sleep(0.2)
-            run = store.get_run(run.info.run_id)
+        return Waited(run, final_exit_code(run, backend, job_id))
+    while run.info.status not in FINAL and runner_alive(dict(run.tags)) is not False:
+        time.sleep(0.2)
+        run = store.get_run(run.info.run_id)
     return Waited(run, exit_code_of(run.info.status, run.tags))
 
 

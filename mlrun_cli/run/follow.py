@@ -157,6 +157,23 @@ def _record(
     return store.get_run(run.info.run_id)
 
 
+def final_exit_code(run: RecordedRun, backend: JobBackend, job_id: str) -> int:
+    """A node that failed before its entry point ran (an env build, exit 3) records no exit
+    code; its job's own exit code says it, once the engine has seen the job end."""
+    code = exit_code_of(run.info.status, run.tags)
+    if run.info.status != RunStatus.FAILED or "mlrun.exit_code" in run.tags:
+        return code
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+        state = backend.state(job_id)
+        if state is None:
+            break
+        if state.final:
+            return state.exit_code or code
+        time.sleep(POLL_SECONDS * 2)
+    return code
+
+
 def exit_code_of(status: RunStatus, tags: Mapping[str, str]) -> int:
     """What `mlrun run` and `mlrun runs wait` exit with: the entry point's own code."""
     if status == RunStatus.FINISHED:

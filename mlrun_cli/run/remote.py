@@ -8,6 +8,7 @@ builds or reuses the env, captures the logs and writes the final status, exactly
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import shutil
@@ -26,7 +27,7 @@ from mlrun_cli.backends.jobs import (
 from mlrun_cli.backends.streams import StopRequest
 from mlrun_cli.caches import staging_dir
 from mlrun_cli.context import Settings
-from mlrun_cli.run.follow import INTERRUPTED_EXIT_CODE, exit_code_of, follow_run
+from mlrun_cli.run.follow import INTERRUPTED_EXIT_CODE, final_exit_code, follow_run
 from mlrun_cli.run.pipeline import (
     RunOutput,
     RunPlan,
@@ -42,6 +43,8 @@ from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.file_store import now_ms
 from mlrun_cli.tracking.store import Store, open_store
 
+log = logging.getLogger(__name__)
+
 # Copied to the job only when set here: what mlrun and MLflow on the node need to reach the
 # store and reuse the caches, and how packages are fetched.
 ALWAYS_EXPORTED = (
@@ -54,6 +57,8 @@ ALWAYS_EXPORTED = (
     "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
     "http_proxy", "https_proxy", "no_proxy",
 )  # fmt: skip
+# mlrun's own lines in the job's output (the entry point's output is in the run's logs).
+_NODE_PREFIXES = ("mlrun", "    ", "Error:", "Usage:")
 _NOT_STAGED = (".git", "mlruns", ".venv", "__pycache__", ".mlrun-staging")
 
 
@@ -93,13 +98,26 @@ def submit_run(plan: RunPlan, job: JobPlan, settings: Settings, output: RunOutpu
     final = follow_run(
         store, run.run_id, job.backend, job_id, output.stdout, output.stderr, stop=stop
     )
-    exit_code = exit_code_of(final.info.status, final.tags)
+    exit_code = final_exit_code(final, job.backend, job_id)
+    if final.info.status != RunStatus.FINISHED:
+        _show_node_output(spec.output_log)
     if stop.signum is not None and final.info.status == RunStatus.KILLED:
         exit_code = INTERRUPTED_EXIT_CODE  # Ctrl-C cancelled the job, as it stops a local run
     outcome = Outcome(returncode=exit_code, started=started, ended=time.time())
     result = RunResult(final.info, experiment, plan.command.display_command, exit_code, outcome,
                        logs, job_id)  # fmt: skip
     return result
+
+
+def _show_node_output(path: Path, lines: int = 20) -> None:
+    """What mlrun itself printed on the node (an env build that failed, a missing mlrun)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return
+    tail = [line for line in text.splitlines() if line.startswith(_NODE_PREFIXES)][-lines:]
+    if tail:
+        log.warning("on the node (%s):\n  %s", path, "\n  ".join(tail))
 
 
 def job_spec(

@@ -326,6 +326,8 @@ class FileStore:
         return RunInfo(**{**info.__dict__, "status": status})
 
     def get_run(self, run_id: str) -> StoredRun:
+        if not run_id or not all(c in "0123456789abcdef" for c in run_id):
+            raise NotFoundError(f"no run {run_id!r} in {self.root} (run ids are hexadecimal)")
         for parent in (self.root, self.root / TRASH):
             for meta_path in parent.glob(f"*/{run_id}/{META}"):
                 return StoredRun(meta_path.parent, _run_info(self._read_meta(meta_path)))

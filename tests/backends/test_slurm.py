@@ -20,7 +20,7 @@ from tests.backends.jobs_common import (
     sleeper,
     stored_run,
 )
-from tests.conftest import child_env, mlrun_command, run_mlrun
+from tests.conftest import child_env, mlrun_command, run_mlrun, write_files
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 __all__ = ["slurm_conf"]
@@ -153,3 +153,22 @@ def test_ctrl_c_while_following_cancels_the_job(tmp_path: Path, slurm_conf: str)
 
 def _runs(store: FileStore) -> list[StoredRun]:
     return store.stored_runs(["0"]) if (store.root / "0").is_dir() else []
+
+
+def test_an_env_build_failure_on_the_node_fails_the_run_with_exit_3(
+    tmp_path: Path, slurm_conf: str
+) -> None:
+    write_files(tmp_path / "broken", {
+        "MLproject": 'name: broken\npython_env: python_env.yaml\nentry_points:\n  main:\n    command: "python -c pass"\n',
+        "python_env.yaml": 'python: "3.11"\ndependencies:\n  - mlrun-test-no-such-package-xyz\n',
+    })  # fmt: skip
+    done = run_mlrun(
+        "run", "broken", "--env-manager", "uv", "--backend", "slurm", "--backend-config", CONFIG,
+        "--json", cwd=tmp_path, timeout=300, SLURM_CONF=slurm_conf,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert "mlrun: error: installing dependencies failed" in done.stderr  # the node's own words
+    run = stored_run(tmp_path, str(run_json(done.stdout)["run_id"]))
+    assert run.info.status.name == "FAILED"
+    artifacts = FileStore(tmp_path / "mlruns").artifact_dir(run.info)
+    assert (artifacts / "environment" / "build.log").is_file()
