@@ -219,9 +219,8 @@ def _execute_run(
     plan: RunPlan, settings: Settings, output: RunOutput, guard: SignalGuard, key: RunKey | None
 ) -> RunResult:
     store = open_store(settings)
-    key = key or compute_run_key(plan)
     tags = {**start_tags(plan, settings), **git_tags(plan.source), **runner_tags()}
-    tags = {**tags, RUN_KEY_TAG: key.key, **plan.extra_tags}
+    tags = {**tags, **plan.extra_tags}
     logged: Mapping[str, str] = {}
     guard.hold()  # the run exists whole, with the tags that name its runner, before a signal
     if plan.run_id is None:
@@ -235,6 +234,8 @@ def _execute_run(
     prepared: PreparedEnv | None = None
     try:
         guard.release()
+        key = key or compute_run_key(plan)  # digests the inputs: slow, so inside the run
+        store.set_tags(run, {RUN_KEY_TAG: key.key})
         record_inputs(plan, store, run, key)
         prepared = _prepare_env(plan, store, run, output.progress)
         log.info("command: %s", plan.command.display_command)
