@@ -34,7 +34,7 @@ from mlrun_cli.envs import (
 from mlrun_cli.errors import EnvBuildError, NotFoundError, UsageError
 from mlrun_cli.project.params import ResolvedCommand, parse_assignments, resolve_command
 from mlrun_cli.project.spec import EntryPoint, Project, load_project, select_entry_point
-from mlrun_cli.run.names import random_run_name
+from mlrun_cli.run.names import check_request_text, random_run_name
 from mlrun_cli.run.provenance import (
     RUN_RECORD_FORMAT,
     diff_text,
@@ -137,6 +137,7 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
         experiment_id = settings.environ.get("MLFLOW_EXPERIMENT_ID") or None
         if experiment_name and experiment_id:
             experiment_id = None  # MLflow lets the name win when both are set
+    check_request_text(request.uri, request.entry_point, request.run_name, experiment_name)
     source = resolve_source(request.uri, settings.cwd, request.version, settings.environ)
     if request.require_clean and source.git is not None and source.git.dirty:
         changed = len(source.git.untracked) + source.git.diff.count("diff --git ")

@@ -24,6 +24,12 @@ from mlrun_cli.errors import ConflictError, NotFoundError, StoreError
 from mlrun_cli.locks import exclusive_lock
 from mlrun_cli.sources.uri import path_of_file_uri
 from mlrun_cli.tracking.entities import ACTIVE, DELETED, Experiment, RunInfo, RunStatus
+from mlrun_cli.tracking.keys import (
+    clash_problem,
+    experiment_name_problem,
+    key_problem,
+    text_encoding_problem,
+)
 from mlrun_cli.tracking.meta_files import dump_yaml, parse_meta, write_atomic
 from mlrun_cli.tracking.stored_run import StoredRun, files_below, read_values
 
@@ -305,6 +311,7 @@ class FileStore:
     def log_params(self, info: RunInfo, params: Mapping[str, str]) -> None:
         """Params are immutable, as in MLflow: the same value again is fine, another is not."""
         params_dir = self._run_dir(info) / "params"
+        _check_keys(params_dir, params)
         for key, value in params.items():
             path = params_dir / key
             if path.is_file() and path.read_text(encoding="utf-8") != value:
@@ -313,6 +320,7 @@ class FileStore:
 
     def set_tags(self, info: RunInfo, tags: Mapping[str, str]) -> None:
         tags_dir = self._run_dir(info) / "tags"
+        _check_keys(tags_dir, tags)
         for key, value in tags.items():
             write_atomic(tags_dir / key, value)
 
@@ -444,8 +452,31 @@ def _md5(*parts: str) -> str:
 
 
 def check_experiment_name(name: str) -> None:
-    if not name or not name.strip():
-        raise ConflictError("an experiment name must not be empty")
+    problem = experiment_name_problem(name)
+    if problem is not None:
+        raise ConflictError(problem if not name.strip() else f"experiment name: {problem}")
+
+
+def _check_keys(folder: Path, entries: Mapping[str, str]) -> None:
+    """The last line of defence: a key is a path below `folder` and must stay inside it,
+    never both a file and a folder; a value must be storable as UTF-8."""
+    for key, value in entries.items():
+        problem = key_problem(key) or text_encoding_problem(value) or _path_clash(folder, key)
+        if problem is not None:
+            raise StoreError(f"{folder.name} key {key!r} cannot be stored: {problem}")
+    problem = clash_problem(entries)
+    if problem is not None:
+        raise StoreError(f"{folder.name}: {problem}")
+
+
+def _path_clash(folder: Path, key: str) -> str | None:
+    parts = key.split("/")
+    if folder.joinpath(*parts).is_dir():
+        return "other keys already use it as a folder"
+    for end in range(1, len(parts)):
+        if folder.joinpath(*parts[:end]).is_file():
+            return f"'{'/'.join(parts[:end])}' is already a key, so it cannot be a folder"
+    return None
 
 
 def _run_dirs(experiment_dir: Path) -> list[Path]:
