@@ -37,6 +37,7 @@ from mlrun_cli.project.spec import EntryPoint, Project, load_project, select_ent
 from mlrun_cli.run.names import check_request_text, random_run_name
 from mlrun_cli.run.provenance import (
     RUN_RECORD_FORMAT,
+    check_inputs_readable,
     diff_text,
     digest_inputs,
     git_tags,
@@ -159,6 +160,8 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
         docker_args=tuple(request.docker_args),
         docker_user=request.docker_user,
     )
+    if request.digest_inputs:
+        check_inputs_readable(command.parameters)
     manager = select_manager(project, request.env_manager, context)
     env_plan = manager.plan(project)
     return RunPlan(
