@@ -125,7 +125,11 @@ def _local_directory(base: str, invocation_dir: Path, uri: str) -> Path:
         scheme = base.partition(":")[0]
         raise SourceError(f"{uri}: unsupported URI scheme '{scheme}'")
     directory = Path(os.path.abspath(invocation_dir / os.path.expanduser(raw)))
-    if not directory.exists():
+    try:
+        exists = directory.exists()
+    except OSError as exc:
+        raise SourceError(f"{uri}: cannot be used as a project path ({exc.strerror})") from None
+    if not exists:
         raise SourceError(f"{uri}: no such directory ({directory})")
     if not directory.is_dir():
         raise SourceError(
