@@ -7,7 +7,9 @@ archives). Deleting any of them costs time, never data.
 
 from __future__ import annotations
 
+import logging
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mlrun_cli.envs.cache import EnvRecord
+
+log = logging.getLogger(__name__)
 
 
 def cache_root(environ: Mapping[str, str] | None = None) -> Path:
@@ -24,7 +28,10 @@ def cache_root(environ: Mapping[str, str] | None = None) -> Path:
         return Path(override).expanduser().resolve()
     from platformdirs import user_cache_dir
 
-    return Path(user_cache_dir("mlrun"))
+    path = Path(user_cache_dir("mlrun"))
+    if not path.is_absolute():  # no HOME and no home directory: never a folder named "~"
+        return Path(tempfile.gettempdir()) / f"mlrun-cache-{os.getuid()}"
+    return path
 
 
 def _cache_dir(environ: Mapping[str, str], name: str, override: str) -> Path:
@@ -40,6 +47,33 @@ def env_cache_dir(environ: Mapping[str, str]) -> Path:
 def source_cache_dir(environ: Mapping[str, str]) -> Path:
     """Git clones with their per-run checkouts, and extracted zip archives."""
     return _cache_dir(environ, "sources", "MLRUN_SOURCE_ROOT")
+
+
+_fallbacks: dict[Path, Path] = {}
+
+
+def writable_cache_dir(path: Path, purpose: str) -> Path:
+    """`path` when it can be created and written; otherwise a temporary folder, said once per
+    process: a cache that cannot be used costs the time to rebuild, never the run."""
+    if path in _fallbacks:
+        return _fallbacks[path]
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".mlrun-write-test.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+        return path
+    except OSError as exc:
+        fallback = Path(tempfile.mkdtemp(prefix=f"mlrun-{purpose.replace(' ', '-')}-"))
+        log.warning(
+            "the %s cache %s is not usable (%s); using %s for this run instead",
+            purpose,
+            path,
+            exc.strerror,
+            fallback,
+        )
+        _fallbacks[path] = fallback
+        return fallback
 
 
 def validation_stamp_dir(environ: Mapping[str, str] | None = None) -> Path:

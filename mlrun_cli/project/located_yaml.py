@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ MAX_SPEC_BYTES_VARIABLE = "MLRUN_MAX_SPEC_BYTES"
 DEFAULT_MAX_SPEC_BYTES = 1 << 20
 MAX_DEPTH = 50  # an MLproject needs about six levels; deeper is a mistake or an attack
 MAX_NODES = 100_000  # values after alias expansion
+# A run of opening brackets is refused before parsing: PyYAML's scanner looks ahead over
+# every one of them in quadratic time.
+_OPENING_RUN = re.compile(rf"(?:[\[{{]\s*){{{MAX_DEPTH + 1}}}")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _BOMS = (
     (b"\xef\xbb\xbf", "utf-8-sig"),
@@ -119,8 +123,11 @@ def decode_spec(data: bytes, label: str) -> str:
 
 def load_located(text: str, file_label: str) -> LocatedDoc:
     """Parse `text`; a syntax error becomes a SpecError naming the file and line."""
+    if _OPENING_RUN.search(text):
+        reason = f"nested more than {MAX_DEPTH} levels deep"
+        raise SpecError([_not_yaml(file_label, reason)])
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _DepthLimitedLoader(text)
     except ReaderError as exc:
         raise SpecError([_not_yaml(file_label, _reader_reason(exc))]) from None
     try:
@@ -143,11 +150,35 @@ def load_located(text: str, file_label: str) -> LocatedDoc:
     return LocatedDoc(data=data, lines=lines)
 
 
+class _TooDeepError(Exception):
+    pass
+
+
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """Stops composing at MAX_DEPTH: PyYAML's scanner slows down quadratically with the
+    nesting of flow collections (3000 `[` take 10 s), and its composer recurses."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH + 1:
+                raise _TooDeepError
+            node: yaml.Node | None = super().compose_node(parent, index)
+            return node
+        finally:
+            self._depth -= 1
+
+
 def _compose(loader: yaml.SafeLoader, text: str, file_label: str) -> yaml.Node | None:
     try:
         return loader.get_single_node()
-    except RecursionError:
-        raise SpecError([_not_yaml(file_label, "nested too deeply")]) from None
+    except (RecursionError, _TooDeepError):
+        reason = f"nested more than {MAX_DEPTH} levels deep"
+        raise SpecError([_not_yaml(file_label, reason)]) from None
     except ReaderError as exc:
         raise SpecError([_not_yaml(file_label, _reader_reason(exc))]) from None
     except yaml.MarkedYAMLError as exc:
@@ -170,32 +201,46 @@ def _reader_reason(exc: ReaderError) -> str:
 def shape_problems(root: yaml.Node, label: str) -> list[Problem]:
     """What a parsed YAML tree must not be: deeper than MAX_DEPTH, recursive through an
     alias, larger than MAX_NODES once aliases are expanded (a billion laughs), or a mapping
-    that repeats a key (PyYAML would silently keep the last one). Walked without recursion."""
+    that repeats a key (PyYAML would silently keep the last one).
+
+    Each distinct node is visited once, without recursion; its expanded size and depth are
+    computed from its children's, so a billion laughs costs a few dozen steps."""
     problems: list[Problem] = []
-    checked: set[int] = set()
-    visits = 0
-    stack: list[tuple[yaml.Node, tuple[int, ...]]] = [(root, ())]
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
-        node, ancestors = stack.pop()
-        visits += 1
-        if visits > MAX_NODES:
-            return [_not_yaml(label, f"more than {MAX_NODES} values once aliases are expanded")]
-        if id(node) in ancestors:
+        node, finished = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if finished:
+            on_path.discard(key)
+            size[key] = min(MAX_NODES + 1, 1 + sum(size[id(c)] for c in children))
+            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
+            if size[key] > MAX_NODES:
+                return [_not_yaml(label, f"more than {MAX_NODES} values once aliases are expanded")]
+            if depth[key] > MAX_DEPTH + 1:
+                return [_not_yaml(label, f"nested more than {MAX_DEPTH} levels deep")]
+            continue
+        if key in size:
+            continue
+        if key in on_path:
             return [_not_yaml(label, "an alias refers to a value that contains it")]
-        if len(ancestors) > MAX_DEPTH:
-            return [_not_yaml(label, f"nested more than {MAX_DEPTH} levels deep")]
-        children: list[yaml.Node] = []
+        on_path.add(key)
         if isinstance(node, yaml.MappingNode):
-            if id(node) not in checked:
-                checked.add(id(node))
-                problems.extend(_duplicate_keys(node, label))
-            for key_node, value_node in node.value:
-                children.extend((key_node, value_node))
-        elif isinstance(node, yaml.SequenceNode):
-            children.extend(node.value)
-        inner = (*ancestors, id(node))
-        stack.extend((child, inner) for child in children)
+            problems.extend(_duplicate_keys(node, label))
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in size)
     return problems
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _duplicate_keys(node: yaml.MappingNode, label: str) -> Iterator[Problem]:

@@ -186,10 +186,10 @@ def execute_run(plan: RunPlan, settings: Settings, output: RunOutput) -> RunResu
     experiment = _experiment(store, plan)
     tags = {**_start_tags(plan, settings), **git_tags(plan.source), **runner_tags()}
     run = store.create_run(experiment, plan.run_name, settings.user, tags)
-    store.log_params(run, plan.command.recorded_values())
     log.info("run %s (%s) in experiment '%s' started", run.run_id, run.run_name, experiment.name)
     prepared: PreparedEnv | None = None
     try:
+        store.log_params(run, plan.command.recorded_values())
         _record_inputs(plan, store, run)
         prepared = _prepare_env(plan, store, run, output.progress)
         log.info("command: %s", plan.command.display_command)

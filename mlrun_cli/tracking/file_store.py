@@ -31,6 +31,7 @@ from mlrun_cli.tracking.keys import (
     text_encoding_problem,
 )
 from mlrun_cli.tracking.meta_files import dump_yaml, parse_meta, write_atomic
+from mlrun_cli.tracking.store_io import store_io
 from mlrun_cli.tracking.stored_run import StoredRun, files_below, read_values
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ class FileStore:
             raise StoreError(f"no tracking store at {self.root} (nothing has been run there yet)")
         if not self.root.is_dir():
             raise StoreError(f"tracking store {self.root} is a file, not a directory")
+        if not os.access(self.root, os.R_OK | os.X_OK):
+            raise StoreError(f"tracking store {self.root} is not readable (permission denied)")
 
     def _locked(self) -> AbstractContextManager[None]:
         """Serialise name checks and creations between concurrent mlrun processes."""
@@ -153,6 +156,7 @@ class FileStore:
                     log.warning("skipping experiment: %s", exc.message)
         return sorted(found, key=lambda e: (e.creation_time or 0, e.experiment_id))
 
+    @store_io("create the experiment")
     def create_experiment(self, name: str, artifact_location: str | None = None) -> Experiment:
         check_experiment_name(name)
         with self._locked():
@@ -161,6 +165,7 @@ class FileStore:
             self._write_new_experiment(experiment_id, name, artifact_location)
         return self.get_experiment(experiment_id)
 
+    @store_io("create the experiment")
     def get_or_create_experiment(self, name: str) -> Experiment:
         """What `mlrun run --experiment-name` does: reuse an active one, create a missing one."""
         with self._locked():
@@ -269,6 +274,7 @@ class FileStore:
 
     # -- runs -------------------------------------------------------------------------------
 
+    @store_io("create the run")
     def create_run(
         self, experiment: Experiment, run_name: str, user: str, tags: Mapping[str, str]
     ) -> RunInfo:
@@ -289,10 +295,14 @@ class FileStore:
             artifact_uri=f"{(artifact_root / run_id / 'artifacts').as_uri()}",
             user_id=user,
         )
-        for sub in ("metrics", "params", "artifacts", "tags"):
-            (run_dir / sub).mkdir(parents=True, exist_ok=True)
-        write_atomic(run_dir / META, dump_yaml(_run_meta(info)))
-        self.set_tags(info, {"mlflow.runName": run_name, **tags})
+        try:
+            for sub in ("metrics", "params", "artifacts", "tags"):
+                (run_dir / sub).mkdir(parents=True, exist_ok=True)
+            write_atomic(run_dir / META, dump_yaml(_run_meta(info)))
+            self.set_tags(info, {"mlflow.runName": run_name, **tags})
+        except BaseException:
+            shutil.rmtree(run_dir, ignore_errors=True)  # half a run would stay RUNNING
+            raise
         return info
 
     def _run_dir(self, info: RunInfo) -> Path:
@@ -308,6 +318,7 @@ class FileStore:
             del meta["deleted_time"]  # MLflow drops it on every rewrite of a live run
         write_atomic(run_dir / META, dump_yaml(meta))
 
+    @store_io("write params")
     def log_params(self, info: RunInfo, params: Mapping[str, str]) -> None:
         """Params are immutable, as in MLflow: the same value again is fine, another is not."""
         params_dir = self._run_dir(info) / "params"
@@ -318,12 +329,14 @@ class FileStore:
                 raise ConflictError(f"run {info.run_id}: param '{key}' is already logged")
             write_atomic(path, value)
 
+    @store_io("write tags")
     def set_tags(self, info: RunInfo, tags: Mapping[str, str]) -> None:
         tags_dir = self._run_dir(info) / "tags"
         _check_keys(tags_dir, tags)
         for key, value in tags.items():
             write_atomic(tags_dir / key, value)
 
+    @store_io("record the run's end")
     def finish_run(self, info: RunInfo, status: RunStatus, end_time: int) -> RunInfo:
         """Record the final status; the runner's word wins over whatever the child wrote."""
         self._update_run_meta(self._run_dir(info), status=int(status), end_time=end_time)
@@ -332,12 +345,14 @@ class FileStore:
     def artifact_dir(self, info: RunInfo) -> Path:
         return path_of_file_uri(info.artifact_uri)
 
+    @store_io("store an artifact")
     def add_artifact(self, info: RunInfo, source: Path, relative: str) -> None:
         """Copy a file into the run's artifacts, as `mlflow.log_artifact` would."""
         target = self.artifact_dir(info) / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
 
+    @store_io("store an artifact")
     def write_artifact(self, info: RunInfo, relative: str, text: str) -> None:
         write_atomic(self.artifact_dir(info) / relative, text)
 
@@ -368,6 +383,7 @@ class FileStore:
         inside = str(artifacts).startswith(str(self.root) + os.sep)
         return (self.root,) if inside else (self.root, artifacts)
 
+    @store_io("record a dataset input")
     def log_dataset_input(
         self, info: RunInfo, dataset: Mapping[str, str | None], context: str
     ) -> None:
