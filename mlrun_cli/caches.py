@@ -53,27 +53,27 @@ _fallbacks: dict[Path, Path] = {}
 
 
 def writable_cache_dir(path: Path, purpose: str) -> Path:
-    """`path` when it can be created and written; otherwise a temporary folder, said once per
-    process: a cache that cannot be used costs the time to rebuild, never the run."""
+    """`path` when it can be created and written (checked without writing anything);
+    otherwise a temporary folder, said once per process: a cache that cannot be used costs
+    the time to rebuild, never the run."""
     if path in _fallbacks:
         return _fallbacks[path]
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".mlrun-write-test.{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if existing.is_dir() and os.access(existing, os.W_OK | os.X_OK):
         return path
-    except OSError as exc:
-        fallback = Path(tempfile.mkdtemp(prefix=f"mlrun-{purpose.replace(' ', '-')}-"))
-        log.warning(
-            "the %s cache %s is not usable (%s); using %s for this run instead",
-            purpose,
-            path,
-            exc.strerror,
-            fallback,
-        )
-        _fallbacks[path] = fallback
-        return fallback
+    reason = "not a folder" if existing.exists() and not existing.is_dir() else "not writable"
+    fallback = Path(tempfile.mkdtemp(prefix=f"mlrun-{purpose}-cache-"))
+    log.warning(
+        "the %s cache %s is not usable (%s); using %s for this run instead",
+        purpose,
+        path,
+        reason,
+        fallback,
+    )
+    _fallbacks[path] = fallback
+    return fallback
 
 
 def validation_stamp_dir(environ: Mapping[str, str] | None = None) -> Path:

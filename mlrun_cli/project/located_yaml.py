@@ -30,13 +30,6 @@ MAX_NODES = 100_000  # values after alias expansion
 # every one of them in quadratic time.
 _OPENING_RUN = re.compile(rf"(?:[\[{{]\s*){{{MAX_DEPTH + 1}}}")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
-_BOMS = (
-    (b"\xef\xbb\xbf", "utf-8-sig"),
-    (b"\xff\xfe\x00\x00", "utf-32"),
-    (b"\x00\x00\xfe\xff", "utf-32"),
-    (b"\xff\xfe", "utf-16"),
-    (b"\xfe\xff", "utf-16"),
-)
 
 
 @dataclass(frozen=True)
@@ -107,17 +100,11 @@ def not_regular_file(path: Path) -> str | None:
 
 
 def decode_spec(data: bytes, label: str) -> str:
-    """UTF-8, or UTF-16/32 with a byte-order mark, as PyYAML reads a byte stream."""
-    encoding = "utf-8"
-    for bom, name in _BOMS:
-        if data.startswith(bom):
-            encoding = name
-            break
+    """UTF-8, as MLflow reads an MLproject (a UTF-8 byte-order mark is skipped by YAML)."""
     try:
-        return data.decode(encoding)
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        name = encoding.upper().removesuffix("-SIG")
-        reason = f"not {name} text: byte 0x{data[exc.start]:02x} at offset {exc.start}"
+        reason = f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start}"
         raise SpecError([_not_yaml(label, reason)]) from None
 
 
