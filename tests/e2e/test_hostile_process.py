@@ -228,3 +228,26 @@ def test_home_unset_or_pointing_nowhere(world: Path, home: str | None) -> None:
         assert done.returncode == 0, done.stderr
         assert b"Traceback" not in done.stderr
     assert not (world / "work" / "~").exists()
+
+
+def test_a_pyenv_root_that_cannot_be_read_is_skipped(world: Path) -> None:
+    project(world, {"MLproject": MAIN, "python_env.yaml": "python: '3.99'\n"})
+    versions = world / "pyenv" / "versions"
+    versions.mkdir(parents=True)
+    versions.chmod(0)
+    (world / "pyenv").chmod(0o755)
+    done = mlrun(
+        world,
+        "run",
+        "project",
+        "--env-manager",
+        "virtualenv",
+        unprivileged=True,
+        PYENV_ROOT=str(world / "pyenv"),
+    )
+    stderr = done.stderr.decode(errors="replace")
+    assert done.returncode == 2, stderr
+    warning, error = stderr.splitlines()  # the skipped root is said once, then the error
+    assert warning.startswith("mlrun: warning: pyenv's interpreters are not searched")
+    assert error.startswith("mlrun: error: no installed Python matches")
+    assert not (world / "work" / "mlruns").exists()
