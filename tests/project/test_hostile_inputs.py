@@ -354,3 +354,58 @@ def test_an_unwritable_cache_only_costs_time(
     assert hostile(box, "validate", "project").exit_code == 0
     result = hostile(box, "run", "project", "--no-env")
     assert result.exit_code == 0, result.stderr
+
+
+# -- sources ---------------------------------------------------------------------------------------
+
+
+def _zip(path: Path, entries: list[tuple[str, str, int]]) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as bundle:
+        for name, content, mode in entries:
+            info = zipfile.ZipInfo(name)
+            info.external_attr = mode << 16
+            bundle.writestr(info, content)
+
+
+@pytest.mark.parametrize(
+    "entries, says",
+    [
+        (
+            [
+                ("p/MLproject", MAIN, 0o100644),
+                ("p/link", "/tmp", 0o120777),
+                ("p/link/x", "x", 0o100644),
+            ],
+            "symbolic link the archive creates",
+        ),
+        (
+            [("p/MLproject", MAIN, 0o100644), ("p/a", "file", 0o100644), ("p/a/b", "x", 0o100644)],
+            "both a file and a folder",
+        ),
+        ([("p/MLproject", MAIN, 0o100644), ("p/MLproject", MAIN, 0o100644)], "appears twice"),
+    ],
+    ids=["through-symlink", "file-and-folder", "twice"],
+)
+def test_an_archive_that_is_not_a_plain_tree_is_refused(
+    hostile: HostileCli, entries: list[tuple[str, str, int]], says: str
+) -> None:
+    box = hostile.sandbox()
+    _zip(box.work / "project.zip", entries)
+    for command in ("validate", "run"):
+        args = (command, "project.zip", *(("--no-env",) if command == "run" else ()))
+        result = check_refused(box, lambda args=args: hostile(box, *args), codes=(5,))
+        assert says in result.stderr
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["git+fd::3", "git+ext::sh -c true", "fd::0", "ext::sh", "git+ftp://example.com/r.git"],
+)
+def test_git_transports_mlflow_does_not_allow_are_refused_at_once(
+    hostile: HostileCli, uri: str
+) -> None:
+    box = hostile.sandbox()
+    result = check_refused(box, lambda: hostile(box, "run", uri, "--no-env"), codes=(5,))
+    assert uri.removeprefix("git+").split(":")[0] in result.stderr
