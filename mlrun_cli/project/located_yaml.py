@@ -243,7 +243,8 @@ def _duplicate_keys(node: yaml.MappingNode, label: str) -> Iterator[Problem]:
         line = key_node.start_mark.line + 1
         if key in first:
             message = f"duplicate key (first on line {first[key]}; YAML would keep only the last)"
-            yield Problem(label, line, str(key), message)
+            shown = str(key) if str(key).isprintable() else repr(key)
+            yield Problem(label, line, shown, message)
         else:
             first[key] = line
 

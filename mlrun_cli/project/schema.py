@@ -90,7 +90,8 @@ def format_path(path: Iterable[Any]) -> str:
         if isinstance(part, int) and not isinstance(part, bool):
             text += f"[{part}]"
         else:
-            text += f".{part}" if text else str(part)
+            shown = part if not isinstance(part, str) or part.isprintable() else repr(part)
+            text += f".{shown}" if text else str(shown)
     return text
 
 

@@ -360,9 +360,11 @@ def test_an_unwritable_cache_only_costs_time(
 
 
 def _zip(path: Path, entries: list[tuple[str, str, int]]) -> None:
+    import warnings
     import zipfile
 
-    with zipfile.ZipFile(path, "w") as bundle:
+    with warnings.catch_warnings(), zipfile.ZipFile(path, "w") as bundle:
+        warnings.simplefilter("ignore")  # a duplicate name is the point of one case
         for name, content, mode in entries:
             info = zipfile.ZipInfo(name)
             info.external_attr = mode << 16
@@ -409,3 +411,12 @@ def test_git_transports_mlflow_does_not_allow_are_refused_at_once(
     box = hostile.sandbox()
     result = check_refused(box, lambda: hostile(box, "run", uri, "--no-env"), codes=(5,))
     assert uri.removeprefix("git+").split(":")[0] in result.stderr
+
+
+def test_a_parameter_name_with_a_line_break_stays_on_one_line(hostile: HostileCli) -> None:
+    text = (
+        'entry_points:\n  main:\n    parameters:\n      "a\\nb\\u0000": {default: 1}\n'
+        "    command: echo hi\n"
+    )
+    checked, _ = both_refuse(hostile, {"MLproject": text})
+    assert "entry_points.main.parameters.'a\\nb\\x00'" in checked
