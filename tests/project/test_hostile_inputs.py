@@ -351,7 +351,9 @@ def test_an_unwritable_cache_only_costs_time(
     monkeypatch.setenv("MLRUN_CACHE_DIR", str(blocker))
     box = hostile.sandbox()
     box.project({"MLproject": MAIN})
-    assert hostile(box, "validate", "project").exit_code == 0
+    checked = hostile(box, "validate", "project")
+    assert checked.exit_code == 0
+    assert checked.stderr.count("validation cache") == 1
     result = hostile(box, "run", "project", "--no-env")
     assert result.exit_code == 0, result.stderr
 
