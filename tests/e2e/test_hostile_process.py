@@ -19,11 +19,48 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO
 from tests.hostile import assert_one_message, running_runs, tree
 
 MAIN = "entry_points:\n  main:\n    command: echo hi\n"
 NOBODY = 65534
 SETPRIV = shutil.which("setpriv")
+
+
+def _usable_unprivileged(python: str, pythonpath: str | None) -> bool:
+    env = {"PATH": "/usr/bin:/bin", **({"PYTHONPATH": pythonpath} if pythonpath else {})}
+    probe = [SETPRIV or "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    code = "import mlrun_cli.cli, click, yaml, jsonschema, platformdirs"
+    done = subprocess.run([*probe, python, "-c", code], env=env, capture_output=True, cwd="/")
+    return done.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def unprivileged_python() -> Iterator[tuple[str, str | None]]:
+    """An interpreter (and PYTHONPATH) with which an unprivileged user can run mlrun: this
+    one when it can; else (an interpreter or a checkout under root's private home) a venv of
+    the system Python with mlrun's dependencies and a copy of the package, world-readable."""
+    if os.geteuid() != 0 or SETPRIV is None or _usable_unprivileged(sys.executable, None):
+        yield sys.executable, None
+        return
+    root = Path(tempfile.mkdtemp(prefix="mlrun-unprivileged-"))
+    root.chmod(0o755)
+    try:
+        subprocess.run(["uv", "venv", "-q", "--python", "/usr/bin/python3", str(root / "venv")],
+                       check=True)  # fmt: skip
+        python = str(root / "venv" / "bin" / "python")
+        subprocess.run(
+            ["uv", "pip", "install", "-q", "--link-mode", "copy", "--python", python,
+             "click", "pyyaml", "jsonschema", "platformdirs"],
+            check=True,
+        )  # fmt: skip
+        source = root / "src"
+        shutil.copytree(REPO / "mlrun_cli", source / "mlrun_cli")
+        shutil.copytree(REPO / "schemas", source / "schemas")
+        assert _usable_unprivileged(python, str(source))
+        yield python, str(source)
+    finally:
+        shutil.rmtree(root)
 
 
 @pytest.fixture
@@ -44,15 +81,25 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         shutil.rmtree(root)
 
 
-def mlrun(world: Path, *args: str | bytes, unprivileged: bool = False, **env: str):
-    """A real mlrun process in `world/work`; unprivileged drops root for permission cases."""
+def mlrun(
+    world: Path,
+    *args: str | bytes,
+    unprivileged: tuple[str, str | None] | None = None,
+    **env: str,
+):
+    """A real mlrun process in `world/work`; `unprivileged` (the `unprivileged_python`
+    fixture's interpreter and PYTHONPATH) drops root for the permission cases."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     environ.update({"MLRUN_CACHE_DIR": str(world / "cache"), **env})
     argv: list[str | bytes] = [sys.executable, "-m", "mlrun_cli", *args]
-    if unprivileged and os.geteuid() == 0:
+    if unprivileged is not None and os.geteuid() == 0:
         if SETPRIV is None:
             pytest.skip("running as root without setpriv: permissions cannot be tested")
-        argv = [SETPRIV, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv]
+        python, pythonpath = unprivileged
+        if pythonpath is not None:
+            environ["PYTHONPATH"] = pythonpath
+        argv = [SETPRIV, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", python,
+                "-m", "mlrun_cli", *args]  # fmt: skip
     return subprocess.run(
         argv,
         cwd=world / "work",
@@ -128,25 +175,27 @@ def test_a_sample_of_hostile_files_through_a_real_process(world: Path) -> None:
 # -- a broken machine ----------------------------------------------------------------------------
 
 
-def test_a_store_that_is_not_writable(world: Path) -> None:
+def test_a_store_that_is_not_writable(unprivileged_python, world: Path) -> None:
     project(world)
     (world / "work" / "mlruns").mkdir(mode=0o555)
-    stderr = refused(world, ("run", "project", "--no-env"), (4,), unprivileged=True)
+    stderr = refused(world, ("run", "project", "--no-env"), (4,), unprivileged=unprivileged_python)
     assert "not writable" in stderr
 
 
-def test_an_experiment_folder_that_is_not_writable(world: Path) -> None:
+def test_an_experiment_folder_that_is_not_writable(unprivileged_python, world: Path) -> None:
     project(world)
     assert mlrun(world, "run", "project", "--no-env").returncode == 0
     store = world / "work" / "mlruns"
     for path in [store, *store.rglob("*")]:
         path.chmod(0o777 if path.is_dir() else 0o666)
     (store / "0").chmod(0o555)
-    stderr = refused(world, ("run", "project", "--no-env"), (4,), unprivileged=True)
+    stderr = refused(world, ("run", "project", "--no-env"), (4,), unprivileged=unprivileged_python)
     assert "tracking store" in stderr
 
 
-def test_an_artifact_location_that_is_not_writable_fails_the_run(world: Path) -> None:
+def test_an_artifact_location_that_is_not_writable_fails_the_run(
+    unprivileged_python, world: Path
+) -> None:
     project(world)
     locked = world / "locked"
     locked.mkdir(mode=0o555)
@@ -157,7 +206,13 @@ def test_an_artifact_location_that_is_not_writable_fails_the_run(world: Path) ->
     for path in [store, *store.rglob("*")]:
         path.chmod(0o777 if path.is_dir() else 0o666)
     done = mlrun(
-        world, "run", "project", "--no-env", "--experiment-name", "locked", unprivileged=True
+        world,
+        "run",
+        "project",
+        "--no-env",
+        "--experiment-name",
+        "locked",
+        unprivileged=unprivileged_python,
     )
     stderr = done.stderr.decode(errors="replace")
     assert done.returncode == 4, stderr
@@ -165,32 +220,35 @@ def test_an_artifact_location_that_is_not_writable_fails_the_run(world: Path) ->
     assert not running_runs(world)
 
 
-def test_a_store_that_is_not_readable(world: Path) -> None:
+def test_a_store_that_is_not_readable(unprivileged_python, world: Path) -> None:
     project(world)
     assert mlrun(world, "run", "project", "--no-env").returncode == 0
     (world / "work" / "mlruns").chmod(0)
-    refused(world, ("runs", "list"), (4,), unprivileged=True)
+    refused(world, ("runs", "list"), (4,), unprivileged=unprivileged_python)
 
 
-def test_a_project_directory_that_is_not_readable(world: Path) -> None:
+def test_a_project_directory_that_is_not_readable(unprivileged_python, world: Path) -> None:
     project(world).chmod(0o311)
-    stderr = refused(world, ("validate", "project"), (5,), unprivileged=True)
+    stderr = refused(world, ("validate", "project"), (5,), unprivileged=unprivileged_python)
     assert "cannot be read" in stderr
 
 
-def test_a_path_input_that_is_not_readable(world: Path) -> None:
+def test_a_path_input_that_is_not_readable(unprivileged_python, world: Path) -> None:
     text = "entry_points:\n  main:\n    parameters:\n      data: path\n    command: echo {data}\n"
     project(world, {"MLproject": text})
     data = world / "work" / "data.csv"
     data.write_text("a\n")
     data.chmod(0)
     stderr = refused(
-        world, ("run", "project", "--no-env", "-P", f"data={data}"), (2,), unprivileged=True
+        world,
+        ("run", "project", "--no-env", "-P", f"data={data}"),
+        (2,),
+        unprivileged=unprivileged_python,
     )
     assert "not readable" in stderr
 
 
-def test_caches_that_cannot_be_written_only_cost_time(world: Path) -> None:
+def test_caches_that_cannot_be_written_only_cost_time(unprivileged_python, world: Path) -> None:
     project(world)
     archive = world / "work" / "project.zip"
     shutil.make_archive(str(archive.with_suffix("")), "zip", world / "work", "project")
@@ -203,12 +261,15 @@ def test_caches_that_cannot_be_written_only_cost_time(world: Path) -> None:
         "MLRUN_SOURCE_ROOT": str(blocked / "sources"),
         "MLRUN_ENV_ROOT": str(blocked / "envs"),
     }
-    checked = mlrun(world, "validate", "project", unprivileged=True, **env)
+    checked = mlrun(world, "validate", "project", unprivileged=unprivileged_python, **env)
     assert checked.returncode == 0, checked.stderr
-    done = mlrun(world, "run", "project.zip", "--no-env", unprivileged=True, **env)
+    done = mlrun(world, "run", "project.zip", "--no-env", unprivileged=unprivileged_python, **env)
     stderr = done.stderr.decode(errors="replace")
     assert done.returncode == 0, stderr
-    assert stderr.count("is not usable") == 1 and "Traceback" not in stderr
+    warnings = [line for line in stderr.splitlines() if "is not usable" in line]
+    assert "Traceback" not in stderr
+    assert any("source cache" in line for line in warnings), stderr
+    assert len(warnings) == len({line.split(" is not usable")[0] for line in warnings}), stderr
 
 
 @pytest.mark.parametrize("home", [None, "/nonexistent/home"], ids=["unset", "nowhere"])
@@ -230,7 +291,7 @@ def test_home_unset_or_pointing_nowhere(world: Path, home: str | None) -> None:
     assert not (world / "work" / "~").exists()
 
 
-def test_a_pyenv_root_that_cannot_be_read_is_skipped(world: Path) -> None:
+def test_a_pyenv_root_that_cannot_be_read_is_skipped(unprivileged_python, world: Path) -> None:
     project(world, {"MLproject": MAIN, "python_env.yaml": "python: '3.99'\n"})
     versions = world / "pyenv" / "versions"
     versions.mkdir(parents=True)
@@ -242,7 +303,7 @@ def test_a_pyenv_root_that_cannot_be_read_is_skipped(world: Path) -> None:
         "project",
         "--env-manager",
         "virtualenv",
-        unprivileged=True,
+        unprivileged=unprivileged_python,
         PYENV_ROOT=str(world / "pyenv"),
     )
     stderr = done.stderr.decode(errors="replace")
