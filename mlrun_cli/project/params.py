@@ -13,7 +13,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 from mlrun_cli.errors import ParameterError
-from mlrun_cli.project.param_types import CONVERTERS, ConversionContext
+from mlrun_cli.project.param_types import CONVERTERS, LENIENT_DEFAULT_TYPES, ConversionContext
 from mlrun_cli.project.spec import EntryPoint
 from mlrun_cli.project.template import append_extra, render
 
@@ -128,9 +128,11 @@ def resolve_command(
         try:
             value = CONVERTERS[param.type](raw, context)
         except ValueError as exc:
-            origin = "default of " if from_default else ""
-            errors.append(f"{origin}parameter '{param.name}' ({param.type}): {exc}")
-            continue
+            if not (from_default and param.type in LENIENT_DEFAULT_TYPES):
+                origin = "default of " if from_default else ""
+                errors.append(f"{origin}parameter '{param.name}' ({param.type}): {exc}")
+                continue
+            value = raw  # validation warned about it; MLflow passes it as written
         secret = is_secret(param.name, secret_names)
         resolved.append(ResolvedParameter(param.name, param.type, value, from_default, secret))
     if errors:

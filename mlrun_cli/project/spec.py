@@ -7,16 +7,24 @@ cannot say, and every problem is reported at once with its line.
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 import shlex
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from mlrun_cli.errors import EntryPointError, Problem, SpecError
 from mlrun_cli.project.located_yaml import LocatedDoc, load_located
-from mlrun_cli.project.param_types import CONVERTERS, PURE_TYPES, ConversionContext
+from mlrun_cli.project.param_types import (
+    CONVERTERS,
+    LENIENT_DEFAULT_TYPES,
+    PURE_TYPES,
+    ConversionContext,
+    known_type,
+)
 from mlrun_cli.project.schema import check_schema, format_path
 from mlrun_cli.project.template import placeholder_names
 
@@ -24,13 +32,15 @@ ENV_KEYS = ("docker_env", "python_env", "conda_env")  # in order of precedence
 DEFAULT_PYTHON_ENV_FILE = "python_env.yaml"
 DEFAULT_CONDA_FILE = "conda.yaml"
 BARE_RUNNERS = {".py": "python", ".sh": "bash"}
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Parameter:
     name: str
-    type: str
+    type: str  # the converter's name: `str` and names mlrun does not know become "string"
     default: str | None  # already str()-ed like MLflow; None means the user must pass it
+    role: str = "input"  # mlrun extension: "output" names a file the run writes
 
     @property
     def required(self) -> bool:
@@ -70,6 +80,7 @@ class Project:
     mlproject: Path | None
     env: EnvDecl
     entry_points: Mapping[str, EntryPoint]
+    warnings: tuple[Problem, ...] = ()  # accepted, as MLflow would, but worth a look
 
 
 def find_mlproject(directory: Path) -> Path | None:
@@ -103,7 +114,10 @@ def load_project(directory: Path, display_base: Path | None = None) -> Project:
     )
     if problems:
         raise SpecError(problems)
-    return _build(doc.data, directory, mlproject)
+    warnings = tuple(_parameter_warnings(doc, label))
+    for warning in warnings:
+        log.warning("%s", warning)
+    return replace(_build(doc.data, directory, mlproject), warnings=warnings)
 
 
 def _read(path: Path, label: str) -> LocatedDoc:
@@ -182,13 +196,62 @@ def _entry_point_problems(
     for name, spec in declared.items():
         if isinstance(spec, dict) and spec.get("default") is not None:
             yield from _default_problems(doc, label, (*path, "parameters", name), spec)
+        if isinstance(spec, dict) and spec.get("role") == "output" and spec.get("type") != "path":
+            where = (*path, "parameters", name, "role")
+            message = "only a 'path' parameter can be an output (set type: path)"
+            yield Problem(label, doc.line_of(where), format_path(where), message)
+
+
+def _parameter_warnings(doc: LocatedDoc, label: str) -> Iterator[Problem]:
+    """What MLflow accepts without a word and mlrun runs the same way, but points out."""
+    for name, entry in doc.data.get("entry_points", {}).items():
+        for param, spec in entry.get("parameters", {}).items():
+            path = ("entry_points", name, "parameters", param)
+            declared = spec if isinstance(spec, str) else spec.get("type", "string")
+            where = path if isinstance(spec, str) else (*path, "type")
+            if known_type(declared) is None:
+                message = _unknown_type_message(str(declared))
+                yield Problem(label, doc.line_of(where), format_path(where), message)
+            if isinstance(spec, dict):
+                yield from _mapping_warnings(doc, label, path, spec)
+
+
+def _unknown_type_message(declared: str) -> str:
+    close = difflib.get_close_matches(declared, list(CONVERTERS), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    known = ", ".join(CONVERTERS)
+    return (
+        f"unknown type {declared!r}, passed as a string as MLflow does ({hint}mlrun checks {known})"
+    )
+
+
+def _mapping_warnings(
+    doc: LocatedDoc, label: str, path: tuple[Any, ...], spec: dict[str, Any]
+) -> Iterator[Problem]:
+    for key in spec:
+        if str(key).startswith("type ") and spec[key] is None:
+            where = (*path, key)
+            message = (
+                f"'{key}' lacks the colon after 'type', so MLflow ignores it and the type is "
+                f"string; write 'type: {str(key)[5:].strip()}'"
+            )
+            yield Problem(label, doc.line_of(where), format_path(where), message)
+    kind = known_type(spec.get("type", "string"))
+    if kind in LENIENT_DEFAULT_TYPES and spec.get("default") is not None:
+        default = str(spec["default"])
+        try:
+            CONVERTERS[kind](default, ConversionContext(Path.cwd()))
+        except ValueError as exc:
+            where = (*path, "default")
+            message = f"not a valid {kind} ({exc}); passed as written, as MLflow does"
+            yield Problem(label, doc.line_of(where), format_path(where), message)
 
 
 def _default_problems(
     doc: LocatedDoc, label: str, path: tuple[Any, ...], spec: dict[str, Any]
 ) -> Iterator[Problem]:
-    kind = spec.get("type", "string")
-    if kind not in PURE_TYPES:
+    kind = known_type(spec.get("type", "string"))
+    if kind is None or kind not in PURE_TYPES or kind in LENIENT_DEFAULT_TYPES:
         return
     try:
         CONVERTERS[kind](str(spec["default"]), ConversionContext(Path.cwd()))
@@ -212,9 +275,11 @@ def _build(data: dict[str, Any], directory: Path, mlproject: Path) -> Project:
 
 def _parameter(name: str, spec: Any) -> Parameter:
     if isinstance(spec, str):
-        return Parameter(name, spec, None)
+        return Parameter(name, known_type(spec) or "string", None)
     default = spec.get("default")
-    return Parameter(name, spec.get("type", "string"), None if default is None else str(default))
+    kind = known_type(spec.get("type", "string")) or "string"
+    role = spec.get("role", "input")
+    return Parameter(name, kind, None if default is None else str(default), role)
 
 
 def _env_declared(data: dict[str, Any], directory: Path) -> EnvDecl:
