@@ -321,3 +321,11 @@ def test_a_command_that_cannot_start_fails_the_run_instead_of_leaving_it_running
     [meta] = (tmp_path / "mlruns" / "0").glob("*/meta.yaml")
     info, _, _ = read_run(tmp_path, meta.parent.name)
     assert info.status.name == "FAILED"
+
+
+def test_a_new_experiment_name_says_it_created_one(cli, make_project) -> None:
+    make_project(ECHO_PROJECT)
+    first = cli("run", "project", "--experiment-name", "trian")
+    assert first.stderr.startswith("mlrun: created experiment 'trian' (id ")
+    again = cli("run", "project", "--experiment-name", "trian")
+    assert "created experiment" not in again.stderr
