@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -329,3 +330,13 @@ def test_a_new_experiment_name_says_it_created_one(cli, make_project) -> None:
     assert first.stderr.startswith("mlrun: created experiment 'trian' (id ")
     again = cli("run", "project", "--experiment-name", "trian")
     assert "created experiment" not in again.stderr
+
+
+def test_the_summary_line_gives_the_entry_point_and_the_total_time(cli, make_project) -> None:
+    make_project(ECHO_PROJECT)
+    summary = cli("run", "project").stderr.splitlines()[-1]
+    assert re.fullmatch(
+        r"mlrun: run [0-9a-f]{32} FINISHED: entry point \d+\.\d\ds, total \d+\.\d\ds with the "
+        r"environment \(exit code 0\)",
+        summary,
+    )
