@@ -27,6 +27,7 @@ from mlrun_cli.project.param_types import (
 )
 from mlrun_cli.project.schema import check_schema, format_path
 from mlrun_cli.project.template import placeholder_names
+from mlrun_cli.project.volumes import parse_volume
 
 ENV_KEYS = ("docker_env", "python_env", "conda_env")  # in order of precedence
 DEFAULT_PYTHON_ENV_FILE = "python_env.yaml"
@@ -166,6 +167,14 @@ def _docker_problems(
     if "image" not in docker and "dockerfile" not in docker:
         message = "missing required key 'image' (or 'dockerfile', to build one)"
         yield Problem(label, doc.line_of(("docker_env",)), "docker_env", message)
+    volumes = docker.get("volumes")
+    for index, volume in enumerate(volumes if isinstance(volumes, list) else []):
+        if isinstance(volume, str):
+            try:
+                parse_volume(volume, directory)
+            except ValueError as exc:
+                where = ("docker_env", "volumes", index)
+                yield Problem(label, doc.line_of(where), format_path(where), str(exc))
     dockerfile = docker.get("dockerfile")
     if isinstance(dockerfile, str) and dockerfile and not (directory / dockerfile).is_file():
         where = ("docker_env", "dockerfile")

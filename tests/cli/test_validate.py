@@ -99,3 +99,25 @@ def test_an_output_role_needs_a_path_parameter(cli, make_project) -> None:
     assert "entry_points.main.parameters.out.role: only a 'path' parameter can be an output" in (
         result.stderr
     )
+
+
+def test_a_docker_volume_whose_host_path_is_missing_is_refused_as_run_refuses_it(
+    cli, make_project, tmp_path
+) -> None:
+    make_project(
+        {
+            "MLproject": "docker_env:\n  image: busybox\n  volumes:\n"
+            "    - 'data:/data'\n    - '/no/such/dir:/in:ro'\n    - 'nonsense'\n"
+            "entry_points:\n  main:\n    command: 'true'\n",
+            "data/x.txt": "",
+        }
+    )
+    result = cli("validate", "project")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[:2] == [
+        "project/MLproject:5: docker_env.volumes[1]: the host path /no/such/dir does not exist",
+        "project/MLproject:6: docker_env.volumes[2]: expected HOST:CONTAINER[:ro]",
+    ]
+    ran = cli("run", "project")  # refused the same way, before any engine is asked
+    assert (ran.exit_code, ran.stderr) == (2, result.stderr)
+    assert not (tmp_path / "mlruns").exists()
