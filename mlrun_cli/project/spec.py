@@ -173,8 +173,8 @@ def _docker_problems(
             try:
                 parse_volume(volume, directory)
             except ValueError as exc:
-                where = ("docker_env", "volumes", index)
-                yield Problem(label, doc.line_of(where), format_path(where), str(exc))
+                item: tuple[Any, ...] = ("docker_env", "volumes", index)
+                yield Problem(label, doc.line_of(item), format_path(item), str(exc))
     dockerfile = docker.get("dockerfile")
     if isinstance(dockerfile, str) and dockerfile and not (directory / dockerfile).is_file():
         where = ("docker_env", "dockerfile")
