@@ -37,6 +37,9 @@ class ResolvedParameter:
     value: str
     from_default: bool = False
     secret: bool = False
+    # "output": a `path` the run writes (declared `role: output`, or naming nothing yet); its
+    # digest is taken after the run, not before
+    role: str = "input"
 
     @property
     def recorded_value(self) -> str:
@@ -134,7 +137,12 @@ def resolve_command(
                 continue
             value = raw  # validation warned about it; MLflow passes it as written
         secret = is_secret(param.name, secret_names)
-        resolved.append(ResolvedParameter(param.name, param.type, value, from_default, secret))
+        output = param.role == "output" or (param.type == "path" and not Path(value).exists())
+        resolved.append(
+            ResolvedParameter(
+                param.name, param.type, value, from_default, secret, "output" if output else "input"
+            )
+        )
     if errors:
         raise ParameterError("\n".join(errors))
     declared = {p.name for p in entry.parameters}

@@ -203,6 +203,7 @@ def execute_run(plan: RunPlan, settings: Settings, output: RunOutput) -> RunResu
         run,
         {"mlrun.exit_code": str(outcome.returncode), "mlrun.duration_s": f"{outcome.duration:.3f}"},
     )
+    _record_outputs(plan, store, run)
     run = store.finish_run(run, status, int(outcome.ended * 1000))
     _write_run_record(plan, store, run, prepared, outcome)
     logs = {
@@ -258,6 +259,17 @@ def _record_inputs(plan: RunPlan, store: Store, run: RunInfo) -> None:
             "profile": json.dumps({"files": d.files, "bytes": d.size}),
         }
         store.log_dataset_input(run, dataset, context=d.name)
+
+
+def _record_outputs(plan: RunPlan, store: Store, run: RunInfo) -> None:
+    """The digests of what the run wrote to its output `path` parameters."""
+    if not plan.digest_inputs:
+        return
+    digests = digest_inputs(plan.command.parameters, role="output")
+    if digests:
+        store.set_tags(run, {f"mlrun.output.{d.name}.digest": d.sha256 for d in digests})
+        document = {"format": RUN_RECORD_FORMAT, "outputs": [d.as_json() for d in digests]}
+        store.write_artifact(run, artifacts.OUTPUTS, json.dumps(document, indent=2))
 
 
 def _write_run_record(

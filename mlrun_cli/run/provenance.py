@@ -74,12 +74,15 @@ class InputDigest:
         return asdict(self)
 
 
-def digest_inputs(parameters: Iterable[ResolvedParameter]) -> list[InputDigest]:
-    """A content digest for every `path` parameter that names existing data."""
+def digest_inputs(
+    parameters: Iterable[ResolvedParameter], role: str = "input"
+) -> list[InputDigest]:
+    """A content digest for every `path` parameter of that role that names existing data:
+    inputs before the run, outputs after it."""
     digests = []
     for param in parameters:
         path = Path(param.value)
-        if param.type != "path" or not path.exists():
+        if param.type != "path" or param.role != role or not path.exists():
             continue
         sha, size, files = digest_path(path)
         kind = "directory" if path.is_dir() else "file"
@@ -158,6 +161,7 @@ def run_record(
                 "type": p.type,
                 "value": p.recorded_value,
                 "from_default": p.from_default,
+                "role": p.role,
             }
             for p in parameters
         ],
