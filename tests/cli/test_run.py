@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -340,3 +343,17 @@ def test_the_summary_line_gives_the_entry_point_and_the_total_time(cli, make_pro
         r"environment \(exit code 0\)",
         summary,
     )
+
+
+def test_a_local_run_records_the_interpreters_packages(
+    cli, make_project, tmp_path, monkeypatch
+) -> None:
+    """`python` is this interpreter here (read in-process), a pyenv shim or another Python
+    elsewhere (asked for its sys.path): either way its packages are recorded."""
+    make_project(ECHO_PROJECT)
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    run = run_json(cli, "project", "--no-env")
+    artifacts = tmp_path / "mlruns" / "0" / run["run_id"] / "artifacts"
+    lock = (artifacts / "environment" / "requirements.lock.txt").read_text().splitlines()
+    assert f"click=={metadata.version('click')}" in lock
+    assert lock == sorted(lock, key=str.lower)
