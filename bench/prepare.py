@@ -62,7 +62,7 @@ def mlrun_venv(log) -> Path:
 
 def runtime_dir(venv: Path) -> str:
     """The installed mlrun_log's folder, as the runner puts it on PYTHONPATH."""
-    code = "import mlrun_cli.backends.local as r; print(r.RUNTIME_DIR)"
+    code = "import mlrun_cli.backends.base as r; print(r.RUNTIME_DIR)"
     done = subprocess.run(
         [str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True, check=True
     )

@@ -3,12 +3,14 @@
 Helper commands (a version query, a build step, git) run to completion with their output
 captured or logged; the entry point is spawned in its own process group (`spawn_group`) so
 that a signal reaches it exactly once, forwarded by the backend, and everything it started
-can be stopped together.
+can be stopped together. The group's leader is `group_supervisor.py`, which ends the group
+if mlrun dies (its module docstring says why it is a supervisor and not PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -17,6 +19,8 @@ from pathlib import Path
 from typing import IO
 
 from mlrun_cli.errors import LaunchError
+
+SUPERVISOR = Path(__file__).with_name("group_supervisor.py")
 
 
 @dataclass(frozen=True)
@@ -79,11 +83,12 @@ def replace_process(argv: tuple[str, ...], env: Mapping[str, str]) -> None:
 
 
 class GroupProcess:
-    """A child that leads its own process group, with both output streams piped to us."""
+    """The entry point's group (led by the supervisor), with both output streams piped to us."""
 
-    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes], lifeline: int) -> None:
         self._popen = popen
-        self.pid = popen.pid  # also the process group id
+        self.pid = popen.pid  # the supervisor's, also the process group id
+        self._lifeline: int | None = lifeline  # closed (by us, or by our death): group ends
 
     @property
     def stdout(self) -> IO[bytes] | None:
@@ -96,31 +101,44 @@ class GroupProcess:
     def wait(self, timeout: float) -> int | None:
         """The return code (negative: killed by that signal), or None while it runs."""
         try:
-            return self._popen.wait(timeout=timeout)
+            returncode = self._popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             return None
+        if self._lifeline is not None:
+            os.close(self._lifeline)
+            self._lifeline = None
+        return returncode
 
 
 def spawn_group(argv: tuple[str, ...], cwd: Path, env: Mapping[str, str]) -> GroupProcess:
-    """Start `argv` as the leader of a new session and process group; a missing program is a
-    LaunchError. A session rather than only a group: Ctrl-C on the terminal reaches mlrun alone,
-    which forwards it once, and works the same from any thread (no preexec_fn)."""
+    """Start `argv` in a new session and process group led by the group supervisor, which
+    ends the group if this process dies. A session rather than only a group: Ctrl-C on the
+    terminal reaches mlrun alone, which forwards it once, and works the same from any thread
+    (no preexec_fn)."""
     # A background process group that reads the terminal would be stopped (SIGTTIN).
     stdin = subprocess.DEVNULL if _stdin_is_terminal() else None
+    if shutil.which(argv[0], path=env.get("PATH", os.defpath)) is None:
+        raise LaunchError(f"cannot start {argv[0]!r}: No such file or directory")
+    watched, lifeline = os.pipe()
+    supervisor = (sys.executable, "-I", "-S", str(SUPERVISOR), str(watched))
     try:
         popen = subprocess.Popen(
-            list(argv),
+            [*supervisor, *argv],
             cwd=cwd,
             env=dict(env),
             stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             close_fds=True,
+            pass_fds=(watched,),
             start_new_session=True,  # its own session, so its own process group (pgid = pid)
         )
     except OSError as exc:
+        os.close(lifeline)
         raise LaunchError(f"cannot start {argv[0]!r}: {exc.strerror}") from None
-    return GroupProcess(popen)
+    finally:
+        os.close(watched)
+    return GroupProcess(popen, lifeline)
 
 
 def _stdin_is_terminal() -> bool:

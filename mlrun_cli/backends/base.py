@@ -9,11 +9,12 @@ a cluster.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
+from mlrun_cli.backends.streams import StopRequest
 from mlrun_cli.envs.base import PreparedEnv
 
 # mlrun_log's folder: on the child's PYTHONPATH, so `import mlrun_log` works in every env.
@@ -34,6 +35,11 @@ class LaunchRequest:
     echo_stderr: IO[bytes] | None = None
     redact: tuple[str, ...] = ()  # secret values, replaced by *** in the logs and the echo
     grace_seconds: float = 10.0  # between the forwarded stop signal and SIGKILL
+    # Called with the entry point's process group id once it runs (recorded for `runs gc`).
+    on_group_started: Callable[[int], None] | None = None
+    # Given by a caller that takes the signals itself (a sweep runs launches in threads,
+    # where handlers cannot be installed): its handler feeds this request.
+    stop: StopRequest | None = None
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ class DockerBackend:
         if spec is None:
             raise LaunchError("the docker backend needs a docker_env environment")
         container = _engine_step(lambda: _create(spec, request), "create the container", spec)
-        stop = StopRequest()
+        stop = request.stop or StopRequest()
         started = time.time()
         try:
             with handling_signals(stop):

@@ -25,8 +25,9 @@ class LocalBackend:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(RUNTIME_DIR), env.get("PYTHONPATH")]))
         started = time.time()
         process = spawn_group(("bash", "-c", request.command), request.project_dir, env)
-        stop = StopRequest()
+        stop = request.stop or StopRequest()
         with handling_signals(stop):
+            _announce(process, request)
             pumps = [
                 start_pump(_chunks(process.stdout), request.stdout_log, request.echo_stdout,
                            request.redact),
@@ -44,6 +45,18 @@ class LocalBackend:
             killed_by=killed_by,
             interrupted_by=stop.signum,
         )
+
+
+def _announce(process: GroupProcess, request: LaunchRequest) -> None:
+    """Tell the caller the group id; if that fails, the group must not run on unrecorded."""
+    if request.on_group_started is None:
+        return
+    try:
+        request.on_group_started(process.pid)
+    except BaseException:
+        _signal_group(process.pid, signal.SIGKILL)
+        process.wait(timeout=10.0)
+        raise
 
 
 def _chunks(source: IO[bytes] | None) -> Iterator[bytes]:

@@ -50,9 +50,10 @@ def run_cli(args: list[str]) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
         click.echo("mlrun: interrupted", err=True)
-        return 130
+        # click wraps a KeyboardInterrupt in Abort; mlrun's RunInterrupted carries its code
+        return getattr(exc.__cause__ or exc, "exit_code", 130)
     return result if isinstance(result, int) else 0
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import click
 
 from mlrun_cli import __version__
+from mlrun_cli.cli.doctor import doctor
 from mlrun_cli.cli.envs import envs
 from mlrun_cli.cli.experiments import experiments
+from mlrun_cli.cli.reproduce import reproduce
 from mlrun_cli.cli.run import run
 from mlrun_cli.cli.runs import runs
+from mlrun_cli.cli.sweep import sweep
 from mlrun_cli.cli.ui import ui
 from mlrun_cli.cli.validate import validate
 
@@ -29,3 +32,6 @@ cli.add_command(experiments)
 cli.add_command(envs)
 cli.add_command(runs)
 cli.add_command(ui)
+cli.add_command(doctor)
+cli.add_command(sweep)
+cli.add_command(reproduce)

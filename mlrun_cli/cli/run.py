@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from mlrun_cli.cli.options import json_option, tracking_uri_option
+from mlrun_cli.cli.options import json_option, reuse_option, tracking_uri_option
 from mlrun_cli.cli.render import echo_json
 from mlrun_cli.envs import MANAGERS
+
+if TYPE_CHECKING:
+    from mlrun_cli.context import Settings
+    from mlrun_cli.run.pipeline import RunPlan
+    from mlrun_cli.run.run_key import Reuse, RunKey
 
 
 @click.command()
@@ -85,6 +91,7 @@ from mlrun_cli.envs import MANAGERS
 )
 @click.option("--docker-user", metavar="UID:GID", help="Run the container as this user.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the entry point's own output.")
+@reuse_option
 @tracking_uri_option
 @json_option
 def run(
@@ -105,6 +112,7 @@ def run(
     build_image: bool,
     docker_user: str | None,
     quiet: bool,
+    reuse: str | None,
     tracking_uri: str | None,
     as_json: bool,
 ) -> int:
@@ -142,10 +150,13 @@ def run(
 
     settings = Settings.resolve(tracking_uri)
     plan = plan_run(request, settings)
+    key, reused = _reuse(plan, settings, reuse, no_digest)
+    if reused is not None:
+        return _report_reuse(reused, as_json)
     stdout = sys.stderr.buffer if as_json else sys.stdout.buffer
     progress = TerminalProgress()
     try:
-        result = execute_run(plan, settings, RunOutput(stdout, sys.stderr.buffer, progress))
+        result = execute_run(plan, settings, RunOutput(stdout, sys.stderr.buffer, progress), key)
     finally:
         progress.close()
     run = result.run
@@ -166,3 +177,32 @@ def _key_value(item: str) -> tuple[str, str]:
     """`-A network=host` -> ("network", "host"); a bare `-A privileged` means true."""
     key, _, value = item.partition("=")
     return key.strip(), value
+
+
+def _reuse(
+    plan: RunPlan, settings: Settings, option: str | None, no_digest: bool
+) -> tuple[RunKey | None, Reuse | None]:
+    from mlrun_cli.errors import UsageError
+    from mlrun_cli.run.run_key import reuse_earlier, reuse_mode
+
+    mode = reuse_mode(option, settings.environ)
+    if mode is None:
+        return None, None
+    if no_digest:
+        raise UsageError("--reuse needs the input digests; drop --no-digest")
+    return reuse_earlier(plan, settings, mode)
+
+
+def _report_reuse(reused: Reuse, as_json: bool) -> int:
+    earlier = reused.earlier.info.run_id
+    recorded = reused.recorded.run_id if reused.recorded is not None else None
+    message = f"identical to FINISHED run {earlier}; not run again"
+    if recorded is not None:
+        message += f" (recorded as run {recorded})"
+    logging.getLogger("mlrun_cli").info(message)
+    if as_json:
+        echo_json("run", {"run_id": recorded or earlier, "reused_from": earlier,
+                          "status": "FINISHED", "exit_code": 0})  # fmt: skip
+    else:
+        click.echo(earlier)
+    return 0

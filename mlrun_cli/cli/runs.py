@@ -199,6 +199,8 @@ def describe(run_id: str, tracking_uri: str | None, as_json: bool) -> None:
         return
     for label in ("run_id", "run_name", "experiment_name", "status", "lifecycle_stage", "user_id"):
         click.echo(f"{label}: {document[label]}")
+    for problem in document["damage"]:
+        click.echo(f"damaged: {problem} (see `mlrun doctor`)")
     click.echo(f"start: {timestamp(document['start_time'])}")
     entry_point = _duration(_entry_point_seconds(document["tags"]))
     click.echo(f"duration: {_duration(document['duration_seconds'])} (entry point: {entry_point})")
@@ -284,11 +286,14 @@ def restore(run_id: str, tracking_uri: str | None) -> None:
 @runs.command()
 @tracking_uri_option
 def gc(tracking_uri: str | None) -> None:
-    """Mark KILLED the runs stuck RUNNING whose mlrun process on this host is gone."""
+    """Mark KILLED the runs stuck RUNNING whose mlrun process on this host is gone, and kill
+    what is left of their entry points."""
     from mlrun_cli.context import Settings
     from mlrun_cli.tracking.queries import gc as collect
 
     stuck = collect(Settings.resolve(tracking_uri))
-    for run in stuck:
-        click.echo(f"Run {run.info.run_id} ({run.info.run_name}) marked KILLED")
+    for item in stuck:
+        info = item.run.info
+        ended = "; its leftover processes were killed" if item.group_ended else ""
+        click.echo(f"Run {info.run_id} ({info.run_name}) marked KILLED{ended}")
     click.echo(f"{len(stuck)} stuck run{'s' if len(stuck) != 1 else ''} found")

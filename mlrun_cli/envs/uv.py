@@ -14,7 +14,7 @@ from mlrun_cli.envs.python_env import PythonEnvSpec
 from mlrun_cli.envs.venv import VenvManager, VenvPlan, check_step, write_requirements
 from mlrun_cli.errors import EnvUnavailableError
 from mlrun_cli.processes import run_captured, run_logged
-from mlrun_cli.project.spec import Project
+from mlrun_cli.project.spec import Project, has_uv_lock
 
 
 @cache
@@ -26,10 +26,6 @@ def uv_executable() -> str | None:
         return str(find_uv_bin())
     except (ImportError, FileNotFoundError):
         return shutil.which("uv")
-
-
-def uses_lock(project_dir: Path) -> bool:
-    return (project_dir / "uv.lock").is_file() and (project_dir / "pyproject.toml").is_file()
 
 
 # Bumped whenever mlrun changes how it builds, so older cached envs are not reused.
@@ -51,7 +47,7 @@ class UvEnvManager(VenvManager):
 
     def fingerprint(self, plan_spec: PythonEnvSpec, project: Project) -> str:
         """With a uv.lock, the lock and its pyproject decide the env (as in MLflow 3.18)."""
-        if not uses_lock(project.directory):
+        if not has_uv_lock(project.directory):
             return plan_spec.fingerprint(project.directory)
         digest = hashlib.sha256(b"uv.lock\n")
         for name in ("uv.lock", "pyproject.toml"):
@@ -76,7 +72,7 @@ class UvEnvManager(VenvManager):
             (uv, "venv", "--python", str(plan.interpreter.path), str(prefix)), log_path, env
         )
         check_step(step, "uv venv", log_path)
-        if uses_lock(plan.project_dir):
+        if has_uv_lock(plan.project_dir):
             sync_env = {**env, "UV_PROJECT_ENVIRONMENT": str(prefix)}
             argv = (
                 uv,
@@ -96,7 +92,7 @@ class UvEnvManager(VenvManager):
         freeze = run_captured((uv, "pip", "freeze", "--python", python), env=env)
         check_step(freeze.returncode, "uv pip freeze", log_path)
         (prefix.parent / "requirements.lock.txt").write_text(freeze.stdout, encoding="utf-8")
-        return {"engine": "uv.lock" if uses_lock(plan.project_dir) else "uv"}
+        return {"engine": "uv.lock" if has_uv_lock(plan.project_dir) else "uv"}
 
     def _install(
         self,

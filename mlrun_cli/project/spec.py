@@ -318,9 +318,14 @@ def _env_beside(directory: Path) -> EnvDecl:
     ):
         if (directory / file_name).is_file():
             return EnvDecl(kind, file=directory / file_name, origin=f"{file_name} in the project")
-    if (directory / "uv.lock").is_file() and (directory / "pyproject.toml").is_file():
+    if has_uv_lock(directory):
         return EnvDecl("uv_lock", file=directory / "uv.lock", origin="uv.lock in the project")
     return EnvDecl("none", origin="no environment declared")
+
+
+def has_uv_lock(directory: Path) -> bool:
+    """A uv project: its uv.lock (with the pyproject.toml it locks) decides the env."""
+    return (directory / "uv.lock").is_file() and (directory / "pyproject.toml").is_file()
 
 
 def select_entry_point(project: Project, name: str) -> EntryPoint:

@@ -21,6 +21,7 @@ from typing import IO
 from mlrun_cli import __version__
 from mlrun_cli.backends import select_backend
 from mlrun_cli.backends.base import Backend, LaunchRequest, Outcome
+from mlrun_cli.backends.streams import StopRequest
 from mlrun_cli.context import Settings
 from mlrun_cli.envs import (
     BuildProgress,
@@ -34,6 +35,7 @@ from mlrun_cli.envs import (
 from mlrun_cli.errors import EnvBuildError, NotFoundError, UsageError
 from mlrun_cli.project.params import ResolvedCommand, parse_assignments, resolve_command
 from mlrun_cli.project.spec import EntryPoint, Project, load_project, select_entry_point
+from mlrun_cli.run.interrupts import SignalGuard, interrupted_exit_code, stop_signals_interrupt
 from mlrun_cli.run.names import random_run_name
 from mlrun_cli.run.provenance import (
     RUN_RECORD_FORMAT,
@@ -42,7 +44,8 @@ from mlrun_cli.run.provenance import (
     git_tags,
     run_record,
 )
-from mlrun_cli.run.runner_identity import runner_tags
+from mlrun_cli.run.run_key import RUN_KEY_TAG, RunKey, compute_run_key
+from mlrun_cli.run.runner_identity import group_tags, runner_tags
 from mlrun_cli.sources.resolve import ProjectSource, resolve_source
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
@@ -50,7 +53,6 @@ from mlrun_cli.tracking.file_store import DEFAULT_EXPERIMENT_ID, now_ms
 from mlrun_cli.tracking.store import Store, open_store
 
 log = logging.getLogger(__name__)
-INTERRUPTED_EXIT_CODE = 130
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ class RunPlan:
     experiment_name: str | None
     experiment_id: str | None
     run_name: str
+    extra_tags: Mapping[str, str] = field(default_factory=dict)  # a sweep's parent, reuse ...
+    prepared_env: PreparedEnv | None = None  # an env already prepared for several runs
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,7 @@ class RunOutput:
     stdout: IO[bytes] | None = None
     stderr: IO[bytes] | None = None
     progress: BuildProgress = field(default_factory=SilentProgress)
+    stop: StopRequest | None = None  # set by a sweep, whose own signal handler stops its runs
 
 
 @dataclass(frozen=True)
@@ -176,25 +181,43 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
     )
 
 
-def execute_run(plan: RunPlan, settings: Settings, output: RunOutput) -> RunResult:
-    """Create the run, provide its environment, run the entry point, record how it ended."""
+def execute_run(
+    plan: RunPlan, settings: Settings, output: RunOutput, key: RunKey | None = None
+) -> RunResult:
+    """Create the run, provide its environment, run the entry point, record how it ended.
+    A stop signal at any point after the run exists ends it KILLED (see run.interrupts)."""
+    with stop_signals_interrupt() as guard:
+        return _execute_run(plan, settings, output, guard, key)
+
+
+def _execute_run(
+    plan: RunPlan, settings: Settings, output: RunOutput, guard: SignalGuard, key: RunKey | None
+) -> RunResult:
     store = open_store(settings)
-    experiment = _experiment(store, plan)
+    experiment = experiment_for(store, plan)
+    key = key or compute_run_key(plan)
     tags = {**_start_tags(plan, settings), **git_tags(plan.source), **runner_tags()}
+    tags = {**tags, RUN_KEY_TAG: key.key, **plan.extra_tags}
+    guard.hold()  # the run exists whole, with the tags that name its runner, before a signal
     run = store.create_run(experiment, plan.run_name, settings.user, tags)
     store.log_params(run, plan.command.recorded_values())
     log.info("run %s (%s) in experiment '%s' started", run.run_id, run.run_name, experiment.name)
     prepared: PreparedEnv | None = None
     try:
-        _record_inputs(plan, store, run)
+        guard.release()
+        _record_inputs(plan, store, run, key)
         prepared = _prepare_env(plan, store, run, output.progress)
         log.info("command: %s", plan.command.display_command)
         request = _launch_request(plan, settings, store, run, experiment, prepared, output)
         outcome = plan.backend.launch(request)
+        guard.hold()  # the outcome is known: it is recorded whatever arrives now
     except BaseException as exc:
         # Whatever stops us here (a failed build, a launch failure, Ctrl-C before the child
         # started), the run must not stay RUNNING.
+        guard.hold()
         interrupted = isinstance(exc, KeyboardInterrupt)
+        if interrupted:
+            log.warning("run %s KILLED while it was being prepared", run.run_id)
         run = store.finish_run(run, RunStatus.KILLED if interrupted else RunStatus.FAILED, now_ms())
         _write_run_record(plan, store, run, prepared, None)
         raise
@@ -234,16 +257,16 @@ def _launch_request(
         echo_stdout=output.stdout,
         echo_stderr=output.stderr,
         redact=tuple(plan.command.secret_values()),
+        on_group_started=lambda pgid: store.set_tags(run, group_tags(pgid)),
+        stop=output.stop,
     )
 
 
-def _record_inputs(plan: RunPlan, store: Store, run: RunInfo) -> None:
+def _record_inputs(plan: RunPlan, store: Store, run: RunInfo, key: RunKey) -> None:
     """The uncommitted changes and the data the run reads, before it can change them."""
     if plan.source.git is not None and plan.source.git.dirty:
         store.write_artifact(run, artifacts.GIT_DIFF, diff_text(plan.source.git))
-    if not plan.digest_inputs:
-        return
-    digests = digest_inputs(plan.command.parameters)
+    digests = key.digests  # computed once, for the run key
     if not digests:
         return
     store.set_tags(run, {f"mlrun.input.{d.name}.digest": d.sha256 for d in digests})
@@ -306,7 +329,9 @@ def _write_run_record(
 def _prepare_env(plan: RunPlan, store: Store, run: RunInfo, progress: BuildProgress) -> PreparedEnv:
     """Build or reuse the env; its build log and lock file become artifacts of the run."""
     try:
-        prepared = plan.manager.prepare(plan.env_plan, progress, plan.rebuild_env)
+        prepared = plan.prepared_env or plan.manager.prepare(
+            plan.env_plan, progress, plan.rebuild_env
+        )
     except EnvBuildError as exc:
         if exc.log_path is not None:
             store.add_artifact(run, exc.log_path, artifacts.BUILD_LOG)
@@ -319,7 +344,8 @@ def _prepare_env(plan: RunPlan, store: Store, run: RunInfo, progress: BuildProgr
     return prepared
 
 
-def _experiment(store: Store, plan: RunPlan) -> Experiment:
+def experiment_for(store: Store, plan: RunPlan) -> Experiment:
+    """The plan's experiment, created when named and missing (the store too)."""
     if plan.experiment_id is not None and plan.experiment_id != DEFAULT_EXPERIMENT_ID:
         experiment = store.get_experiment(plan.experiment_id)  # before the store is created
         store.ensure()
@@ -367,7 +393,7 @@ def _env_tags(prepared: PreparedEnv) -> dict[str, str]:
 
 def _final_status(outcome: Outcome) -> tuple[RunStatus, int]:
     if outcome.interrupted_by is not None:
-        return RunStatus.KILLED, INTERRUPTED_EXIT_CODE
+        return RunStatus.KILLED, interrupted_exit_code(outcome.interrupted_by)
     if outcome.killed_by is not None:
         return RunStatus.KILLED, outcome.returncode
     if outcome.returncode == 0:

@@ -1,22 +1,36 @@
-"""Who is running a run, so that `mlrun runs gc` can tell a live runner from a dead one.
+"""Who is running a run, so that `mlrun runs gc` can tell a live runner from a dead one, and
+end the process group of an entry point whose runner is gone.
 
 A pid alone can be reused; with the process's start time (from /proc) it cannot be mistaken.
+The entry point's group is recorded the same way (`mlrun.runner.pgid` and the start time of
+its leader), and gc signals it only after checking that it is still that group.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 from pathlib import Path
+
+PGID_TAG = "mlrun.runner.pgid"
+PGID_START_TAG = "mlrun.runner.pgid.start"
 
 
 def start_ticks(pid: int) -> str | None:
     """The process's start time in clock ticks since boot, or None where /proc is missing."""
+    fields = _stat_fields(pid)
+    return None if fields is None else fields[19]
+
+
+def _stat_fields(pid: int | str) -> list[str] | None:
+    """/proc/<pid>/stat after the command name: state, ppid, pgrp, session, ... starttime."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
+    return stat.rsplit(")", 1)[1].split()
 
 
 def runner_tags() -> dict[str, str]:
@@ -41,3 +55,55 @@ def runner_alive(tags: dict[str, str]) -> bool | None:
         pass  # alive, owned by someone else
     recorded = tags.get("mlrun.runner.start")
     return recorded is None or start_ticks(pid) == recorded
+
+
+def group_tags(pgid: int) -> dict[str, str]:
+    """What identifies the entry point's process group later: its id and its leader's start."""
+    tags = {PGID_TAG: str(pgid)}
+    ticks = start_ticks(pgid)
+    if ticks is not None:
+        tags[PGID_START_TAG] = ticks
+    return tags
+
+
+def end_recorded_group(tags: dict[str, str]) -> bool:
+    """SIGKILL the run's entry point group if it still runs here; whether it was signalled.
+
+    It is the recorded group if its leader is alive with the recorded start time, or, once the
+    leader is gone, if every member started after it (the kernel never hands out a group id
+    while a member holds it). Without a recorded start time nothing is signalled.
+    """
+    if tags.get("mlrun.runner.host") != socket.gethostname() or PGID_TAG not in tags:
+        return False
+    recorded = tags.get(PGID_START_TAG)
+    pgid = int(tags[PGID_TAG])
+    if recorded is None or not _is_recorded_group(pgid, int(recorded)):
+        return False
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+        return True
+    return False
+
+
+def _is_recorded_group(pgid: int, leader_start: int) -> bool:
+    """Live members only: a group of zombies (nobody reaped them) needs no signal."""
+    members = group_members(pgid)
+    if not members:
+        return False
+    leader = start_ticks(pgid)  # alive, or a zombie still holding its place
+    if leader is not None:
+        return int(leader) == leader_start
+    return all(start >= leader_start for start in members.values())
+
+
+def group_members(pgid: int) -> dict[int, int]:
+    """pid -> start ticks of the live processes of the group (zombies excluded)."""
+    members = {}
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            fields = _stat_fields(entry.name)
+            if fields is not None and fields[0] != "Z" and int(fields[2]) == pgid:
+                members[int(entry.name)] = int(fields[19])
+    return members

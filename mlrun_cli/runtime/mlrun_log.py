@@ -9,6 +9,10 @@ import it without installing anything (and without seeing any other package of m
 It attaches through MLFLOW_RUN_ID and MLFLOW_TRACKING_URI and writes MLflow's file-store
 layout, so MLflow's client reads what it logs. Outside a run it starts one, as MLflow does,
 and ends it when the program exits. It imports in milliseconds, where mlflow takes seconds.
+
+Any number of threads and processes may log into the same run at once: a metric point is one
+`write` to a file opened for appending (the kernel keeps appends whole and in one piece), and
+params and tags replace their file through a temporary file whose name is unique per call.
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ import atexit
 import getpass
 import os
 import re
+import secrets
 import shutil
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 __all__ = [
@@ -48,15 +54,17 @@ class _Run:
         self.directory = directory
         self.run_id = directory.name
         self.owned = owned  # started here, so ended here
-        self.metric_files: dict[str, TextIO] = {}
+        self.metric_files: dict[str, int] = {}  # key -> descriptor opened for appending
 
     def close(self) -> None:
-        for handle in self.metric_files.values():
-            handle.close()
+        for descriptor in self.metric_files.values():
+            os.close(descriptor)
         self.metric_files.clear()
 
 
 _active: _Run | None = None
+# Guards the active run and its open metric files: threads of one program share them.
+_lock = threading.RLock()
 
 
 def _store_root() -> Path:
@@ -72,14 +80,15 @@ def _store_root() -> Path:
 def _run() -> _Run:
     """The active run: the one mlrun started for this process, or a new one."""
     global _active
-    if _active is None:
-        run_id = os.environ.get("MLFLOW_RUN_ID")
-        if run_id:
-            _active = _Run(_find_run(_store_root(), run_id), owned=False)
-        else:
-            start_run()
-    assert _active is not None
-    return _active
+    with _lock:
+        if _active is None:
+            run_id = os.environ.get("MLFLOW_RUN_ID")
+            if run_id:
+                _active = _Run(_find_run(_store_root(), run_id), owned=False)
+            else:
+                start_run()
+        assert _active is not None
+        return _active
 
 
 def _find_run(root: Path, run_id: str) -> Path:
@@ -102,10 +111,21 @@ def _check_key(key: str) -> str:
 
 
 def _write(path: Path, text: str) -> None:
+    """Replace `path` whole; the temporary name is unique per call, so concurrent writers of
+    one key never remove each other's file (the last rename wins)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    temporary = _temporary(path)
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _temporary(path: Path) -> Path:
+    """A dot-file beside `path` (readers skip those), unique per call in every process."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
 
 
 def log_param(key: str, value: Any) -> None:
@@ -125,18 +145,23 @@ def log_params(params: dict[str, Any]) -> None:
 
 
 def log_metric(key: str, value: float, step: int = 0, timestamp: int | None = None) -> None:
-    """One point: `<timestamp ms> <value> <step>`, appended (and flushed) to the metric's file."""
-    run = _run()
-    handle = run.metric_files.get(key)
-    if handle is None:
+    """One point: `<timestamp ms> <value> <step>`, appended to the metric's file in one write."""
+    stamp = int(time.time() * 1000) if timestamp is None else int(timestamp)
+    line = f"{stamp} {float(value)!r} {int(step)}\n".encode()
+    with _lock:
+        descriptor = _metric_file(_run(), key)
+        os.write(descriptor, line)
+
+
+def _metric_file(run: _Run, key: str) -> int:
+    """Opened once per key and kept until end_run; O_APPEND keeps every point whole."""
+    descriptor = run.metric_files.get(key)
+    if descriptor is None:
         path = run.directory / "metrics" / _check_key(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Kept open across calls (line-buffered, so every point is written at once); closed
-        # by end_run.
-        handle = run.metric_files[key] = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
-
-    stamp = int(time.time() * 1000) if timestamp is None else int(timestamp)
-    handle.write(f"{stamp} {float(value)!r} {int(step)}\n")
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        descriptor = run.metric_files[key] = os.open(path, flags, 0o666)
+    return descriptor
 
 
 def log_metrics(metrics: dict[str, float], step: int = 0, timestamp: int | None = None) -> None:
@@ -162,9 +187,15 @@ def _artifact_dir(run: _Run) -> Path:
 
 def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
     source = Path(local_path)
-    target = _artifact_dir(_run()) / (artifact_path or "")
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target / source.name)
+    target = _artifact_dir(_run()) / (artifact_path or "") / source.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = _temporary(target)
+    try:  # a reader never sees half a file, two writers never mix theirs
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
@@ -191,6 +222,11 @@ def _scalar(value: str) -> str:
 
 def start_run(run_name: str | None = None, experiment_id: str | None = None) -> str:
     """Start a run of our own (outside `mlrun run`); it ends when the program exits."""
+    with _lock:
+        return _start_run(run_name, experiment_id)
+
+
+def _start_run(run_name: str | None, experiment_id: str | None) -> str:
     global _active
     if _active is not None and _active.owned:
         end_run()
@@ -259,10 +295,11 @@ def _create_default_experiment(root: Path) -> None:
 def end_run(status: str = "FINISHED") -> None:
     """End a run this module started; a run mlrun started is ended by mlrun."""
     global _active
-    run, _active = _active, None
-    if run is None:
-        return
-    run.close()
+    with _lock:
+        run, _active = _active, None
+        if run is None:
+            return
+        run.close()
     if not run.owned:
         return
     meta_path = run.directory / "meta.yaml"

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import os
 import secrets
-import shutil
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -23,8 +23,21 @@ import yaml
 from mlrun_cli.errors import ConflictError, NotFoundError, StoreError
 from mlrun_cli.locks import exclusive_lock
 from mlrun_cli.sources.uri import path_of_file_uri
+from mlrun_cli.tracking.damage import (
+    DamagedFile,
+    check_experiment_meta,
+    check_run_meta,
+    entry_label,
+    load_meta,
+)
 from mlrun_cli.tracking.entities import ACTIVE, DELETED, Experiment, RunInfo, RunStatus
-from mlrun_cli.tracking.meta_files import dump_yaml, parse_meta, write_atomic
+from mlrun_cli.tracking.meta_files import (
+    copy_atomic,
+    dump_yaml,
+    parse_meta,
+    salvage_fields,
+    write_atomic,
+)
 from mlrun_cli.tracking.stored_run import StoredRun, files_below, read_values
 
 log = logging.getLogger(__name__)
@@ -59,7 +72,8 @@ class FileStore:
             raise StoreError(f"tracking store {self.root} is a file, not a directory")
         try:
             (self.root / TRASH).mkdir(parents=True, exist_ok=True)
-            probe = self.root / f".mlrun-write-test.{os.getpid()}"
+            # per thread too: a sweep runs several runs in one process
+            probe = self.root / f".mlrun-write-test.{os.getpid()}.{threading.get_ident()}"
             probe.write_text("")
             probe.unlink()
             if self._experiment_dir(DEFAULT_EXPERIMENT_ID) is None:
@@ -105,19 +119,22 @@ class FileStore:
         return data
 
     def _experiment_from_dir(self, directory: Path) -> Experiment:
-        meta = self._read_meta(directory / META)
         try:
-            return Experiment(
-                experiment_id=str(meta["experiment_id"]),
-                name=str(meta["name"]),
-                artifact_location=str(meta.get("artifact_location", "")),
-                lifecycle_stage=str(meta.get("lifecycle_stage", ACTIVE)),
-                creation_time=meta.get("creation_time"),
-                last_update_time=meta.get("last_update_time"),
-                tags=read_values(directory / "tags"),
-            )
-        except KeyError as exc:
-            raise StoreError(f"{directory / META}: missing field {exc}") from None
+            meta = load_meta(directory / META)
+            check_experiment_meta(meta)
+        except DamagedFile as exc:
+            raise StoreError(
+                f"{entry_label(directory, 1)}: meta.yaml unreadable ({exc.reason})"
+            ) from None
+        return Experiment(
+            experiment_id=str(meta["experiment_id"]),
+            name=str(meta["name"]),
+            artifact_location=str(meta.get("artifact_location", "")),
+            lifecycle_stage=str(meta.get("lifecycle_stage", ACTIVE)),
+            creation_time=meta.get("creation_time"),
+            last_update_time=meta.get("last_update_time"),
+            tags=read_values(directory / "tags"),
+        )
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         directory = self._experiment_dir(experiment_id)
@@ -144,7 +161,7 @@ class FileStore:
                 try:
                     found.append(self._experiment_from_dir(directory))
                 except StoreError as exc:
-                    log.warning("skipping experiment: %s", exc.message)
+                    log.warning("%s; skipped", exc.message)
         return sorted(found, key=lambda e: (e.creation_time or 0, e.experiment_id))
 
     def create_experiment(self, name: str, artifact_location: str | None = None) -> Experiment:
@@ -208,13 +225,13 @@ class FileStore:
         }
         directory = self.root / experiment_id
         directory.mkdir(parents=True, exist_ok=True)
-        write_atomic(directory / META, dump_yaml(meta))
+        write_atomic(directory / META, dump_yaml(meta), durable=True)
 
     def _update_experiment_meta(self, directory: Path, **changes: Any) -> None:
         """Rewrite only the given fields, keeping whatever else MLflow stored there."""
         meta = self._read_meta(directory / META)
         meta.update(changes, last_update_time=now_ms())
-        write_atomic(directory / META, dump_yaml(meta))
+        write_atomic(directory / META, dump_yaml(meta), durable=True)
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> Experiment:
         check_experiment_name(new_name)
@@ -287,7 +304,7 @@ class FileStore:
         )
         for sub in ("metrics", "params", "artifacts", "tags"):
             (run_dir / sub).mkdir(parents=True, exist_ok=True)
-        write_atomic(run_dir / META, dump_yaml(_run_meta(info)))
+        write_atomic(run_dir / META, dump_yaml(_run_meta(info)), durable=True)
         self.set_tags(info, {"mlflow.runName": run_name, **tags})
         return info
 
@@ -302,7 +319,7 @@ class FileStore:
         meta.update(changes)
         if meta.get("deleted_time", 0) is None:
             del meta["deleted_time"]  # MLflow drops it on every rewrite of a live run
-        write_atomic(run_dir / META, dump_yaml(meta))
+        write_atomic(run_dir / META, dump_yaml(meta), durable=True)
 
     def log_params(self, info: RunInfo, params: Mapping[str, str]) -> None:
         """Params are immutable, as in MLflow: the same value again is fine, another is not."""
@@ -323,14 +340,21 @@ class FileStore:
         self._update_run_meta(self._run_dir(info), status=int(status), end_time=end_time)
         return RunInfo(**{**info.__dict__, "status": status, "end_time": end_time})
 
+    def log_metrics(self, info: RunInfo, metrics: Mapping[str, float], timestamp: int) -> None:
+        """Appended as MLflow's file store appends: `<timestamp ms> <value> <step>`."""
+        metrics_dir = self._run_dir(info) / "metrics"
+        for key, value in metrics.items():
+            path = metrics_dir / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(f"{timestamp} {value!r} 0\n")
+
     def artifact_dir(self, info: RunInfo) -> Path:
         return path_of_file_uri(info.artifact_uri)
 
     def add_artifact(self, info: RunInfo, source: Path, relative: str) -> None:
         """Copy a file into the run's artifacts, as `mlflow.log_artifact` would."""
-        target = self.artifact_dir(info) / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        copy_atomic(source, self.artifact_dir(info) / relative)
 
     def write_artifact(self, info: RunInfo, relative: str, text: str) -> None:
         write_atomic(self.artifact_dir(info) / relative, text)
@@ -410,14 +434,12 @@ class FileStore:
             if directory is None:
                 continue
             for run_dir in _run_dirs(directory):
-                try:
-                    meta = self._read_meta(run_dir / META)
-                    info = _run_info(meta)
-                except (StoreError, KeyError, ValueError) as exc:
-                    log.warning("skipping run %s: %s", run_dir, exc)
+                run = readable_run(run_dir)
+                if run is None:
                     continue
-                if view == "all" or (view == "deleted_only") == (info.lifecycle_stage == DELETED):
-                    runs.append(StoredRun(run_dir, info, meta.get("deleted_time")))
+                stage = run.info.lifecycle_stage
+                if view == "all" or (view == "deleted_only") == (stage == DELETED):
+                    runs.append(run)
         return runs
 
     def runs_with_prefix(self, prefix: str) -> list[StoredRun]:
@@ -427,8 +449,7 @@ class FileStore:
         found = []
         for parent in (self.root, self.root / TRASH):
             for meta_path in sorted(parent.glob(f"*/{prefix.lower()}*/{META}")):
-                info = _run_info(self._read_meta(meta_path))
-                found.append(StoredRun(meta_path.parent, info))
+                found.append(salvaged_run(meta_path.parent))
         return found
 
     def set_run_lifecycle(self, info: RunInfo, stage: str) -> None:
@@ -452,6 +473,46 @@ def check_experiment_name(name: str) -> None:
 
 def _run_dirs(experiment_dir: Path) -> list[Path]:
     return [d for d in experiment_dir.iterdir() if (d / META).is_file()]
+
+
+def readable_run(run_dir: Path) -> StoredRun | None:
+    """The run in `run_dir`, or None, with one warning naming it, when its meta.yaml is
+    damaged: a listing shows every healthy run whatever the state of the others."""
+    try:
+        meta = load_meta(run_dir / META)
+        check_run_meta(meta, run_dir)
+    except DamagedFile as exc:
+        log.warning("%s: meta.yaml unreadable (%s); skipped", entry_label(run_dir, 2), exc.reason)
+        return None
+    return StoredRun(run_dir, _run_info(meta), meta.get("deleted_time"))
+
+
+def salvaged_run(run_dir: Path) -> StoredRun:
+    """The run in `run_dir` as far as it can be read, for `runs describe`: a damaged meta.yaml
+    gives what its readable lines say, the folder's names, and MLflow's defaults (RUNNING)."""
+    try:
+        meta = load_meta(run_dir / META)
+        check_run_meta(meta, run_dir)
+        return StoredRun(run_dir, _run_info(meta), meta.get("deleted_time"))
+    except DamagedFile as exc:
+        damage = f"meta.yaml unreadable ({exc.reason})"
+        log.warning("%s: %s; shown as far as it can be read", entry_label(run_dir, 2), damage)
+    fields = salvage_fields(run_dir / META)
+    info = RunInfo(
+        run_id=run_dir.name,
+        experiment_id=run_dir.parent.name,
+        run_name=str(fields.get("run_name") or ""),
+        status=RunStatus.RUNNING,
+        start_time=fields["start_time"] if isinstance(fields.get("start_time"), int) else 0,
+        end_time=fields["end_time"] if isinstance(fields.get("end_time"), int) else None,
+        lifecycle_stage=DELETED if fields.get("lifecycle_stage") == DELETED else ACTIVE,
+        artifact_uri=str(fields.get("artifact_uri") or (run_dir / "artifacts").as_uri()),
+        user_id=str(fields.get("user_id") or ""),
+    )
+    status = fields.get("status")
+    if status in {int(s) for s in RunStatus}:
+        info = RunInfo(**{**info.__dict__, "status": RunStatus(status)})
+    return StoredRun(run_dir, info, damage=(damage,))
 
 
 def _run_meta(info: RunInfo) -> dict[str, Any]:

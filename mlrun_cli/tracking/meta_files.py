@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,13 +26,42 @@ def dump_yaml(data: Mapping[str, Any]) -> str:
     return yaml.safe_dump(dict(data), default_flow_style=False, allow_unicode=True, sort_keys=True)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` so that a reader sees the old or the new content, never a mix."""
+def write_atomic(path: Path, text: str, durable: bool = False) -> None:
+    """Replace `path` so that a reader sees the old or the new content, never a mix.
+
+    The temporary name is unique per call (not only per process): threads and processes that
+    replace the same file at once each rename a complete file of their own, the last one wins.
+    `durable` also syncs the data before the rename, so that even a machine crash leaves the
+    old or the new file, not an empty one (meta.yaml, which every reader needs)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
+    temporary = _temporary_name(path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def copy_atomic(source: Path, path: Path) -> None:
+    """Copy `source` to `path` through a temporary file, as `write_atomic` does for text."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = _temporary_name(path)
+    try:
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _temporary_name(path: Path) -> Path:
+    """A dot-file beside `path` (readers skip dot-files), unique across threads and processes."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
 
 
 def parse_meta(text: str) -> Any:
@@ -68,3 +99,17 @@ def parse_flat_meta(text: str) -> dict[str, Any] | None:
         else:
             return None
     return data
+
+
+def salvage_fields(path: Path) -> dict[str, Any]:
+    """The `key: scalar` lines of a damaged meta.yaml that still read as such, one by one."""
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return {}
+    fields: dict[str, Any] = {}
+    for line in text.splitlines():
+        parsed = parse_flat_meta(line)
+        if parsed:
+            fields.update(parsed)
+    return fields

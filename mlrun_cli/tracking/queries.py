@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlrun_cli.context import Settings
-from mlrun_cli.errors import NotFoundError, UsageError
-from mlrun_cli.run.runner_identity import runner_alive
+from mlrun_cli.errors import NotFoundError, StoreError, UsageError
+from mlrun_cli.run.runner_identity import end_recorded_group, runner_alive
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import ACTIVE, DELETED, RunStatus
 from mlrun_cli.tracking.file_store import now_ms
@@ -100,6 +100,7 @@ class RunDetails:
 
     def as_json(self) -> dict[str, Any]:
         info = self.run.info
+        params, metrics, tags = self.run.params, self.run.metrics, self.run.tags
         return {
             "run_id": info.run_id,
             "run_name": info.run_name,
@@ -112,11 +113,12 @@ class RunDetails:
             "end_time": info.end_time,
             "duration_seconds": self.run.duration_seconds,
             "artifact_uri": info.artifact_uri,
-            "params": self.run.params,
-            "metrics": self.run.metrics,
-            "tags": self.run.tags,
+            "params": params,
+            "metrics": metrics,
+            "tags": tags,
             "artifacts": [{"path": p, "size": s} for p, s in self.artifacts],
             "provenance": self.provenance,
+            "damage": list(self.run.damage),  # after reading: reading finds it
         }
 
 
@@ -125,15 +127,29 @@ def describe(settings: Settings, prefix: str) -> RunDetails:
     run = find_run(store, prefix)
     text = store.read_artifact(run.info, artifacts.RUN_RECORD)
     provenance: dict[str, Any] = {}
-    if text is not None:
-        record = json.loads(text)
+    record = _json_object(text)
+    if record is None and text is not None:
+        run.damage.append(f"artifact {artifacts.RUN_RECORD} unreadable")
+    if record is not None:
         provenance = {
             "source": record.get("source", {}),
             "environment": record.get("environment", {}),
             "command": record.get("command"),
         }
-    experiment_name = store.get_experiment(run.info.experiment_id).name
+    try:
+        experiment_name = store.get_experiment(run.info.experiment_id).name
+    except StoreError as exc:  # a damaged experiment: the run is still shown
+        run.damage.append(exc.message)
+        experiment_name = "-"
     return RunDetails(run, experiment_name, store.list_artifacts(run.info), provenance)
+
+
+def _json_object(text: str | None) -> dict[str, Any] | None:
+    try:
+        document = json.loads(text) if text is not None else None
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
 
 
 @dataclass(frozen=True)
@@ -173,7 +189,14 @@ def _str_values(values: dict[str, float]) -> dict[str, str]:
     return {key: repr(value) for key, value in values.items()}
 
 
-_VOLATILE_TAGS = ("mlflow.runName", "mlrun.duration_s", "mlrun.runner.", "mlflow.source.git.diff")
+# Identity and timing, or (the run key) a digest of the inputs that compare shows one by one.
+_VOLATILE_TAGS = (
+    "mlflow.runName",
+    "mlrun.duration_s",
+    "mlrun.runner.",
+    "mlflow.source.git.diff",
+    "mlrun.run_key",
+)
 
 
 def _comparable_tags(tags: dict[str, str]) -> dict[str, str]:
@@ -215,8 +238,15 @@ def set_lifecycle(settings: Settings, prefix: str, stage: str) -> RecordedRun:
     return find_run(store, run.info.run_id)
 
 
-def gc(settings: Settings) -> list[RecordedRun]:
-    """Mark KILLED the RUNNING runs whose runner, on this host, is gone."""
+@dataclass(frozen=True)
+class CollectedRun:
+    run: RecordedRun
+    group_ended: bool  # its entry point's process group still ran, and was killed
+
+
+def gc(settings: Settings) -> list[CollectedRun]:
+    """Mark KILLED the RUNNING runs whose runner, on this host, is gone, and end what is left
+    of their entry points (the recorded process group, after checking it is still that one)."""
     store = existing_store(settings)
     experiments = [e.experiment_id for e in store.list_experiments("all")]
     stuck = [
@@ -224,7 +254,11 @@ def gc(settings: Settings) -> list[RecordedRun]:
         for r in store.stored_runs(experiments, "all")
         if r.info.status == RunStatus.RUNNING and runner_alive(r.tags) is False
     ]
+    collected = []
     for run in stuck:
+        ended = end_recorded_group(run.tags)
         store.finish_run(run.info, RunStatus.KILLED, now_ms())
-        store.set_tags(run.info, {"mlrun.gc": "runner process was gone"})
-    return stuck
+        note = "; its process group was killed" if ended else ""
+        store.set_tags(run.info, {"mlrun.gc": f"runner process was gone{note}"})
+        collected.append(CollectedRun(run, ended))
+    return collected

@@ -28,6 +28,7 @@ class RecordedRun(SearchableRun, Protocol):
 
     info: RunInfo
     deleted_time: int | None
+    damage: list[str]  # the parts that could not be read (filled as they are read)
 
     @property
     def duration_seconds(self) -> float | None: ...
@@ -74,6 +75,10 @@ class Store(Protocol):
     def set_tags(self, info: RunInfo, tags: Mapping[str, str]) -> None: ...
 
     def finish_run(self, info: RunInfo, status: RunStatus, end_time: int) -> RunInfo: ...
+
+    def log_metrics(self, info: RunInfo, metrics: Mapping[str, float], timestamp: int) -> None:
+        """One point per metric at step 0 (a reused run carries the earlier run's results)."""
+        ...
 
     def log_dataset_input(
         self, info: RunInfo, dataset: Mapping[str, str | None], context: str

@@ -1,23 +1,46 @@
 """A run as it lies in the file store, read lazily: a filter on one metric reads one file.
 
 Latest metric values follow MLflow: the point with the largest (step, timestamp, value).
+A damaged file (see tracking.damage) is left out with one warning naming it, and listed in
+`damage`, so the rest of the run is still shown.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from mlrun_cli.tracking.damage import DamagedFile, entry_label, metric_points, read_utf8
 from mlrun_cli.tracking.entities import RunInfo
+
+log = logging.getLogger(__name__)
 
 
 class StoredRun:
-    def __init__(self, directory: Path, info: RunInfo, lifecycle_deleted_time: int | None = None):
+    def __init__(
+        self,
+        directory: Path,
+        info: RunInfo,
+        lifecycle_deleted_time: int | None = None,
+        damage: tuple[str, ...] = (),
+    ):
         self.directory = directory
         self.info = info
         self.deleted_time = lifecycle_deleted_time
+        self.damage = list(damage)  # what could not be read: "meta.yaml unreadable (empty)"
+        self._reported: set[str] = set()
+
+    def _report(self, what: str) -> None:
+        """One warning per damaged file, however often it is read."""
+        if what not in self.damage:
+            self.damage.append(what)
+        if what not in self._reported:
+            self._reported.add(what)
+            log.warning("%s: %s; skipped", entry_label(self.directory, 2), what)
 
     def attribute(self, key: str) -> Any:
         info = self.info
@@ -33,11 +56,14 @@ class StoredRun:
 
     @cached_property
     def params(self) -> dict[str, str]:
-        return read_values(self.directory / "params")
+        return read_values(self.directory / "params", self._damaged_value("params"))
 
     @cached_property
     def tags(self) -> dict[str, str]:
-        return read_values(self.directory / "tags")
+        return read_values(self.directory / "tags", self._damaged_value("tags"))
+
+    def _damaged_value(self, section: str) -> Callable[[str, str], None]:
+        return lambda key, reason: self._report(f"{section}/{key} unreadable ({reason})")
 
     @cached_property
     def metrics(self) -> dict[str, float]:
@@ -51,16 +77,17 @@ class StoredRun:
     def metric_history(self, key: str, path: Path | None = None) -> list[tuple[int, float, int]]:
         """(timestamp, value, step) per point, in logging order."""
         path = path or self.directory / "metrics" / key
-        points = []
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_utf8(path.read_bytes())
         except OSError:
             return []
-        for line in text.splitlines():
-            fields = line.split()
-            if len(fields) >= 2:
-                step = int(fields[2]) if len(fields) > 2 else 0
-                points.append((int(fields[0]), float(fields[1]), step))
+        except DamagedFile as exc:
+            self._report(f"metrics/{key} unreadable ({exc.reason})")
+            return []
+        points, torn = metric_points(text)
+        if torn:
+            lines = ", ".join(map(str, torn[:3])) + (" ..." if len(torn) > 3 else "")
+            self._report(f"metrics/{key} torn at line {lines}")
         return points
 
     @property
@@ -70,12 +97,21 @@ class StoredRun:
         return (self.info.end_time - self.info.start_time) / 1000
 
 
-def read_values(directory: Path) -> dict[str, str]:
-    """Params or tags: one file per key, keys with `/` as sub-directories."""
+def read_values(
+    directory: Path, report: Callable[[str, str], None] | None = None
+) -> dict[str, str]:
+    """Params or tags: one file per key, keys with `/` as sub-directories. A value that is not
+    UTF-8 (a torn write) is left out and reported (to `report`, else as a warning)."""
     values = {}
     for key, path in files_below(directory):
-        with open(path, encoding="utf-8") as handle:
-            values[key] = handle.read()
+        try:
+            values[key] = read_utf8(path.read_bytes())
+        except (DamagedFile, OSError) as exc:
+            reason = exc.reason if isinstance(exc, DamagedFile) else str(exc.strerror)
+            if report is None:
+                log.warning("%s: unreadable (%s); skipped", entry_label(path, 3), reason)
+            else:
+                report(key, reason)
     return values
 
 

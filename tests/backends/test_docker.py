@@ -117,11 +117,12 @@ def test_a_dockerfile_image_with_mlflow_is_built_once(docker_host, tmp_path) -> 
     image = tags["mlflow.docker.image.uri"]
     import docker
 
+    client = docker.DockerClient(base_url=docker_host)
     # the image's size, not the few bytes of its cache entry
-    assert envs[0]["size_bytes"] >= docker.from_env().images.get(image).attrs["Size"]
+    assert envs[0]["size_bytes"] >= client.images.get(image).attrs["Size"]
     pruned = mlrun(tmp_path, docker_host, "envs", "prune", "--all")
     assert pruned.stdout.startswith("Removed 1 environment")
-    assert not [i for i in docker.from_env().images.list() if image in i.tags]
+    assert not [i for i in client.images.list() if image in i.tags]
 
 
 def test_docker_args_environment_and_volumes_reach_the_container(docker_host, tmp_path) -> None:
@@ -160,7 +161,7 @@ def test_ctrl_c_stops_and_removes_the_container(docker_host, tmp_path) -> None:
             "    command: 'echo started; sleep 120'\n",
         },
     )
-    client = docker.from_env()
+    client = docker.DockerClient(base_url=docker_host)
     before = {c.id for c in client.containers.list(all=True)}
     runner = subprocess.Popen(
         mlrun_command("run", "p"),
@@ -265,7 +266,7 @@ def test_a_failed_build_fails_the_run_with_its_log(docker_host, tmp_path) -> Non
     assert (meta.parent / "artifacts" / "environment" / "build.log").is_file()
     import docker
 
-    containers = docker.from_env().containers.list(all=True)
+    containers = docker.DockerClient(base_url=docker_host).containers.list(all=True)
     assert not [c for c in containers if token in " ".join(c.attrs["Config"].get("Cmd") or [])]
 
 

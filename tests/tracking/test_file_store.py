@@ -188,7 +188,7 @@ def test_a_corrupt_experiment_is_skipped_with_a_warning(tmp_path, caplog) -> Non
     (tmp_path / "123").mkdir()
     (tmp_path / "123" / "meta.yaml").write_text(": : :\n[")
     assert [e.name for e in store.list_experiments()] == ["Default"]
-    assert "123/meta.yaml: unreadable" in caplog.text
+    assert "/123: meta.yaml unreadable (not YAML: " in caplog.text
 
 
 @pytest.mark.parametrize(

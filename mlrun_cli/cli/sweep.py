@@ -1,0 +1,153 @@
+"""`mlrun sweep`: an entry point over a grid of parameter values."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from mlrun_cli.cli.options import json_option, reuse_option, tracking_uri_option
+from mlrun_cli.cli.render import echo_json, echo_table
+from mlrun_cli.envs import MANAGERS
+
+
+@click.command()
+@click.argument("uri")
+@click.option("-e", "--entry-point", default="main", show_default=True, help="Entry point.")
+@click.option(
+    "-P",
+    "--param-list",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUES",
+    help="Values of a parameter: a,b,c (\\, for a comma), range(start, stop, step), "
+    "glob(data/*.csv) or one value. Repeat for more parameters.",
+)
+@click.option("--zip", "zipped", is_flag=True, help="Pair the lists instead of crossing them.")
+@click.option("--max-runs", default=1000, show_default=True, help="Refuse a grid with more points.")
+@click.option("-j", "--jobs", default=1, show_default=True, help="Children run at once.")
+@click.option("--fail-fast", is_flag=True, help="Start no child after the first failure.")
+@click.option(
+    "--backend",
+    default="local",
+    show_default=True,
+    metavar="NAME",
+    help="Where the children run (local; slurm and ray are not available yet).",
+)
+@reuse_option
+@click.option(
+    "--metric", "metrics", multiple=True, metavar="NAME", help="A metric column of the table."
+)
+@click.option(
+    "--order-by",
+    metavar="KEY [ASC|DESC]",
+    help="Sort the table: metrics.NAME or params.NAME, then ASC (default) or DESC.",
+)
+@click.option("-v", "--version", "version", metavar="VERSION", help="Git commit, branch or tag.")
+@click.option("--experiment-name", metavar="NAME", help="Record in this experiment.")
+@click.option("--experiment-id", metavar="ID", help="Record in this existing experiment.")
+@click.option("--run-name", metavar="NAME", help="Name of the parent run.")
+@click.option(
+    "--env-manager", type=click.Choice(tuple(MANAGERS)), help="How to provide the environment."
+)
+@click.option("--no-env", is_flag=True, help="Use the current interpreter (--env-manager local).")
+@click.option("--rebuild-env", is_flag=True, help="Build the environment again.")
+@click.option("--no-digest", is_flag=True, help="Do not hash the data path parameters name.")
+@click.option("-q", "--quiet", is_flag=True, help="Only the children's output and the table.")
+@tracking_uri_option
+@json_option
+def sweep(
+    uri: str,
+    entry_point: str,
+    params: tuple[str, ...],
+    zipped: bool,
+    max_runs: int,
+    jobs: int,
+    fail_fast: bool,
+    backend: str,
+    reuse: str | None,
+    metrics: tuple[str, ...],
+    order_by: str | None,
+    version: str | None,
+    experiment_name: str | None,
+    experiment_id: str | None,
+    run_name: str | None,
+    env_manager: str | None,
+    no_env: bool,
+    rebuild_env: bool,
+    no_digest: bool,
+    quiet: bool,
+    tracking_uri: str | None,
+    as_json: bool,
+) -> int:
+    """Run an entry point for every point of a grid: a parent run with one child per point.
+
+    Each child's output is shown with its number in front and kept whole in its own logs.
+    Exits 0 only when every child finished; 130 after Ctrl-C (every child KILLED).
+    """
+    from mlrun_cli.cli.progress import TerminalProgress
+    from mlrun_cli.context import Settings
+    from mlrun_cli.errors import UsageError
+    from mlrun_cli.run.pipeline import RunRequest
+    from mlrun_cli.run.run_key import reuse_mode
+    from mlrun_cli.run.sweep import SweepOutput, SweepRequest, execute_sweep, plan_sweep
+
+    if no_env and env_manager not in (None, "local"):
+        raise UsageError(f"--no-env contradicts --env-manager {env_manager}")
+    if quiet:
+        logging.getLogger("mlrun_cli").setLevel(logging.WARNING)
+    settings = Settings.resolve(tracking_uri)
+    run_request = RunRequest(
+        uri=uri,
+        entry_point=entry_point,
+        parameters=params,
+        env_manager="local" if no_env else env_manager,
+        experiment_name=experiment_name,
+        experiment_id=experiment_id,
+        run_name=run_name,
+        version=version,
+        rebuild_env=rebuild_env,
+        digest_inputs=not no_digest,
+    )
+    request = SweepRequest(
+        run=run_request,
+        zipped=zipped,
+        max_runs=max_runs,
+        jobs=jobs,
+        fail_fast=fail_fast,
+        backend=backend,
+        reuse=reuse_mode(reuse, settings.environ),
+        metrics=metrics,
+        order_by=order_by,
+    )
+    plan = plan_sweep(request, settings)
+    progress = TerminalProgress()
+    stdout = sys.stderr.buffer if as_json else sys.stdout.buffer
+    try:
+        result = execute_sweep(plan, settings, SweepOutput(stdout, sys.stderr.buffer, progress))
+    finally:
+        progress.close()
+    if as_json:
+        echo_json("sweep", result.as_json())
+        return result.exit_code
+    headers = ["#", "run", *result.varying, "status", "duration", *result.metrics]
+    rows = [
+        [
+            str(row.index),
+            (row.run_id or "-")[:8] + (" (reused)" if row.reused_from else ""),
+            *(row.values.get(name, "") for name in result.varying),
+            row.status,
+            "-" if row.duration is None else f"{row.duration:.2f}s",
+            *(_metric(row.metrics.get(name)) for name in result.metrics),
+        ]
+        for row in result.rows
+    ]
+    echo_table(headers, rows)
+    parent = result.parent_run_id or "none (every point was run before)"
+    click.echo(f"sweep {parent}: {result.status.name}, {result.executed} executed")
+    return result.exit_code
+
+
+def _metric(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"

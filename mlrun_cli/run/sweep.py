@@ -1,0 +1,454 @@
+"""`mlrun sweep`: one entry point over a grid of parameter values, as a parent run and children.
+
+    grid -> every point planned and type-checked (nothing written)
+         -> run cache lookup (--reuse) -> parent run (tag mlrun.sweep, the grid as a param)
+         -> env prepared once -> children through a scheduler (each the ordinary pipeline,
+            tagged mlflow.parentRunId) -> parent status -> the children's table
+
+Where the children run is the scheduler's business (sweep_schedulers.py): threads on this
+machine today, a Slurm job array or Ray jobs when those backends exist.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import IO
+
+from mlrun_cli.backends.streams import StopRequest
+from mlrun_cli.context import Settings
+from mlrun_cli.envs import BuildProgress, PreparedEnv, SilentProgress
+from mlrun_cli.errors import EnvBuildError, MlrunError, ParameterError, UsageError
+from mlrun_cli.project.params import ResolvedCommand, resolve_command
+from mlrun_cli.run.interrupts import interrupted_exit_code
+from mlrun_cli.run.pipeline import (
+    RunOutput,
+    RunPlan,
+    RunRequest,
+    execute_run,
+    experiment_for,
+    plan_run,
+)
+from mlrun_cli.run.prefixed_output import PrefixedLines
+from mlrun_cli.run.provenance import git_tags
+from mlrun_cli.run.run_key import (
+    RUN_KEY_TAG,
+    KeyMemo,
+    RunKey,
+    compute_run_key,
+    existing_experiment,
+    identical_runs,
+    record_reuse,
+)
+from mlrun_cli.run.runner_identity import runner_tags
+from mlrun_cli.run.sweep_grid import Grid, parse_grid
+from mlrun_cli.run.sweep_schedulers import Launch, StopAll, SweepScheduler, scheduler_for
+from mlrun_cli.tracking import artifacts
+from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
+from mlrun_cli.tracking.file_store import now_ms
+from mlrun_cli.tracking.search import METRIC, PARAM, OrderBy, parse_order_by
+from mlrun_cli.tracking.store import RecordedRun, Store, open_store
+
+log = logging.getLogger(__name__)
+SWEEP_TAG = "mlrun.sweep"
+PARENT_TAG = "mlflow.parentRunId"
+INDEX_TAG = "mlrun.sweep.index"
+GRID_PARAM = "mlrun.sweep.grid"
+NOT_STARTED = "NOT_STARTED"
+
+
+@dataclass(frozen=True)
+class SweepRequest:
+    run: RunRequest  # its `parameters` are the grid's `-P name=VALUES` items
+    zipped: bool = False
+    max_runs: int = 1000
+    jobs: int = 1
+    fail_fast: bool = False
+    backend: str = "local"
+    reuse: str | None = None  # None, "skip" or "record"
+    metrics: Sequence[str] = ()
+    order_by: str | None = None
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    index: int  # 1-based, in grid order
+    values: Mapping[str, str]
+    plan: RunPlan
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    base: RunPlan
+    grid: Grid
+    points: tuple[SweepPoint, ...]
+    scheduler: SweepScheduler
+    jobs: int
+    fail_fast: bool
+    reuse: str | None
+    metrics: tuple[str, ...]
+    order: OrderBy | None
+
+
+@dataclass(frozen=True)
+class SweepOutput:
+    stdout: IO[bytes] | None = None
+    stderr: IO[bytes] | None = None
+    progress: BuildProgress = field(default_factory=SilentProgress)
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    index: int
+    values: Mapping[str, str]
+    status: str  # a run status, or NOT_STARTED (after --fail-fast or Ctrl-C)
+    run_id: str | None = None
+    duration: float | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    reused_from: str | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "index": self.index,
+            "params": dict(self.values),
+            "status": self.status,
+            "run_id": self.run_id,
+            "duration_seconds": None if self.duration is None else round(self.duration, 3),
+            "metrics": dict(self.metrics),
+            "reused_from": self.reused_from,
+        }
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    parent_run_id: str | None  # None when every point was an earlier run (--reuse)
+    status: RunStatus
+    experiment_id: str | None
+    rows: tuple[SweepRow, ...]
+    varying: tuple[str, ...]
+    metrics: tuple[str, ...]
+    executed: int
+    exit_code: int
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "parent_run_id": self.parent_run_id,
+            "status": self.status.name,
+            "experiment_id": self.experiment_id,
+            "exit_code": self.exit_code,
+            "executed": self.executed,
+            "varying": list(self.varying),
+            "children": [row.as_json() for row in self.rows],
+        }
+
+
+# -- planning ------------------------------------------------------------------------------
+
+
+def plan_sweep(request: SweepRequest, settings: Settings) -> SweepPlan:
+    """Every check for every point, before anything is written."""
+    if request.jobs < 1:
+        raise UsageError(f"-j {request.jobs}: run at least one child at a time")
+    scheduler = scheduler_for(request.backend)
+    if request.reuse is not None and not request.run.digest_inputs:
+        raise UsageError("--reuse needs the input digests; drop --no-digest")
+    order = _order(request.order_by)
+    grid = parse_grid(request.run.parameters, settings.cwd, request.zipped, request.max_runs)
+    values = grid.points()
+    first = [f"{name}={value}" for name, value in values[0].items()]
+    base = plan_run(replace(request.run, parameters=first), settings)
+    commands = _commands(base, values, settings, request.run.secret_params)
+    points = tuple(
+        SweepPoint(
+            index, point, replace(base, command=command, run_name=f"{base.run_name}-{index}")
+        )
+        for index, (point, command) in enumerate(zip(values, commands, strict=True), start=1)
+    )
+    return SweepPlan(
+        base=base,
+        grid=grid,
+        points=points,
+        scheduler=scheduler,
+        jobs=min(request.jobs, len(points)),
+        fail_fast=request.fail_fast,
+        reuse=request.reuse,
+        metrics=tuple(request.metrics),
+        order=order,
+    )
+
+
+def _order(text: str | None) -> OrderBy | None:
+    if text is None:
+        return None
+    order = parse_order_by(text)
+    if order.entity not in (METRIC, PARAM):
+        raise UsageError(f"--order-by {text}: sort the children by metrics.NAME or params.NAME")
+    return order
+
+
+def _commands(
+    base: RunPlan, points: list[dict[str, str]], settings: Settings, secrets: Sequence[str]
+) -> list[ResolvedCommand]:
+    """Each point's values against their declared types; every bad value reported at once."""
+    commands: list[ResolvedCommand] = []
+    problems: dict[str, None] = {}  # ordered and without repeats
+    for index, point in enumerate(points, start=1):
+        try:
+            command = resolve_command(
+                base.entry, point, settings.cwd, base.project.directory, secret_names=secrets
+            )
+        except ParameterError as exc:
+            for line in exc.lines():
+                problems.setdefault(f"point {index} ({_label(point)}): {line}")
+            continue
+        commands.append(command.relocated(base.env_plan.path_map))
+    if problems:
+        raise ParameterError("\n".join(problems))
+    return commands
+
+
+def _label(point: Mapping[str, str]) -> str:
+    return " ".join(f"{name}={value}" for name, value in point.items())
+
+
+# -- execution -----------------------------------------------------------------------------
+
+
+def execute_sweep(plan: SweepPlan, settings: Settings, output: SweepOutput) -> SweepResult:
+    """Reuse what was run before (--reuse), run the rest under a parent, and list them all."""
+    store = open_store(settings)
+    memo = KeyMemo()
+    keys = {p.index: compute_run_key(p.plan, memo) for p in plan.points}
+    earlier = _earlier_runs(store, plan, keys)
+    to_run = [p for p in plan.points if keys[p.index].key not in earlier]
+    if plan.reuse == "skip" and not to_run:
+        log.info("all %d points were run before; nothing to do (--reuse)", len(plan.points))
+        rows = [_reused_row(p, earlier[keys[p.index].key]) for p in plan.points]
+        return _result(plan, None, RunStatus.FINISHED, None, rows, 0, 0)
+    experiment = experiment_for(store, plan.base)
+    parent = _create_parent(store, experiment, plan, settings)
+    log.info(
+        "sweep %s (%s): %d runs, %d at a time", parent.run_id, parent.run_name,
+        len(plan.points), plan.jobs,
+    )  # fmt: skip
+    if plan.reuse == "record":
+        for point in plan.points:
+            if (found := earlier.get(keys[point.index].key)) is not None:
+                tags = {**_child_tags(parent, point), RUN_KEY_TAG: keys[point.index].key}
+                record_reuse(store, experiment, found, point.plan, settings.user, tags)
+    stop = StopAll()
+    statuses: dict[int, RunStatus] = {}
+    if to_run:
+        prepared = _prepare_shared_env(store, parent, plan, output.progress)
+        launch = _launcher(plan, parent, prepared, keys, settings, output)
+        try:
+            indexes = [p.index for p in to_run]
+            statuses = plan.scheduler.run(indexes, launch, stop, plan.jobs, plan.fail_fast)
+        except BaseException:
+            store.finish_run(parent, RunStatus.KILLED, now_ms())
+            raise
+    status, exit_code = _parent_status(stop, statuses, len(to_run))
+    parent = store.finish_run(parent, status, now_ms())
+    rows = _rows(store, experiment, parent, plan, earlier if plan.reuse == "skip" else {}, keys)
+    return _result(plan, parent.run_id, status, experiment.experiment_id, rows, len(statuses),
+                   exit_code)  # fmt: skip
+
+
+def _earlier_runs(
+    store: Store, plan: SweepPlan, keys: Mapping[int, RunKey]
+) -> dict[str, RecordedRun]:
+    if plan.reuse is None:
+        return {}
+    experiment = existing_experiment(store, plan.base)
+    if experiment is None:
+        return {}
+    return identical_runs(store, experiment.experiment_id, {k.key for k in keys.values()})
+
+
+def _create_parent(
+    store: Store, experiment: Experiment, plan: SweepPlan, settings: Settings
+) -> RunInfo:
+    base = plan.base
+    tags = {
+        "mlflow.user": settings.user,
+        "mlflow.source.name": base.source.source_name,
+        "mlflow.source.type": "PROJECT",
+        "mlflow.project.entryPoint": base.entry.name,
+        "mlflow.project.env": base.env_plan.manager,
+        "mlflow.project.backend": plan.scheduler.name,
+        SWEEP_TAG: "zip" if plan.grid.zipped else "product",
+        **git_tags(base.source),
+        **runner_tags(),
+    }
+    parent = store.create_run(experiment, base.run_name, settings.user, tags)
+    store.log_params(parent, {GRID_PARAM: json.dumps(plan.grid.as_json(), sort_keys=True)})
+    return parent
+
+
+def _prepare_shared_env(
+    store: Store, parent: RunInfo, plan: SweepPlan, progress: BuildProgress
+) -> PreparedEnv:
+    """Built (or found) once for all children; a failure ends the parent, before any child."""
+    base = plan.base
+    try:
+        prepared = base.manager.prepare(base.env_plan, progress, base.rebuild_env)
+    except BaseException as exc:
+        if isinstance(exc, EnvBuildError) and exc.log_path is not None:
+            store.add_artifact(parent, exc.log_path, artifacts.BUILD_LOG)
+        killed = isinstance(exc, KeyboardInterrupt)
+        store.finish_run(parent, RunStatus.KILLED if killed else RunStatus.FAILED, now_ms())
+        raise
+    if prepared.build_log is not None:
+        store.add_artifact(parent, prepared.build_log, artifacts.BUILD_LOG)
+    if prepared.key:
+        store.set_tags(parent, {"mlrun.env.key": prepared.key})
+    return replace(prepared, build_log=None)  # the build log belongs to the parent only
+
+
+def _child_tags(parent: RunInfo, point: SweepPoint) -> dict[str, str]:
+    return {PARENT_TAG: parent.run_id, INDEX_TAG: str(point.index)}
+
+
+def _launcher(
+    plan: SweepPlan,
+    parent: RunInfo,
+    prepared: PreparedEnv,
+    keys: Mapping[int, RunKey],
+    settings: Settings,
+    output: SweepOutput,
+) -> Launch:
+    lock = threading.Lock()
+    points = {p.index: p for p in plan.points}
+
+    def launch(index: int, stop: StopRequest) -> RunStatus:
+        point = points[index]
+        child = replace(point.plan, prepared_env=prepared, extra_tags=_child_tags(parent, point))
+        prefix = f"[{point.index}] "
+        streams = [
+            PrefixedLines(target, prefix, lock) if target is not None else None
+            for target in (output.stdout, output.stderr)
+        ]
+        echo = [s.as_stream() if s is not None else None for s in streams]
+        try:
+            result = execute_run(
+                child, settings, RunOutput(echo[0], echo[1], stop=stop), keys[point.index]
+            )
+        except MlrunError as exc:  # the child's run is already recorded as FAILED
+            log.warning("%s%s: %s", prefix, _label(point.values), exc.message)
+            return RunStatus.FAILED
+        finally:
+            for stream in streams:
+                if stream is not None:
+                    stream.finish()
+        run = result.run
+        log.info(
+            "%s%s: run %s %s in %.2fs", prefix, _label(point.values), run.run_id,
+            run.status.name, result.outcome.duration,
+        )  # fmt: skip
+        return run.status
+
+    return launch
+
+
+def _parent_status(
+    stop: StopRequest, statuses: Mapping[int, RunStatus], planned: int
+) -> tuple[RunStatus, int]:
+    if stop.signum is not None:
+        return RunStatus.KILLED, interrupted_exit_code(stop.signum)
+    if any(s != RunStatus.FINISHED for s in statuses.values()) or len(statuses) < planned:
+        return RunStatus.FAILED, 1
+    return RunStatus.FINISHED, 0
+
+
+def _rows(
+    store: Store,
+    experiment: Experiment,
+    parent: RunInfo,
+    plan: SweepPlan,
+    skipped: Mapping[str, RecordedRun],
+    keys: Mapping[int, RunKey],
+) -> list[SweepRow]:
+    """The children as the store has them, and the earlier runs that stood in for some."""
+    children = {
+        r.tags.get(INDEX_TAG): r
+        for r in store.stored_runs([experiment.experiment_id])
+        if r.tags.get(PARENT_TAG) == parent.run_id
+    }
+    rows = []
+    for point in plan.points:
+        child = children.get(str(point.index))
+        if child is not None:
+            rows.append(_row(point, child))
+        elif (found := skipped.get(keys[point.index].key)) is not None:
+            rows.append(_reused_row(point, found))
+        else:
+            rows.append(SweepRow(point.index, point.values, NOT_STARTED))
+    return rows
+
+
+def _row(point: SweepPoint, run: RecordedRun) -> SweepRow:
+    return SweepRow(
+        index=point.index,
+        values=point.values,
+        status=run.info.status.name,
+        run_id=run.info.run_id,
+        duration=run.duration_seconds,
+        metrics=run.metrics,
+        reused_from=run.tags.get("mlrun.reused_from"),
+    )
+
+
+def _reused_row(point: SweepPoint, earlier: RecordedRun) -> SweepRow:
+    return replace(_row(point, earlier), reused_from=earlier.info.run_id)
+
+
+def _result(
+    plan: SweepPlan,
+    parent_id: str | None,
+    status: RunStatus,
+    experiment_id: str | None,
+    rows: list[SweepRow],
+    executed: int,
+    exit_code: int,
+) -> SweepResult:
+    return SweepResult(
+        parent_run_id=parent_id,
+        status=status,
+        experiment_id=experiment_id,
+        rows=tuple(_sorted(rows, plan.order)),
+        varying=plan.grid.varying,
+        metrics=plan.metrics,
+        executed=executed,
+        exit_code=exit_code,
+    )
+
+
+def _sorted(rows: list[SweepRow], order: OrderBy | None) -> list[SweepRow]:
+    """Grid order, or by one metric or param; rows without the value always last."""
+    if order is None:
+        return rows
+
+    def value(row: SweepRow) -> float | str | None:
+        if order.entity == METRIC:
+            number = row.metrics.get(order.key)
+            return None if number is None or math.isnan(number) else number
+        return row.values.get(order.key)
+
+    present = [r for r in rows if value(r) is not None]
+    missing = [r for r in rows if value(r) is None]
+    present.sort(key=lambda r: _comparable(value(r)), reverse=not order.ascending)
+    return present + missing
+
+
+def _comparable(value: float | str | None) -> tuple[int, float, str]:
+    """Numbers before text, numbers by value (params are text, often numeric)."""
+    if isinstance(value, float):
+        return (0, value, "")
+    try:
+        return (0, float(str(value)), "")
+    except ValueError:
+        return (1, 0.0, str(value))

@@ -1,0 +1,109 @@
+"""Where a sweep's children run: the seam between the sweep and the machines.
+
+A scheduler receives the points to run (by index) and a `launch` that runs one of them to its
+end through the ordinary pipeline, and returns each started point's final status. Threads on
+this machine are the one scheduler today; a Slurm job array or Ray jobs plug in here as others
+when those backends exist, and until then asking for them is a clear error.
+
+Backends install signal handlers only on the main thread, so a scheduler takes Ctrl-C itself
+(`StopAll`) and passes it to every running child's own stop request.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from mlrun_cli.backends.streams import StopRequest, handling_signals
+from mlrun_cli.errors import UsageError
+from mlrun_cli.tracking.entities import RunStatus
+
+# (point index, the child's stop request) -> the child's final status
+Launch = Callable[[int, StopRequest], RunStatus]
+
+
+class StopAll(StopRequest):
+    """The sweep's signal state: a signal also goes to every child's own stop request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.children: list[StopRequest] = []
+        self.lock = threading.Lock()
+
+    def handle(self, signum: int, frame: object) -> None:
+        super().handle(signum, frame)
+        with self.lock:
+            children = list(self.children)
+        for child in children:
+            child.handle(signum, frame)
+
+    def child(self) -> StopRequest:
+        stop = StopRequest()
+        with self.lock:
+            self.children.append(stop)
+            signum = self.signum
+        if signum is not None:  # a child that begins during the shutdown stops at once
+            stop.handle(signum, None)
+        return stop
+
+
+class SweepScheduler(Protocol):
+    name: str
+
+    def run(
+        self, indexes: Sequence[int], launch: Launch, stop: StopAll, jobs: int, fail_fast: bool
+    ) -> dict[int, RunStatus]:
+        """Run the points, at most `jobs` at once; the final status of each started one."""
+        ...
+
+
+class ThreadScheduler:
+    """Children as threads of this process, each running the ordinary pipeline."""
+
+    name = "local"
+
+    def run(
+        self, indexes: Sequence[int], launch: Launch, stop: StopAll, jobs: int, fail_fast: bool
+    ) -> dict[int, RunStatus]:
+        pending = deque(indexes)
+        statuses: dict[int, RunStatus] = {}
+        lock = threading.Lock()
+
+        def next_index() -> int | None:
+            with lock:
+                failed = any(s != RunStatus.FINISHED for s in statuses.values())
+                if not pending or stop.signum is not None or (fail_fast and failed):
+                    return None
+                return pending.popleft()
+
+        def work() -> None:
+            while (index := next_index()) is not None:
+                status = launch(index, stop.child())
+                with lock:
+                    statuses[index] = status
+
+        workers = [threading.Thread(target=work, daemon=True) for _ in range(jobs)]
+        with handling_signals(stop):
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                while worker.is_alive():
+                    worker.join(0.1)  # short waits, so the signal handler runs promptly
+        return statuses
+
+
+SCHEDULERS: dict[str, Callable[[], SweepScheduler]] = {"local": ThreadScheduler}
+PLANNED = ("slurm", "ray")  # their schedulers come with the backends themselves
+
+
+def scheduler_for(backend: str) -> SweepScheduler:
+    if backend in PLANNED and backend not in SCHEDULERS:
+        raise UsageError(
+            f"--backend {backend}: sweeps cannot run on {backend} yet (this mlrun has no "
+            f"{backend} backend); run the sweep with --backend local"
+        )
+    if backend not in SCHEDULERS:
+        raise UsageError(f"--backend {backend}: not a sweep backend ({', '.join(SCHEDULERS)})")
+    return SCHEDULERS[backend]()

@@ -1,0 +1,123 @@
+"""`mlrun reproduce` in-process: code from the commit + recorded diff, same params, data check."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from mlrun_cli.tracking.file_store import FileStore
+from tests.gitrepos import make_repo
+
+PROJECT = {
+    "MLproject": """
+name: repro
+entry_points:
+  main:
+    parameters:
+      data: {type: path, default: data.txt}
+      k: {type: float, default: 2}
+    command: "python score.py {data} {k}"
+""",
+    "score.py": """
+import sys
+import mlrun_log as ml
+OFFSET = 100
+text = open(sys.argv[1]).read()
+ml.log_metric("score", len(text) * float(sys.argv[2]) + OFFSET)
+print("score logged")
+""",
+    "data.txt": "abc\n",
+}
+
+
+def original_run(cli, tmp_path: Path) -> str:
+    """A run from a dirty tree: the uncommitted OFFSET decides the metric."""
+    repo = make_repo(tmp_path / "repo", PROJECT)
+    score = repo / "score.py"
+    score.write_text(score.read_text().replace("OFFSET = 100", "OFFSET = 7"))
+    done = cli("run", "repo", "--no-env", "-P", "k=3", "--json")
+    assert done.exit_code == 0, done.stderr
+    return json.loads(done.stdout)["run"]["run_id"]
+
+
+def stored(tmp_path: Path, run_id: str):
+    return FileStore(tmp_path / "mlruns").runs_with_prefix(run_id)[0]
+
+
+def test_a_run_from_a_dirty_tree_is_reproduced_with_the_same_code_and_metrics(
+    cli, tmp_path
+) -> None:
+    run_id = original_run(cli, tmp_path)
+    assert stored(tmp_path, run_id).metrics == {"score": 19.0}  # 4 * 3 + 7: the dirty code
+    (tmp_path / "repo" / "score.py").write_text("raise SystemExit('edited since')\n")
+
+    done = cli("reproduce", run_id[:10], "--json")
+    assert done.exit_code == 0, done.stderr
+    result = json.loads(done.stdout)["reproduce"]
+    assert result["metrics"] == [
+        {"name": "score", "original": 19.0, "reproduced": 19.0, "matches": True}
+    ]
+    new = stored(tmp_path, result["run_id"])
+    original = stored(tmp_path, run_id)
+    assert new.tags["mlrun.reproduces"] == run_id
+    assert new.tags["mlflow.source.git.commit"] == original.tags["mlflow.source.git.commit"]
+    assert new.tags["mlflow.source.git.diff"] == original.tags["mlflow.source.git.diff"]
+    assert new.params == original.params
+    assert new.tags["mlrun.run_key"] == original.tags["mlrun.run_key"]
+
+
+def test_the_text_output_puts_metrics_side_by_side(cli, tmp_path) -> None:
+    run_id = original_run(cli, tmp_path)
+    done = cli("reproduce", run_id)
+    assert done.exit_code == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "score logged" in lines
+    assert lines[-3].split() == ["metric", "original", "reproduced", "match"]
+    assert lines[-2].split() == ["score", "19.0", "19.0", "yes"]
+    assert lines[-1].endswith(f"of run {run_id}: reproduced (rtol 1e-06)")
+
+
+def test_changed_input_data_is_refused_unless_drift_is_allowed(cli, tmp_path) -> None:
+    run_id = original_run(cli, tmp_path)
+    (tmp_path / "repo" / "data.txt").write_text("abcdef\n")
+    refused = cli("reproduce", run_id)
+    assert refused.exit_code == 2
+    assert f"input data ({tmp_path / 'repo' / 'data.txt'}) changed since run {run_id}" in (
+        refused.stderr
+    )
+    assert "--allow-data-drift" in refused.stderr
+    assert len(FileStore(tmp_path / "mlruns").stored_runs(["0"])) == 1
+
+    drifted = cli("reproduce", run_id, "--allow-data-drift", "--json")
+    assert drifted.exit_code == 1  # it ran, and the metric is not the original's
+    metrics = json.loads(drifted.stdout)["reproduce"]["metrics"]
+    assert metrics == [{"name": "score", "original": 19.0, "reproduced": 28.0, "matches": False}]
+    assert cli("reproduce", run_id, "--allow-data-drift", "--rtol", "0.5").exit_code == 0
+
+
+def test_dry_run_says_what_would_be_done_and_runs_nothing(cli, tmp_path) -> None:
+    run_id = original_run(cli, tmp_path)
+    done = cli("reproduce", run_id, "--dry-run")
+    assert done.exit_code == 0, done.stderr
+    commit = stored(tmp_path, run_id).tags["mlflow.source.git.commit"]
+    assert f"code: commit {commit} of {(tmp_path / 'repo').as_uri()}" in done.stdout
+    assert "uncommitted changes: " in done.stdout and "diff lines applied" in done.stdout
+    assert "param k = 3" in done.stdout
+    assert "inputs: unchanged" in done.stdout
+    assert len(FileStore(tmp_path / "mlruns").stored_runs(["0"])) == 1
+
+
+def test_code_outside_git_or_an_unreachable_commit_is_refused(cli, make_project, tmp_path) -> None:
+    make_project(PROJECT)
+    done = cli("run", "project", "--no-env", "--json")
+    run_id = json.loads(done.stdout)["run"]["run_id"]
+    refused = cli("reproduce", run_id)
+    assert refused.exit_code == 5
+    assert "which is not in git: its code cannot be checked out again" in refused.stderr
+
+    in_git = original_run(cli, tmp_path)
+    shutil.rmtree(tmp_path / "repo" / ".git")
+    refused = cli("reproduce", in_git)
+    assert refused.exit_code == 5
+    assert "is not reachable" in refused.stderr
