@@ -42,6 +42,12 @@ def source_cache_dir(environ: Mapping[str, str]) -> Path:
     return _cache_dir(environ, "sources", "MLRUN_SOURCE_ROOT")
 
 
+def staging_dir(environ: Mapping[str, str]) -> Path:
+    """Project snapshots of runs submitted to a cluster (Slurm, Ray), one folder per run; the
+    nodes must see it (a shared home), else pass `staging_dir` in --backend-config."""
+    return _cache_dir(environ, "staging", "MLRUN_STAGING_DIR")
+
+
 def validation_stamp_dir(environ: Mapping[str, str] | None = None) -> Path:
     """One empty file per MLproject content already found valid by this mlrun version."""
     return cache_root(environ) / "validated"

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from mlrun_cli.backends.jobs import JOB_BACKENDS
 from mlrun_cli.cli.options import json_option, reuse_option, tracking_uri_option
 from mlrun_cli.cli.render import echo_json
 from mlrun_cli.envs import MANAGERS
@@ -90,6 +91,18 @@ if TYPE_CHECKING:
     "--build-image", is_flag=True, help="Bake the project's code into a derived docker image."
 )
 @click.option("--docker-user", metavar="UID:GID", help="Run the container as this user.")
+@click.option(
+    "--backend",
+    type=click.Choice(("local", "docker", *JOB_BACKENDS)),
+    help="Where the entry point runs: here (local; docker for docker_env), or as a job.",
+)
+@click.option(
+    "--backend-config",
+    metavar="FILE|JSON",
+    help="The job backend's settings: a JSON/YAML file or inline JSON (see schemas/).",
+)
+@click.option("--detach", is_flag=True, help="Return once the job is submitted; print the run id.")
+@click.option("--run-id", metavar="ID", help="Continue this existing run instead of creating one.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the entry point's own output.")
 @reuse_option
 @tracking_uri_option
@@ -111,6 +124,10 @@ def run(
     docker_args: tuple[str, ...],
     build_image: bool,
     docker_user: str | None,
+    backend: str | None,
+    backend_config: str | None,
+    detach: bool,
+    run_id: str | None,
     quiet: bool,
     reuse: str | None,
     tracking_uri: str | None,
@@ -146,6 +163,10 @@ def run(
         docker_args=[_key_value(item) for item in docker_args],
         build_image=build_image,
         docker_user=docker_user,
+        backend=backend,
+        backend_config=backend_config,
+        detach=detach,
+        run_id=run_id,
     )
 
     settings = Settings.resolve(tracking_uri)
@@ -159,6 +180,13 @@ def run(
         result = execute_run(plan, settings, RunOutput(stdout, sys.stderr.buffer, progress), key)
     finally:
         progress.close()
+    if detach:
+        if as_json:
+            echo_json("run", {"run_id": result.run.run_id, "job_id": result.job_id,
+                              "backend": backend, "status": result.run.status.name})  # fmt: skip
+        else:
+            click.echo(result.run.run_id)
+        return 0
     run = result.run
     total = ((run.end_time or run.start_time) - run.start_time) / 1000
     summary = (

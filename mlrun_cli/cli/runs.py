@@ -286,14 +286,69 @@ def restore(run_id: str, tracking_uri: str | None) -> None:
 @runs.command()
 @tracking_uri_option
 def gc(tracking_uri: str | None) -> None:
-    """Mark KILLED the runs stuck RUNNING whose mlrun process on this host is gone, and kill
-    what is left of their entry points."""
+    """Mark KILLED the runs stuck RUNNING whose mlrun process on this host is gone (killing
+    what is left of their entry points), and settle submitted runs whose job ended unrecorded
+    from the engine's state (Slurm, Ray)."""
     from mlrun_cli.context import Settings
+    from mlrun_cli.run.control import reconcile_jobs
     from mlrun_cli.tracking.queries import gc as collect
 
-    stuck = collect(Settings.resolve(tracking_uri))
+    settings = Settings.resolve(tracking_uri)
+    stuck = collect(settings)
     for item in stuck:
         info = item.run.info
         ended = "; its leftover processes were killed" if item.group_ended else ""
         click.echo(f"Run {info.run_id} ({info.run_name}) marked KILLED{ended}")
-    click.echo(f"{len(stuck)} stuck run{'s' if len(stuck) != 1 else ''} found")
+    settled = reconcile_jobs(settings)
+    for run in settled:
+        reason = run.tags.get("mlrun.engine.reason", "")
+        click.echo(f"Run {run.info.run_id} ({run.info.run_name}) marked "
+                   f"{run.info.status.name}: {reason}")  # fmt: skip
+    found = len(stuck) + len(settled)
+    click.echo(f"{found} stuck run{'s' if found != 1 else ''} found")
+
+
+@runs.command()
+@click.argument("run_ids", nargs=-1, required=True)
+@tracking_uri_option
+@json_option
+def wait(run_ids: tuple[str, ...], tracking_uri: str | None, as_json: bool) -> int:
+    """Wait until each run ends; exit with the first failed run's exit code, as `mlrun run`."""
+    from mlrun_cli.context import Settings
+    from mlrun_cli.run.control import wait_runs
+
+    waited = wait_runs(Settings.resolve(tracking_uri), run_ids)
+    if as_json:
+        echo_json("runs", [{"run_id": w.run.info.run_id, "status": w.run.info.status.name,
+                            "exit_code": w.exit_code} for w in waited])  # fmt: skip
+    else:
+        for w in waited:
+            click.echo(f"{w.run.info.run_id} {w.run.info.status.name} (exit code {w.exit_code})")
+    return next((w.exit_code for w in waited if w.exit_code != 0), 0)
+
+
+@runs.command()
+@click.argument("run_id")
+@click.option(
+    "-f", "--follow", is_flag=True, help="Keep printing what the run writes until it ends."
+)
+@tracking_uri_option
+def logs(run_id: str, follow: bool, tracking_uri: str | None) -> None:
+    """Print the captured stdout (and stderr, on stderr) of a run on any backend."""
+    from mlrun_cli.context import Settings
+    from mlrun_cli.run.control import follow_logs
+
+    follow_logs(Settings.resolve(tracking_uri), run_id, follow, sys.stdout.buffer,
+                sys.stderr.buffer)  # fmt: skip
+
+
+@runs.command()
+@click.argument("run_id")
+@tracking_uri_option
+def cancel(run_id: str, tracking_uri: str | None) -> None:
+    """Cancel a submitted run's job (scancel, Ray stop_job); the run ends KILLED."""
+    from mlrun_cli.context import Settings
+    from mlrun_cli.run.control import cancel_run
+
+    run = cancel_run(Settings.resolve(tracking_uri), run_id)
+    click.echo(f"Run {run.info.run_id} {run.info.status.name}")

@@ -21,6 +21,7 @@ from typing import IO
 from mlrun_cli import __version__
 from mlrun_cli.backends import select_backend
 from mlrun_cli.backends.base import Backend, LaunchRequest, Outcome
+from mlrun_cli.backends.jobs import JobPlan, plan_job
 from mlrun_cli.backends.streams import StopRequest
 from mlrun_cli.context import Settings
 from mlrun_cli.envs import (
@@ -37,6 +38,7 @@ from mlrun_cli.project.params import ResolvedCommand, parse_assignments, resolve
 from mlrun_cli.project.spec import EntryPoint, Project, load_project, select_entry_point
 from mlrun_cli.run.interrupts import SignalGuard, interrupted_exit_code, stop_signals_interrupt
 from mlrun_cli.run.names import random_run_name
+from mlrun_cli.run.node import claim_run, keep_submitted_source
 from mlrun_cli.run.provenance import (
     RUN_RECORD_FORMAT,
     diff_text,
@@ -72,6 +74,10 @@ class RunRequest:
     build_image: bool = False
     docker_args: Sequence[tuple[str, str]] = ()
     docker_user: str | None = None
+    backend: str | None = None  # None: local, or docker for a docker_env project
+    backend_config: str | None = None  # a file or inline JSON, checked against the schema
+    detach: bool = False
+    run_id: str | None = None  # continue this existing run (a job's node side)
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,8 @@ class RunPlan:
     run_name: str
     extra_tags: Mapping[str, str] = field(default_factory=dict)  # a sweep's parent, reuse ...
     prepared_env: PreparedEnv | None = None  # an env already prepared for several runs
+    job: JobPlan | None = None  # the run is submitted to a cluster engine
+    run_id: str | None = None  # --run-id: continue this existing run (a job's node side)
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,7 @@ class RunResult:
     exit_code: int  # what mlrun exits with
     outcome: Outcome
     logs: Mapping[str, Path] = field(default_factory=dict)
+    job_id: str | None = None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -128,6 +137,7 @@ class RunResult:
             "duration_seconds": round(self.outcome.duration, 3),
             "artifact_uri": self.run.artifact_uri,
             "logs": {name: str(path) for name, path in self.logs.items()},
+            "job_id": self.job_id,
         }
 
 
@@ -137,6 +147,13 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
     experiment_id = request.experiment_id
     if experiment_name is not None and experiment_id is not None:
         raise UsageError("pass --experiment-name or --experiment-id, not both")
+    job = plan_job(
+        request.backend, request.backend_config, request.detach, settings.cwd, settings.environ
+    )
+    if job is not None and request.run_id is not None:
+        raise UsageError(
+            "--run-id continues a run here; it does not go with --backend " + job.config.backend
+        )
     if experiment_name is None and experiment_id is None:
         experiment_name = settings.environ.get("MLFLOW_EXPERIMENT_NAME") or None
         experiment_id = settings.environ.get("MLFLOW_EXPERIMENT_ID") or None
@@ -165,6 +182,8 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
     )
     manager = select_manager(project, request.env_manager, context)
     env_plan = manager.plan(project)
+    if request.backend == "docker" and env_plan.manager != "docker":
+        raise UsageError("--backend docker runs docker_env projects; this one is not one")
     return RunPlan(
         source=source,
         project=project,
@@ -178,14 +197,21 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
         experiment_name=experiment_name,
         experiment_id=experiment_id,
         run_name=request.run_name or random_run_name(),
+        job=job,
+        run_id=request.run_id,
     )
 
 
 def execute_run(
     plan: RunPlan, settings: Settings, output: RunOutput, key: RunKey | None = None
 ) -> RunResult:
-    """Create the run, provide its environment, run the entry point, record how it ended.
-    A stop signal at any point after the run exists ends it KILLED (see run.interrupts)."""
+    """Create the run (or submit it as a job), provide its environment, run the entry point,
+    record how it ended. A stop signal at any point after the run exists ends it KILLED (see
+    run.interrupts)."""
+    if plan.job is not None:
+        from mlrun_cli.run.remote import submit_run
+
+        return submit_run(plan, plan.job, settings, output)
     with stop_signals_interrupt() as guard:
         return _execute_run(plan, settings, output, guard, key)
 
@@ -194,18 +220,24 @@ def _execute_run(
     plan: RunPlan, settings: Settings, output: RunOutput, guard: SignalGuard, key: RunKey | None
 ) -> RunResult:
     store = open_store(settings)
-    experiment = experiment_for(store, plan)
-    key = key or compute_run_key(plan)
-    tags = {**_start_tags(plan, settings), **git_tags(plan.source), **runner_tags()}
-    tags = {**tags, RUN_KEY_TAG: key.key, **plan.extra_tags}
+    tags = {**start_tags(plan, settings), **git_tags(plan.source), **runner_tags()}
+    tags = {**tags, **plan.extra_tags}
+    logged: Mapping[str, str] = {}
     guard.hold()  # the run exists whole, with the tags that name its runner, before a signal
-    run = store.create_run(experiment, plan.run_name, settings.user, tags)
-    store.log_params(run, plan.command.recorded_values())
+    if plan.run_id is None:
+        experiment = experiment_for(store, plan)
+        run = store.create_run(experiment, plan.run_name, settings.user, tags)
+    else:
+        run, experiment, logged = claim_run(store, plan.run_id, tags)
+    params = plan.command.recorded_values()
+    store.log_params(run, {k: v for k, v in params.items() if k not in logged})
     log.info("run %s (%s) in experiment '%s' started", run.run_id, run.run_name, experiment.name)
     prepared: PreparedEnv | None = None
     try:
         guard.release()
-        _record_inputs(plan, store, run, key)
+        key = key or compute_run_key(plan)  # digests the inputs: slow, so inside the run
+        store.set_tags(run, {RUN_KEY_TAG: key.key})
+        record_inputs(plan, store, run, key)
         prepared = _prepare_env(plan, store, run, output.progress)
         log.info("command: %s", plan.command.display_command)
         request = _launch_request(plan, settings, store, run, experiment, prepared, output)
@@ -219,7 +251,7 @@ def _execute_run(
         if interrupted:
             log.warning("run %s KILLED while it was being prepared", run.run_id)
         run = store.finish_run(run, RunStatus.KILLED if interrupted else RunStatus.FAILED, now_ms())
-        _write_run_record(plan, store, run, prepared, None)
+        write_run_record(plan, store, run, prepared, None)
         raise
     status, exit_code = _final_status(outcome)
     store.set_tags(
@@ -228,7 +260,7 @@ def _execute_run(
     )
     _record_outputs(plan, store, run)
     run = store.finish_run(run, status, int(outcome.ended * 1000))
-    _write_run_record(plan, store, run, prepared, outcome)
+    write_run_record(plan, store, run, prepared, outcome)
     logs = {
         "stdout": store.artifact_dir(run) / artifacts.STDOUT_LOG,
         "stderr": store.artifact_dir(run) / artifacts.STDERR_LOG,
@@ -262,7 +294,7 @@ def _launch_request(
     )
 
 
-def _record_inputs(plan: RunPlan, store: Store, run: RunInfo, key: RunKey) -> None:
+def record_inputs(plan: RunPlan, store: Store, run: RunInfo, key: RunKey) -> None:
     """The uncommitted changes and the data the run reads, before it can change them."""
     if plan.source.git is not None and plan.source.git.dirty:
         store.write_artifact(run, artifacts.GIT_DIFF, diff_text(plan.source.git))
@@ -295,7 +327,7 @@ def _record_outputs(plan: RunPlan, store: Store, run: RunInfo) -> None:
         store.write_artifact(run, artifacts.OUTPUTS, json.dumps(document, indent=2))
 
 
-def _write_run_record(
+def write_run_record(
     plan: RunPlan,
     store: Store,
     run: RunInfo,
@@ -323,6 +355,8 @@ def _write_run_record(
             "exit_code": outcome.returncode if outcome else None,
         },
     )
+    if plan.run_id is not None:
+        record = keep_submitted_source(store.read_artifact(run, artifacts.RUN_RECORD), record)
     store.write_artifact(run, artifacts.RUN_RECORD, json.dumps(record, indent=2))
 
 
@@ -362,7 +396,7 @@ def experiment_for(store: Store, plan: RunPlan) -> Experiment:
     return experiment
 
 
-def _start_tags(plan: RunPlan, settings: Settings) -> dict[str, str]:
+def start_tags(plan: RunPlan, settings: Settings) -> dict[str, str]:
     """MLflow's own tag names (its UI shows them) plus mlrun's under `mlrun.`."""
     return {
         "mlflow.user": settings.user,

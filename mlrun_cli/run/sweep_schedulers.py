@@ -95,14 +95,15 @@ class ThreadScheduler:
 
 
 SCHEDULERS: dict[str, Callable[[], SweepScheduler]] = {"local": ThreadScheduler}
-PLANNED = ("slurm", "ray")  # their schedulers come with the backends themselves
+# Job backends that run single runs (`mlrun run --backend slurm`) but not sweeps yet.
+PLANNED = ("slurm", "ray")
 
 
 def scheduler_for(backend: str) -> SweepScheduler:
     if backend in PLANNED and backend not in SCHEDULERS:
         raise UsageError(
-            f"--backend {backend}: sweeps cannot run on {backend} yet (this mlrun has no "
-            f"{backend} backend); run the sweep with --backend local"
+            f"--backend {backend}: sweeps do not submit {backend} jobs yet (single runs do: "
+            f"mlrun run --backend {backend}); run the sweep with --backend local"
         )
     if backend not in SCHEDULERS:
         raise UsageError(f"--backend {backend}: not a sweep backend ({', '.join(SCHEDULERS)})")

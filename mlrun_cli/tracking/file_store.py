@@ -349,6 +349,18 @@ class FileStore:
             with open(path, "a", encoding="utf-8") as handle:
                 handle.write(f"{timestamp} {value!r} 0\n")
 
+    def set_run_status(self, info: RunInfo, status: RunStatus) -> RunInfo:
+        self._update_run_meta(self._run_dir(info), status=int(status))
+        return RunInfo(**{**info.__dict__, "status": status})
+
+    def get_run(self, run_id: str) -> StoredRun:
+        if not run_id or not all(c in "0123456789abcdef" for c in run_id):
+            raise NotFoundError(f"no run {run_id!r} in {self.root} (run ids are hexadecimal)")
+        for parent in (self.root, self.root / TRASH):
+            for meta_path in parent.glob(f"*/{run_id}/{META}"):
+                return StoredRun(meta_path.parent, _run_info(self._read_meta(meta_path)))
+        raise NotFoundError(f"no run {run_id} in {self.root}")
+
     def artifact_dir(self, info: RunInfo) -> Path:
         return path_of_file_uri(info.artifact_uri)
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlrun_cli.backends.jobs import JOB_BACKENDS
 from mlrun_cli.context import Settings
 from mlrun_cli.errors import NotFoundError, StoreError, UsageError
 from mlrun_cli.run.runner_identity import end_recorded_group, runner_alive
@@ -252,7 +253,9 @@ def gc(settings: Settings) -> list[CollectedRun]:
     stuck = [
         r
         for r in store.stored_runs(experiments, "all")
-        if r.info.status == RunStatus.RUNNING and runner_alive(r.tags) is False
+        if r.info.status == RunStatus.RUNNING
+        and r.tags.get("mlrun.backend") not in JOB_BACKENDS  # their engine settles them
+        and runner_alive(r.tags) is False
     ]
     collected = []
     for run in stuck:

@@ -78,6 +78,13 @@ class Store(Protocol):
 
     def log_metrics(self, info: RunInfo, metrics: Mapping[str, float], timestamp: int) -> None:
         """One point per metric at step 0 (a reused run carries the earlier run's results)."""
+
+    def set_run_status(self, info: RunInfo, status: RunStatus) -> RunInfo:
+        """A status that is not final (SCHEDULED while a job waits, RUNNING once it starts)."""
+        ...
+
+    def get_run(self, run_id: str) -> RecordedRun:
+        """The run with exactly this id, read afresh (a job's node may have changed it)."""
         ...
 
     def log_dataset_input(

@@ -133,7 +133,7 @@ def test_cluster_backends_are_refused_until_they_exist(cli, make_project, tmp_pa
     for backend in ("slurm", "ray"):
         result = cli("sweep", "project", "--no-env", "-P", "a=1,2", "--backend", backend)
         assert result.exit_code == 2
-        assert f"--backend {backend}: sweeps cannot run on {backend} yet" in result.stderr
+        assert f"--backend {backend}: sweeps do not submit {backend} jobs yet" in result.stderr
     assert not (tmp_path / "mlruns").exists()
 
 

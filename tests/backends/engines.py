@@ -1,0 +1,127 @@
+"""Real cluster engines for the job-backend tests: a one-node Slurm cluster and a Ray head.
+
+Both are started by the tests and stopped by pid/process group afterwards. Where an engine
+cannot be had, its tests skip, except under CI=true, where a missing engine fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+SLURM_SCRIPT = REPO / "scripts" / "slurm.sh"
+
+
+def unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true and {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def slurm_conf() -> Iterator[str]:
+    """SLURM_CONF of a running one-node cluster (started now, stopped after the session)."""
+    if os.geteuid() != 0 and shutil.which("sbatch") is None:
+        unavailable("no Slurm here and not root to start one")
+    before = subprocess.run(["bash", str(SLURM_SCRIPT), "start"], capture_output=True, text=True)
+    if before.returncode != 0:
+        unavailable(f"scripts/slurm.sh start failed: {before.stderr.strip()[-300:]}")
+    conf = before.stdout.strip().rpartition("SLURM_CONF=")[2]
+    started_here = "starting munged" in before.stderr
+    yield conf
+    if started_here:
+        subprocess.run(["bash", str(SLURM_SCRIPT), "stop"], capture_output=True, check=False)
+
+
+def slurm_job_state(job_id: str, conf: str) -> str:
+    shown = subprocess.run(
+        ["scontrol", "show", "job", "-o", job_id],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SLURM_CONF": conf},
+    )
+    for item in shown.stdout.split():
+        if item.startswith("JobState="):
+            return item.partition("=")[2]
+    return "UNKNOWN"
+
+
+def wait_for(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    """Poll with a deadline; the value the predicate returned when it held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def ray_address() -> Iterator[str]:
+    """The job API address of a Ray head started for this session (its process group is
+    ended afterwards; never `ray stop`, which would end every Ray process on the machine)."""
+    ray = Path(sys.executable).parent / "ray"
+    if not ray.exists():
+        unavailable("ray is not installed in this environment (pip install 'ray[default]')")
+    temp = tempfile.mkdtemp(prefix="mlrun-ray-", dir="/tmp")  # short: Ray's socket paths
+    dashboard = _free_port()
+    env = {**os.environ, "PATH": f"{ray.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env["RAY_USAGE_STATS_ENABLED"] = "0"
+    head = subprocess.Popen(
+        [str(ray), "start", "--head", "--block", "--num-cpus", "2",
+         "--node-ip-address", "127.0.0.1", "--port", str(_free_port()),
+         "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard),
+         "--include-dashboard", "true", "--temp-dir", temp, "--disable-usage-stats"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    address = f"http://127.0.0.1:{dashboard}"
+    try:
+        from ray.job_submission import JobSubmissionClient
+
+        def reachable() -> bool:
+            if head.poll() is not None:
+                raise AssertionError(f"ray start exited with {head.returncode}")
+            try:
+                JobSubmissionClient(address).list_jobs()
+            except Exception:
+                return False
+            return True
+
+        wait_for(reachable, 120, "the Ray head's job API")
+        yield address
+    finally:
+        _end_group(head)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _end_group(process: subprocess.Popen[bytes]) -> None:
+    for signum, grace in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, signum)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
