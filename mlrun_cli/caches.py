@@ -7,7 +7,9 @@ archives). Deleting any of them costs time, never data.
 
 from __future__ import annotations
 
+import logging
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mlrun_cli.envs.cache import EnvRecord
+
+log = logging.getLogger(__name__)
 
 
 def cache_root(environ: Mapping[str, str] | None = None) -> Path:
@@ -24,7 +28,10 @@ def cache_root(environ: Mapping[str, str] | None = None) -> Path:
         return Path(override).expanduser().resolve()
     from platformdirs import user_cache_dir
 
-    return Path(user_cache_dir("mlrun"))
+    path = Path(user_cache_dir("mlrun"))
+    if not path.is_absolute():  # no HOME and no home directory: never a folder named "~"
+        return Path(tempfile.gettempdir()) / f"mlrun-cache-{os.getuid()}"
+    return path
 
 
 def _cache_dir(environ: Mapping[str, str], name: str, override: str) -> Path:
@@ -46,6 +53,33 @@ def staging_dir(environ: Mapping[str, str]) -> Path:
     """Project snapshots of runs submitted to a cluster (Slurm, Ray), one folder per run; the
     nodes must see it (a shared home), else pass `staging_dir` in --backend-config."""
     return _cache_dir(environ, "staging", "MLRUN_STAGING_DIR")
+
+
+_fallbacks: dict[Path, Path] = {}
+
+
+def writable_cache_dir(path: Path, purpose: str) -> Path:
+    """`path` when it can be created and written (checked without writing anything);
+    otherwise a temporary folder, said once per process: a cache that cannot be used costs
+    the time to rebuild, never the run."""
+    if path in _fallbacks:
+        return _fallbacks[path]
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if existing.is_dir() and os.access(existing, os.W_OK | os.X_OK):
+        return path
+    reason = "not a folder" if existing.exists() and not existing.is_dir() else "not writable"
+    fallback = Path(tempfile.mkdtemp(prefix=f"mlrun-{purpose}-cache-"))
+    log.warning(
+        "the %s cache %s is not usable (%s); using %s for this run instead",
+        purpose,
+        path,
+        reason,
+        fallback,
+    )
+    _fallbacks[path] = fallback
+    return fallback
 
 
 def validation_stamp_dir(environ: Mapping[str, str] | None = None) -> Path:

@@ -74,6 +74,10 @@ def select_manager(project: Project, requested: str | None, context: EnvContext)
         )
     module, class_name = MANAGERS[name]
     factory: Callable[..., EnvManager] = getattr(import_module(module), class_name)
+    from mlrun_cli.caches import env_cache_dir, writable_cache_dir
     from mlrun_cli.envs.cache import EnvCache
 
-    return factory(EnvCache.from_environment(context.environ), context)
+    root = env_cache_dir(context.environ)
+    if name != "local":  # the current interpreter needs no cache
+        root = writable_cache_dir(root, "environment")
+    return factory(EnvCache(root), context)

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlrun_cli.envs.python_env import PythonEnvSpec
 from mlrun_cli.errors import Problem, SpecError
+from mlrun_cli.project.located_yaml import load_located, read_spec_text
+from mlrun_cli.project.schema import format_path
 
 DEFAULT_CHANNELS = ("conda-forge",)
 _SPEC = re.compile(r"^([A-Za-z0-9_.\-]+)\s*(?:(==?|>=|<=|>|<|!=)\s*([^\s=]+))?(?:[=\s].*)?$")
@@ -47,23 +47,41 @@ class CondaFile:
 
 
 def load_conda_file(path: Path, label: str) -> CondaFile:
-    try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise SpecError([Problem(label, None, "", f"cannot read conda file: {exc}")]) from None
-    if not isinstance(data, dict) or not isinstance(data.get("dependencies", []), list):
-        raise SpecError([Problem(label, None, "dependencies", "expected a list of packages")])
+    doc = load_located(read_spec_text(path, label), label)
+    data: Any = doc.data if doc.data is not None else {}
+    if not isinstance(data, dict):
+        raise SpecError([Problem(label, 1, "", "expected a mapping (channels, dependencies)")])
+    problems: list[Problem] = []
+    channels = data.get("channels")
+    if channels is not None and not (
+        isinstance(channels, list) and all(isinstance(c, str) for c in channels)
+    ):
+        message = "expected a list of channel names, for example [conda-forge]"
+        problems.append(Problem(label, doc.line_of(("channels",)), "channels", message))
+    dependencies = data.get("dependencies")
+    if dependencies is not None and not isinstance(dependencies, list):
+        message = "expected a list of packages"
+        problems.append(Problem(label, doc.line_of(("dependencies",)), "dependencies", message))
+        dependencies = []
     conda_specs: list[str] = []
     pip_specs: list[str] = []
-    for item in data.get("dependencies") or []:
-        if isinstance(item, dict) and isinstance(item.get("pip"), list):
-            pip_specs.extend(str(p) for p in item["pip"])
-        elif isinstance(item, (str, int, float)):
+    for index, item in enumerate(dependencies or []):
+        where = ("dependencies", index)
+        if isinstance(item, dict) and set(item) == {"pip"} and _strings(item["pip"]):
+            pip_specs.extend(item["pip"])
+        elif isinstance(item, (str, int, float)) and not isinstance(item, bool):
             conda_specs.append(str(item))
         else:
-            raise SpecError([Problem(label, None, "dependencies", f"unexpected item {item!r}")])
-    channels = tuple(str(c) for c in data.get("channels") or DEFAULT_CHANNELS)
-    return CondaFile(path, channels, tuple(conda_specs), tuple(pip_specs))
+            message = "expected a package spec or {pip: [requirements]}"
+            problems.append(Problem(label, doc.line_of(where), format_path(where), message))
+    if problems:
+        raise SpecError(problems)
+    chosen = tuple(channels) if channels else DEFAULT_CHANNELS
+    return CondaFile(path, chosen, tuple(conda_specs), tuple(pip_specs))
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def translate(conda: CondaFile, default_python: str) -> PythonEnvSpec:

@@ -7,6 +7,7 @@ nothing cheaper matched). pyenv's shims are skipped: they only serve the global 
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import re
@@ -17,6 +18,8 @@ from pathlib import Path
 
 from mlrun_cli.errors import EnvUnavailableError, LaunchError
 from mlrun_cli.processes import run_captured
+
+log = logging.getLogger(__name__)
 
 _VERSION = re.compile(r"^\d+(\.\d+){0,2}$")
 _FULL_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
@@ -71,10 +74,13 @@ def _current() -> Iterator[Interpreter]:
 
 
 def _pyenv_versions(environ: Mapping[str, str]) -> Iterator[Interpreter]:
-    root = Path(environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
-    if not root.is_dir():
+    try:
+        root = Path(environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+        folders = sorted(root.iterdir()) if root.is_dir() else []
+    except (OSError, RuntimeError) as exc:  # no home, or a pyenv root we may not read
+        log.warning("pyenv's interpreters are not searched: %s", exc)
         return
-    for folder in sorted(root.iterdir()):
+    for folder in folders:
         match = _FULL_VERSION.match(folder.name)
         executable = folder / "bin" / f"python{match.group(1)}.{match.group(2)}" if match else None
         if executable is not None and executable.is_file() and os.access(executable, os.X_OK):

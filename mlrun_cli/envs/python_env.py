@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlrun_cli.errors import Problem, SpecError
-from mlrun_cli.project.located_yaml import load_located
+from mlrun_cli.project.located_yaml import load_located, read_spec_text
 from mlrun_cli.project.schema import check_schema
 from mlrun_cli.project.spec import display_path
 
@@ -45,10 +45,7 @@ class PythonEnvSpec:
 
 def load_python_env(path: Path, display_base: Path) -> PythonEnvSpec:
     label = display_path(path, display_base)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError([Problem(label, None, "", f"cannot read: {exc}")]) from None
+    text = read_spec_text(path, label)
     doc = load_located(text, label)
     problems = check_schema(doc, "python_env", label)
     python = doc.data.get("python") if isinstance(doc.data, dict) else None
@@ -57,7 +54,8 @@ def load_python_env(path: Path, display_base: Path) -> PythonEnvSpec:
         problems = [p for p in problems if p.path != "python"]
         problems.append(Problem(label, doc.line_of(("python",)), "python", message))
     if isinstance(doc.data, dict):
-        deps = doc.data.get("dependencies") or []
+        deps = doc.data.get("dependencies")
+        deps = deps if isinstance(deps, list) else []
         for missing in _missing_files(deps, path.parent):
             problems.append(Problem(label, doc.line_of(("dependencies",)), "dependencies", missing))
     if problems:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from mlrun_cli.context import Settings
 from mlrun_cli.project.spec import Project, display_path, load_project, select_entry_point
@@ -21,10 +22,27 @@ class ValidationReport:
         return f"{where}: valid; entry points: {entry_points}; environment: {project.env.origin}"
 
 
+def check_env_file(project: Project, display_base: Path) -> None:
+    """The env file is read exactly as `mlrun run` reads it, so both accept the same files."""
+    env = project.env
+    if env.file is None:
+        return
+    label = display_path(env.file, display_base)
+    if env.kind == "python_env":
+        from mlrun_cli.envs.python_env import load_python_env
+
+        load_python_env(env.file, display_base)
+    elif env.kind == "conda_env":
+        from mlrun_cli.envs.conda_file import load_conda_file
+
+        load_conda_file(env.file, label)
+
+
 def validate(uri: str, settings: Settings, entry_point: str | None = None) -> ValidationReport:
     """Raises SpecError (every problem at once) or EntryPointError; otherwise reports."""
     source = resolve_source(uri, settings.cwd)
     project = load_project(source.directory, settings.cwd)
+    check_env_file(project, settings.cwd)
     if entry_point is not None:
         select_entry_point(project, entry_point)
     shown = project.mlproject or project.directory

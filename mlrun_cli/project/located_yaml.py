@@ -7,15 +7,29 @@ exactly as MLflow reads an MLproject.
 
 from __future__ import annotations
 
+import errno
+import os
+import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.reader import ReaderError
 
 from mlrun_cli.errors import Problem, SpecError
 
 Path_ = tuple[Any, ...]
+MAX_SPEC_BYTES_VARIABLE = "MLRUN_MAX_SPEC_BYTES"
+DEFAULT_MAX_SPEC_BYTES = 1 << 20
+MAX_DEPTH = 50  # an MLproject needs about six levels; deeper is a mistake or an attack
+MAX_NODES = 100_000  # values after alias expansion
+# A run of opening brackets is refused before parsing: PyYAML's scanner looks ahead over
+# every one of them in quadratic time.
+_OPENING_RUN = re.compile(rf"(?:[\[{{]\s*){{{MAX_DEPTH + 1}}}")
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 @dataclass(frozen=True)
@@ -33,23 +47,206 @@ class LocatedDoc:
         return 1
 
 
+def read_located(path: Path, label: str) -> LocatedDoc:
+    """Read and parse an MLproject or env file, refusing what is not a small text file."""
+    return load_located(read_spec_text(path, label), label)
+
+
+def max_spec_bytes() -> int:
+    """The size cap for MLproject and env files; MLRUN_MAX_SPEC_BYTES raises it."""
+    raw = os.environ.get(MAX_SPEC_BYTES_VARIABLE, "")
+    return int(raw) if raw.strip().isdigit() else DEFAULT_MAX_SPEC_BYTES
+
+
+def read_spec_text(path: Path, label: str) -> str:
+    """The file's text; never blocks on a FIFO or reads a device or a huge file to the end."""
+    kind = not_regular_file(path)
+    if kind is not None:
+        raise SpecError([Problem(label, None, "", f"not a regular file ({kind})")])
+    limit = max_spec_bytes()
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise SpecError([Problem(label, None, "", f"cannot read: {exc.strerror}")]) from None
+    if len(data) > limit:
+        message = (
+            f"larger than {limit} bytes; set {MAX_SPEC_BYTES_VARIABLE} to a higher byte count "
+            "if the file really is that large"
+        )
+        raise SpecError([Problem(label, None, "", message)])
+    return decode_spec(data, label)
+
+
+def not_regular_file(path: Path) -> str | None:
+    """What `path` is when it is not a regular file (a directory, a FIFO, a dangling link)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "a dangling symlink" if path.is_symlink() else "missing"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symlink loop"
+        return f"cannot be read: {exc.strerror}"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket or other special file"
+
+
+def decode_spec(data: bytes, label: str) -> str:
+    """UTF-8, as MLflow reads an MLproject (a UTF-8 byte-order mark is skipped by YAML)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        reason = f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start}"
+        raise SpecError([_not_yaml(label, reason)]) from None
+
+
 def load_located(text: str, file_label: str) -> LocatedDoc:
     """Parse `text`; a syntax error becomes a SpecError naming the file and line."""
-    loader = yaml.SafeLoader(text)
+    if _OPENING_RUN.search(text):
+        reason = f"nested more than {MAX_DEPTH} levels deep"
+        raise SpecError([_not_yaml(file_label, reason)])
     try:
-        node = loader.get_single_node()
+        loader = _DepthLimitedLoader(text)
+    except ReaderError as exc:
+        raise SpecError([_not_yaml(file_label, _reader_reason(exc))]) from None
+    try:
+        node = _compose(loader, text, file_label)
         if node is None:
             return LocatedDoc(data=None)
-        data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        raise SpecError([_syntax_problem(exc, text, file_label)]) from exc
-    except yaml.YAMLError as exc:
-        raise SpecError([Problem(file_label, None, "", f"YAML error: {exc}")]) from exc
+        problems = shape_problems(node, file_label)
+        if problems:
+            raise SpecError(problems)
+        try:
+            data = loader.construct_document(node)
+        except yaml.MarkedYAMLError as exc:
+            raise SpecError([_syntax_problem(exc, text, file_label)]) from None
+        except (yaml.YAMLError, RecursionError, ValueError, OverflowError) as exc:
+            raise SpecError([_not_yaml(file_label, str(exc).splitlines()[0])]) from None
     finally:
         loader.dispose()
     lines = {(): node.start_mark.line + 1}
     lines.update(_node_lines(node, ()))
     return LocatedDoc(data=data, lines=lines)
+
+
+class _TooDeepError(Exception):
+    pass
+
+
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """Stops composing at MAX_DEPTH: PyYAML's scanner slows down quadratically with the
+    nesting of flow collections (3000 `[` take 10 s), and its composer recurses."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH + 1:
+                raise _TooDeepError
+            node: yaml.Node | None = super().compose_node(parent, index)
+            return node
+        finally:
+            self._depth -= 1
+
+
+def _compose(loader: yaml.SafeLoader, text: str, file_label: str) -> yaml.Node | None:
+    try:
+        return loader.get_single_node()
+    except (RecursionError, _TooDeepError):
+        reason = f"nested more than {MAX_DEPTH} levels deep"
+        raise SpecError([_not_yaml(file_label, reason)]) from None
+    except ReaderError as exc:
+        raise SpecError([_not_yaml(file_label, _reader_reason(exc))]) from None
+    except yaml.MarkedYAMLError as exc:
+        raise SpecError([_syntax_problem(exc, text, file_label)]) from None
+    except yaml.YAMLError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SpecError([_not_yaml(file_label, reason)]) from None
+
+
+def _not_yaml(label: str, reason: str) -> Problem:
+    return Problem(label, None, "", f"not a YAML document ({reason})")
+
+
+def _reader_reason(exc: ReaderError) -> str:
+    character = exc.character
+    code = character if isinstance(character, int) else ord(character)
+    return f"character #x{code:04x} is not allowed in YAML, at position {exc.position}"
+
+
+def shape_problems(root: yaml.Node, label: str) -> list[Problem]:
+    """What a parsed YAML tree must not be: deeper than MAX_DEPTH, recursive through an
+    alias, larger than MAX_NODES once aliases are expanded (a billion laughs), or a mapping
+    that repeats a key (PyYAML would silently keep the last one).
+
+    Each distinct node is visited once, without recursion; its expanded size and depth are
+    computed from its children's, so a billion laughs costs a few dozen steps."""
+    problems: list[Problem] = []
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if finished:
+            on_path.discard(key)
+            size[key] = min(MAX_NODES + 1, 1 + sum(size[id(c)] for c in children))
+            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
+            if size[key] > MAX_NODES:
+                return [_not_yaml(label, f"more than {MAX_NODES} values once aliases are expanded")]
+            if depth[key] > MAX_DEPTH + 1:
+                return [_not_yaml(label, f"nested more than {MAX_DEPTH} levels deep")]
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            return [_not_yaml(label, "an alias refers to a value that contains it")]
+        on_path.add(key)
+        if isinstance(node, yaml.MappingNode):
+            problems.extend(_duplicate_keys(node, label))
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in size)
+    return problems
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _duplicate_keys(node: yaml.MappingNode, label: str) -> Iterator[Problem]:
+    first: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+            continue
+        try:
+            key = _scalar_key(key_node)
+            hash(key)
+        except (yaml.YAMLError, TypeError, ValueError):
+            continue
+        line = key_node.start_mark.line + 1
+        if key in first:
+            message = f"duplicate key (first on line {first[key]}; YAML would keep only the last)"
+            shown = str(key) if str(key).isprintable() else repr(key)
+            yield Problem(label, line, shown, message)
+        else:
+            first[key] = line
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, file_label: str) -> Problem:

@@ -6,7 +6,6 @@ parameter at once, and every value against its declared type.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from fnmatch import fnmatch
@@ -16,9 +15,8 @@ from mlrun_cli.errors import ParameterError
 from mlrun_cli.project.param_types import CONVERTERS, LENIENT_DEFAULT_TYPES, ConversionContext
 from mlrun_cli.project.spec import EntryPoint
 from mlrun_cli.project.template import append_extra, render
+from mlrun_cli.tracking.keys import clash_problem, key_problem, text_encoding_problem
 
-# The characters MLflow's stores accept in a param key; a key is also a path in the file store.
-_KEY = re.compile(r"^[\w.\- :/]+$")
 UNDECLARED = "undeclared"
 # Parameters whose names look like credentials are passed on but recorded as MASK.
 SECRET_PATTERNS = ("*password*", "*token*", "*secret*", "*key")
@@ -91,6 +89,9 @@ def parse_assignments(items: Sequence[str]) -> dict[str, str]:
         if not sep:
             raise ParameterError(f"-P {item!r}: expected NAME=VALUE")
         check_key(name, f"-P {item!r}")
+        value_problem = text_encoding_problem(value)
+        if value_problem is not None:
+            raise ParameterError(f"-P {name}: the value {value_problem}")
         if name in parsed:
             raise ParameterError(f"-P {name}: given twice ({parsed[name]!r} and {value!r})")
         parsed[name] = value
@@ -99,11 +100,16 @@ def parse_assignments(items: Sequence[str]) -> dict[str, str]:
 
 def check_key(name: str, where: str) -> None:
     """A key must be storable as a file-store path and harmless on a command line."""
-    parts = name.split("/")
-    if not _KEY.match(name) or name.startswith("/") or ".." in parts or "" in parts:
-        raise ParameterError(
-            f"{where}: invalid name {name!r} (use letters, digits and _ - . : / without '..')"
-        )
+    problem = key_problem(name)
+    if problem is not None:
+        raise ParameterError(f"{where}: invalid name {name!r}: {problem}")
+
+
+def check_no_clash(names: Collection[str]) -> None:
+    """`x` and `x/y` cannot both be params: one would have to be a file and a folder."""
+    problem = clash_problem(names)
+    if problem is not None:
+        raise ParameterError(f"parameters {problem}")
 
 
 def resolve_command(
@@ -151,6 +157,7 @@ def resolve_command(
         ResolvedParameter(k, UNDECLARED, v, secret=is_secret(k, secret_names))
         for k, v in extra.items()
     )
+    check_no_clash([p.name for p in resolved])
     return ResolvedCommand(
         command=_render(entry.command, resolved, masked=False),
         parameters=tuple(resolved),

@@ -6,9 +6,9 @@ who wrote the file: each names the key path and the line, and says what would be
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -24,6 +24,7 @@ from mlrun_cli.project.located_yaml import LocatedDoc, Path_
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
 
+log = logging.getLogger(__name__)
 _JSON_TYPE_NAMES = {
     "object": "a mapping",
     "array": "a list",
@@ -67,10 +68,18 @@ def check_schema(doc: LocatedDoc, schema_name: str, file_label: str) -> list[Pro
     validator = Draft202012Validator(reporter.schema)
     problems = [p for error in validator.iter_errors(doc.data) for p in reporter.problems(error)]
     if not problems and stamp is not None:
-        with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+        try:
             stamp.parent.mkdir(parents=True, exist_ok=True)
             stamp.touch()
+        except OSError as exc:  # a cache that cannot be written only costs time
+            _stamps_unusable(stamp.parent, exc.strerror or str(exc))
     return problems
+
+
+@cache
+def _stamps_unusable(folder: Path, reason: str) -> None:
+    """Said once per folder and process: every later check simply runs in full."""
+    log.warning("validation cache %s is not usable (%s); checks run in full", folder, reason)
 
 
 def _stamp(doc: LocatedDoc, schema_name: str) -> Path | None:
@@ -90,7 +99,8 @@ def format_path(path: Iterable[Any]) -> str:
         if isinstance(part, int) and not isinstance(part, bool):
             text += f"[{part}]"
         else:
-            text += f".{part}" if text else str(part)
+            shown = part if not isinstance(part, str) or part.isprintable() else repr(part)
+            text += f".{shown}" if text else str(shown)
     return text
 
 

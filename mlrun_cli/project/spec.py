@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mlrun_cli.errors import EntryPointError, Problem, SpecError
-from mlrun_cli.project.located_yaml import LocatedDoc, load_located
+from mlrun_cli.errors import EntryPointError, Problem, SourceError, SpecError
+from mlrun_cli.project.located_yaml import LocatedDoc, not_regular_file, read_located
 from mlrun_cli.project.param_types import (
     CONVERTERS,
     LENIENT_DEFAULT_TYPES,
@@ -28,6 +28,7 @@ from mlrun_cli.project.param_types import (
 from mlrun_cli.project.schema import check_schema, format_path
 from mlrun_cli.project.template import placeholder_names
 from mlrun_cli.project.volumes import parse_volume
+from mlrun_cli.tracking.keys import clash_problem, key_problem
 
 ENV_KEYS = ("docker_env", "python_env", "conda_env")  # in order of precedence
 DEFAULT_PYTHON_ENV_FILE = "python_env.yaml"
@@ -85,11 +86,19 @@ class Project:
 
 
 def find_mlproject(directory: Path) -> Path | None:
-    """MLflow accepts any capitalisation of the file name."""
-    for entry in sorted(os.listdir(directory)):
-        if entry.lower() == "mlproject" and (directory / entry).is_file():
-            return directory / entry
-    return None
+    """MLflow accepts any capitalisation of the file name. An entry of that name that is not
+    a file (a folder, a FIFO, a dangling link) is returned too, so that reading it says so
+    instead of the project silently running without its MLproject."""
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError as exc:
+        raise SourceError(
+            f"project directory {directory} cannot be read ({exc.strerror})"
+        ) from None
+    candidates = [directory / entry for entry in names if entry.lower() == "mlproject"]
+    regular = [path for path in candidates if not_regular_file(path) is None]
+    chosen = regular or candidates
+    return chosen[0] if chosen else None
 
 
 def display_path(path: Path, base: Path) -> str:
@@ -107,7 +116,7 @@ def load_project(directory: Path, display_base: Path | None = None) -> Project:
     if mlproject is None:
         return Project(directory, None, None, _env_beside(directory), {})
     label = display_path(mlproject, display_base or Path.cwd())
-    doc = _read(mlproject, label)
+    doc = read_located(mlproject, label)
     if doc.data is None:
         doc = LocatedDoc(data={}, lines=doc.lines)
     problems = check_schema(doc, "mlproject", label) + list(
@@ -119,16 +128,6 @@ def load_project(directory: Path, display_base: Path | None = None) -> Project:
     for warning in warnings:
         log.warning("%s", warning)
     return replace(_build(doc.data, directory, mlproject), warnings=warnings)
-
-
-def _read(path: Path, label: str) -> LocatedDoc:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise SpecError([Problem(label, None, "", "not a UTF-8 text file")]) from None
-    except OSError as exc:
-        raise SpecError([Problem(label, None, "", f"cannot read: {exc.strerror}")]) from None
-    return load_located(text, label)
 
 
 def _semantic_problems(doc: LocatedDoc, label: str, directory: Path) -> Iterator[Problem]:
@@ -203,12 +202,39 @@ def _entry_point_problems(
                 message = f"{{{name}}} names no parameter of this entry point ({known})"
                 yield Problem(label, doc.line_of(where), format_path(where), message)
     for name, spec in declared.items():
+        where = (*path, "parameters", name)
+        problem = key_problem(str(name))
+        if problem is not None:
+            message = f"not usable as a parameter name: {problem}"
+            yield Problem(label, doc.line_of(where), format_path(where), message)
         if isinstance(spec, dict) and spec.get("default") is not None:
-            yield from _default_problems(doc, label, (*path, "parameters", name), spec)
+            yield from _default_problems(doc, label, where, spec)
         if isinstance(spec, dict) and spec.get("role") == "output" and spec.get("type") != "path":
             where = (*path, "parameters", name, "role")
             message = "only a 'path' parameter can be an output (set type: path)"
             yield Problem(label, doc.line_of(where), format_path(where), message)
+    clash = clash_problem(str(name) for name in declared)
+    if clash is not None:
+        where = (*path, "parameters")
+        yield Problem(label, doc.line_of(where), format_path(where), clash)
+    for where in _nul_paths(entry, path):
+        message = "contains a NUL character, which no command line can carry"
+        yield Problem(label, doc.line_of(where), format_path(where), message)
+
+
+def _nul_paths(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+    """Where a string (or a key) holding NUL sits below `path`."""
+    if isinstance(value, str):
+        if "\0" in value:
+            yield path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and "\0" in key:
+                yield (*path, key)
+            yield from _nul_paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _nul_paths(item, (*path, index))
 
 
 def _parameter_warnings(doc: LocatedDoc, label: str) -> Iterator[Problem]:
@@ -333,7 +359,7 @@ def select_entry_point(project: Project, name: str) -> EntryPoint:
     if name in project.entry_points:
         return project.entry_points[name]
     runner = BARE_RUNNERS.get(Path(name).suffix)
-    if runner is not None and (project.directory / name).is_file():
+    if runner is not None and _project_file(project.directory, name) is not None:
         return EntryPoint(name=name, command=f"{runner} {shlex.quote(name)}")
     defined = ", ".join(project.entry_points) or "none"
     where = project.mlproject.name if project.mlproject else "the project (no MLproject file)"
@@ -343,3 +369,20 @@ def select_entry_point(project: Project, name: str) -> EntryPoint:
         f"entry point '{name}' is not defined in {where}; defined: {defined} "
         "(or name a .py or .sh file of the project)"
     )
+
+
+def _project_file(directory: Path, name: str) -> Path | None:
+    """The project file `name` names, which must stay inside the project once symlinks are
+    followed: `-e ../x.py` or `-e /abs/x.py` would run code the project does not hold."""
+    try:
+        path = (directory / name).resolve()
+        inside = path.is_relative_to(directory.resolve())
+        found = path.is_file()
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise EntryPointError(f"entry point '{name}': cannot be read ({exc})") from None
+    if not inside:
+        raise EntryPointError(
+            f"entry point '{name}' resolves to {path}, outside the project {directory}; "
+            "name a .py or .sh file inside the project"
+        )
+    return path if found else None

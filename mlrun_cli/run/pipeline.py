@@ -37,12 +37,13 @@ from mlrun_cli.errors import EnvBuildError, NotFoundError, UsageError
 from mlrun_cli.project.params import ResolvedCommand, parse_assignments, resolve_command
 from mlrun_cli.project.spec import EntryPoint, Project, load_project, select_entry_point
 from mlrun_cli.run.interrupts import SignalGuard, interrupted_exit_code, stop_signals_interrupt
-from mlrun_cli.run.names import random_run_name
+from mlrun_cli.run.names import check_request_text, random_run_name
 from mlrun_cli.run.node import claim_run, keep_submitted_source
 from mlrun_cli.run.provenance import (
     RUN_RECORD_FORMAT,
+    check_inputs_readable,
     diff_text,
-    digest_inputs,
+    digest_input,
     git_tags,
     run_record,
 )
@@ -159,6 +160,7 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
         experiment_id = settings.environ.get("MLFLOW_EXPERIMENT_ID") or None
         if experiment_name and experiment_id:
             experiment_id = None  # MLflow lets the name win when both are set
+    check_request_text(request.uri, request.entry_point, request.run_name, experiment_name)
     source = resolve_source(request.uri, settings.cwd, request.version, settings.environ)
     if request.require_clean and source.git is not None and source.git.dirty:
         changed = len(source.git.untracked) + source.git.diff.count("diff --git ")
@@ -180,6 +182,8 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
         docker_args=tuple(request.docker_args),
         docker_user=request.docker_user,
     )
+    if request.digest_inputs:
+        check_inputs_readable(command.parameters)
     manager = select_manager(project, request.env_manager, context)
     env_plan = manager.plan(project)
     if request.backend == "docker" and env_plan.manager != "docker":
@@ -229,12 +233,12 @@ def _execute_run(
         run = store.create_run(experiment, plan.run_name, settings.user, tags)
     else:
         run, experiment, logged = claim_run(store, plan.run_id, tags)
-    params = plan.command.recorded_values()
-    store.log_params(run, {k: v for k, v in params.items() if k not in logged})
     log.info("run %s (%s) in experiment '%s' started", run.run_id, run.run_name, experiment.name)
     prepared: PreparedEnv | None = None
     try:
         guard.release()
+        params = plan.command.recorded_values()
+        store.log_params(run, {k: v for k, v in params.items() if k not in logged})
         key = key or compute_run_key(plan)  # digests the inputs: slow, so inside the run
         store.set_tags(run, {RUN_KEY_TAG: key.key})
         record_inputs(plan, store, run, key)
@@ -320,7 +324,8 @@ def _record_outputs(plan: RunPlan, store: Store, run: RunInfo) -> None:
     """The digests of what the run wrote to its output `path` parameters."""
     if not plan.digest_inputs:
         return
-    digests = digest_inputs(plan.command.parameters, role="output")
+    found = (digest_input(p, role="output") for p in plan.command.parameters)
+    digests = [d for d in found if d is not None]
     if digests:
         store.set_tags(run, {f"mlrun.output.{d.name}.digest": d.sha256 for d in digests})
         document = {"format": RUN_RECORD_FORMAT, "outputs": [d.as_json() for d in digests]}

@@ -10,12 +10,13 @@ import hashlib
 import os
 import platform
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from mlrun_cli import __version__
+from mlrun_cli.errors import ParameterError
 from mlrun_cli.project.params import ResolvedParameter
 from mlrun_cli.sources.git import GitState
 from mlrun_cli.sources.resolve import ProjectSource
@@ -74,20 +75,39 @@ class InputDigest:
         return asdict(self)
 
 
-def digest_inputs(
-    parameters: Iterable[ResolvedParameter], role: str = "input"
-) -> list[InputDigest]:
-    """A content digest for every `path` parameter of that role that names existing data:
-    inputs before the run, outputs after it."""
-    digests = []
+def digest_input(
+    param: ResolvedParameter,
+    digest: Callable[[Path], tuple[str, int, int]] | None = None,
+    role: str = "input",
+) -> InputDigest | None:
+    """The content digest of a `path` parameter of that role (inputs before the run, outputs
+    after it) that names existing data, else None. A secret one is left out entirely: its
+    path, its digest, even its existence stay unrecorded."""
+    path = Path(param.value)
+    if param.type != "path" or param.role != role or param.secret or not path.exists():
+        return None
+    try:
+        sha, size, files = (digest or digest_path)(path)
+    except OSError as exc:
+        raise ParameterError(
+            f"parameter '{param.name}': cannot read {exc.filename or path} ({exc.strerror})"
+        ) from None
+    kind = "directory" if path.is_dir() else "file"
+    return InputDigest(param.name, str(path), kind, sha, size, files)
+
+
+def check_inputs_readable(parameters: Iterable[ResolvedParameter]) -> None:
+    """Before the run exists: every existing `path` input that will be digested can be read."""
     for param in parameters:
         path = Path(param.value)
-        if param.type != "path" or param.role != role or not path.exists():
+        if param.type != "path" or param.role != "input" or param.secret or not path.exists():
             continue
-        sha, size, files = digest_path(path)
-        kind = "directory" if path.is_dir() else "file"
-        digests.append(InputDigest(param.name, str(path), kind, sha, size, files))
-    return digests
+        mode = os.R_OK | (os.X_OK if path.is_dir() else 0)
+        if not os.access(path, mode):
+            raise ParameterError(
+                f"parameter '{param.name}': {path} is not readable; fix its permissions or "
+                "pass --no-digest"
+            )
 
 
 def digest_path(path: Path) -> tuple[str, int, int]:

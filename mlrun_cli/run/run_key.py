@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from mlrun_cli.envs.base import EnvPlan
 from mlrun_cli.envs.cache import EnvInputs
 from mlrun_cli.errors import NotFoundError, StoreError, UsageError
-from mlrun_cli.run.provenance import InputDigest, diff_text, digest_path
+from mlrun_cli.run.provenance import InputDigest, diff_text, digest_input, digest_path
 from mlrun_cli.sources.resolve import ProjectSource
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.file_store import DEFAULT_EXPERIMENT_ID, now_ms
@@ -93,16 +93,16 @@ def compute_run_key(plan: RunPlan, memo: KeyMemo | None = None) -> RunKey:
 
 
 def _digests(plan: RunPlan, memo: KeyMemo) -> Iterator[InputDigest]:
-    for param in plan.command.parameters:
-        path = Path(param.value)
-        if param.type != "path" or param.role != "input" or not path.exists():
-            continue  # an output is digested after the run, and is no part of the key
-        found = memo.paths.get(param.value)
+    def remembered(path: Path) -> tuple[str, int, int]:
+        found = memo.paths.get(str(path))
         if found is None:
-            found = memo.paths[param.value] = digest_path(path)
-        sha, size, files = found
-        kind = "directory" if path.is_dir() else "file"
-        yield InputDigest(param.name, str(path), kind, sha, size, files)
+            found = memo.paths[str(path)] = digest_path(path)
+        return found
+
+    for param in plan.command.parameters:
+        digest = digest_input(param, remembered)
+        if digest is not None:
+            yield digest
 
 
 def source_fingerprint(source: ProjectSource) -> str:

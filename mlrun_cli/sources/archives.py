@@ -10,6 +10,7 @@ import hashlib
 import os
 import secrets
 import shutil
+import stat
 import zipfile
 from pathlib import Path
 
@@ -24,10 +25,14 @@ def fetch_archive(
 ) -> tuple[Path, Path | None]:
     """Where the archive was extracted, and its single top folder if it has exactly one."""
     archive = _local_copy(location, invocation_dir, cache_root)
-    digest = _sha256(archive)
-    target = cache_root / "archives" / digest
-    if not target.is_dir():
-        _extract(archive, target, location)
+    try:
+        digest = _sha256(archive)
+        target = cache_root / "archives" / digest
+        if not target.is_dir():
+            _extract(archive, target, location)
+    except OSError as exc:
+        where = exc.filename or archive
+        raise SourceError(f"{location}: cannot extract into {where} ({exc.strerror})") from None
     entries = [p for p in target.iterdir() if not p.name.startswith(".")]
     if len(entries) == 1 and entries[0].is_dir():
         return target, entries[0]
@@ -66,6 +71,32 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def layout_problem(entries: list[zipfile.ZipInfo]) -> str | None:
+    """An archive must describe a plain tree: no path through a symbolic link the archive
+    itself creates, and no name that is both a file and a folder."""
+    files: set[str] = set()
+    links: set[str] = set()
+    folders: set[str] = set()
+    for entry in entries:
+        name = entry.filename.rstrip("/")
+        parts = name.split("/")
+        folders.update("/".join(parts[:end]) for end in range(1, len(parts)))
+        if entry.is_dir():
+            folders.add(name)
+        elif name in files:
+            return f"entry {entry.filename!r} appears twice"
+        else:
+            files.add(name)
+            if stat.S_ISLNK(entry.external_attr >> 16):
+                links.add(name)
+    both = sorted(files & folders)
+    if not both:
+        return None
+    if both[0] in links:
+        return f"entries go through {both[0]!r}, a symbolic link the archive creates"
+    return f"{both[0]!r} is both a file and a folder"
+
+
 def _extract(archive: Path, target: Path, location: str) -> None:
     """Extract beside the target, then rename: a half-extracted archive is never used."""
     staging = target.with_name(f".{target.name}.{secrets.token_hex(4)}")
@@ -77,7 +108,13 @@ def _extract(archive: Path, target: Path, location: str) -> None:
                     raise SourceError(
                         f"{location}: refused, entry {name!r} would land outside the target"
                     )
-            bundle.extractall(staging)
+            problem = layout_problem(bundle.infolist())
+            if problem is not None:
+                raise SourceError(f"{location}: refused, {problem}")
+            try:
+                bundle.extractall(staging)
+            except (OSError, ValueError, RuntimeError, NotImplementedError) as exc:
+                raise SourceError(f"{location}: cannot extract: {exc}") from None
         try:
             staging.rename(target)
         except OSError:

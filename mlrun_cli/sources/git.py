@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlrun_cli.caches import source_cache_dir
-from mlrun_cli.errors import SourceError
+from mlrun_cli.errors import LaunchError, SourceError
 from mlrun_cli.locks import exclusive_lock
 from mlrun_cli.processes import CapturedOutcome, run_captured
 from mlrun_cli.sources.uri import is_file_uri
@@ -30,11 +30,59 @@ _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 _SHORT_SHA = re.compile(r"^[0-9a-f]{4,39}$")
 
 
-def git(*args: str, cwd: Path | None = None) -> CapturedOutcome:
-    """Run git without ever prompting (CI has no terminal to answer)."""
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
+# MLflow's transports; git refuses every other one (`fd::`, `ext::`), submodules included.
+ALLOWED_PROTOCOLS = "https:http:ssh:git:file"
+NETWORK_TIMEOUT_VARIABLE = "MLRUN_GIT_TIMEOUT"
+_DEFAULT_NETWORK_TIMEOUT = 300.0
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+
+
+def git(*args: str, cwd: Path | None = None, network: bool = False) -> CapturedOutcome:
+    """Run git without ever prompting (CI has no terminal to answer). A step that talks to a
+    remote gets a deadline (MLRUN_GIT_TIMEOUT seconds): a server that never answers must not
+    hang the run."""
+    env = {
+        **os.environ,
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ASKPASS": "true",
+        "LC_ALL": "C",
+        "GIT_ALLOW_PROTOCOL": ALLOWED_PROTOCOLS,
+    }
     prefix = ("git", "-C", str(cwd)) if cwd is not None else ("git",)
-    return run_captured((*prefix, *args), env=env, timeout=600)
+    if not network:
+        return run_captured((*prefix, *args), env=env, timeout=600)
+    timeout = _network_timeout()
+    try:
+        return run_captured((*prefix, *args), env=env, timeout=timeout)
+    except LaunchError:
+        raise SourceError(
+            f"git {args[0]} did not finish within {timeout:g} s; check the URL and the "
+            f"network, or raise {NETWORK_TIMEOUT_VARIABLE}"
+        ) from None
+
+
+def _network_timeout() -> float:
+    raw = os.environ.get(NETWORK_TIMEOUT_VARIABLE, "")
+    try:
+        return float(raw) if float(raw) > 0 else _DEFAULT_NETWORK_TIMEOUT
+    except ValueError:
+        return _DEFAULT_NETWORK_TIMEOUT
+
+
+def check_git_url(url: str) -> None:
+    """Only MLflow's transports: https, http, ssh, git, file URLs, scp-like `host:path`, or a
+    local path. git's `transport::address` forms (`fd::`, `ext::`) run helpers or hang."""
+    scheme = _SCHEME.match(url)
+    if "::" in url.split("/", 1)[0] or (scheme is None and "::" in url):
+        raise SourceError(
+            f"{url}: git transport '{url.partition('::')[0]}::' is not allowed; use an "
+            "https://, http://, ssh://, git:// or file:// URL, or host:path"
+        )
+    if scheme is not None and scheme.group(1).lower() not in ALLOWED_PROTOCOLS.split(":"):
+        raise SourceError(
+            f"{url}: git URL scheme '{scheme.group(1)}' is not allowed; use https, http, ssh, "
+            "git or file"
+        )
 
 
 def git_available() -> bool:
@@ -118,6 +166,7 @@ class GitCache:
         return cls(source_cache_dir(environ))
 
     def checkout(self, url: str, version: str | None) -> Checkout:
+        check_git_url(url)
         if not git_available():
             raise SourceError(f"{url}: git is not installed, so git sources cannot be fetched")
         key = hashlib.sha256(url.encode()).hexdigest()[:16]
@@ -133,7 +182,7 @@ class GitCache:
             # submodules by default since 2.38.
             trust = ("-c", "protocol.file.allow=always") if is_file_uri(url) else ()
             update = ("submodule", "update", "--init", "--recursive", "--depth", "1")
-            modules = git(*trust, *update, cwd=directory)
+            modules = git(*trust, *update, cwd=directory, network=True)
 
             if modules.returncode != 0:
                 raise SourceError(f"{url}: submodules failed: {first_error(modules)}")
@@ -165,7 +214,7 @@ class GitCache:
 
     def _fetch(self, repo: Path, url: str, version: str | None) -> tuple[str, str | None]:
         """Resolve `version` against the remote's refs, then fetch only that commit."""
-        listing = git("ls-remote", "--symref", "origin", cwd=repo)
+        listing = git("ls-remote", "--symref", "origin", cwd=repo, network=True)
         if listing.returncode != 0:
             raise SourceError(f"{url}: cannot reach the repository: {first_error(listing)}")
         refs, default_branch = _parse_ls_remote(listing.stdout)
@@ -184,7 +233,7 @@ class GitCache:
             raise SourceError(f"{url}: no branch, tag or commit named '{version}'")
         if sha is None:
             raise SourceError(f"{url}: the repository has no commits")
-        fetched = git("fetch", "-q", "--depth", "1", "origin", sha, cwd=repo)
+        fetched = git("fetch", "-q", "--depth", "1", "origin", sha, cwd=repo, network=True)
         if fetched.returncode != 0:
             return self._fetch_everything(repo, url, sha), branch
         return sha, branch
@@ -193,7 +242,7 @@ class GitCache:
         """For an abbreviated commit (or a server that refuses fetching by id): all history."""
         unshallow = ("--unshallow",) if (repo / "shallow").exists() else ()
         refspecs = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
-        fetched = git("fetch", "-q", *unshallow, "origin", *refspecs, cwd=repo)
+        fetched = git("fetch", "-q", *unshallow, "origin", *refspecs, cwd=repo, network=True)
         if fetched.returncode != 0:
             raise SourceError(f"{url}: fetch failed: {first_error(fetched)}")
         resolved = git("rev-parse", "--verify", "-q", f"{version}^{{commit}}", cwd=repo)

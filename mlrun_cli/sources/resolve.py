@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlrun_cli.caches import source_cache_dir
+from mlrun_cli.caches import source_cache_dir, writable_cache_dir
 from mlrun_cli.errors import SourceError
 from mlrun_cli.sources.archives import fetch_archive
 from mlrun_cli.sources.git import GitCache, GitState, git_state
@@ -65,7 +65,8 @@ def resolve_source(
     if base.lower().endswith(".zip"):
         if version is not None:
             raise SourceError(f"{uri}: --version applies to git sources, not to archives")
-        root, top = fetch_archive(base, invocation_dir, source_cache_dir(environ))
+        cache = writable_cache_dir(source_cache_dir(environ), "source")
+        root, top = fetch_archive(base, invocation_dir, cache)
         return ProjectSource(_in_archive(root, top, sub, uri), uri, uri, "zip", version=version)
     if _REMOTE_GIT.match(base) or _is_git_url(base):
         return _from_git(base.removeprefix("git+"), sub, uri, version, environ)
@@ -103,7 +104,9 @@ def _from_git(
     environ: Mapping[str, str],
     local: bool = False,
 ) -> ProjectSource:
-    checkout = GitCache.from_environment(environ).checkout(url, version)
+    checkout = GitCache(writable_cache_dir(source_cache_dir(environ), "source")).checkout(
+        url, version
+    )
     directory = _inside(checkout.directory, sub, uri)
     name = url + (f"#{sub}" if sub else "") if local else uri
     return ProjectSource(
@@ -132,7 +135,11 @@ def _local_directory(base: str, invocation_dir: Path, uri: str) -> Path:
         scheme = base.partition(":")[0]
         raise SourceError(f"{uri}: unsupported URI scheme '{scheme}'")
     directory = Path(os.path.abspath(invocation_dir / os.path.expanduser(raw)))
-    if not directory.exists():
+    try:
+        exists = directory.exists()
+    except OSError as exc:
+        raise SourceError(f"{uri}: cannot be used as a project path ({exc.strerror})") from None
+    if not exists:
         raise SourceError(f"{uri}: no such directory ({directory})")
     if not directory.is_dir():
         raise SourceError(

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -31,6 +32,12 @@ from mlrun_cli.tracking.damage import (
     load_meta,
 )
 from mlrun_cli.tracking.entities import ACTIVE, DELETED, Experiment, RunInfo, RunStatus
+from mlrun_cli.tracking.keys import (
+    clash_problem,
+    experiment_name_problem,
+    key_problem,
+    text_encoding_problem,
+)
 from mlrun_cli.tracking.meta_files import (
     copy_atomic,
     dump_yaml,
@@ -38,6 +45,7 @@ from mlrun_cli.tracking.meta_files import (
     salvage_fields,
     write_atomic,
 )
+from mlrun_cli.tracking.store_io import store_io
 from mlrun_cli.tracking.stored_run import StoredRun, files_below, read_values
 
 log = logging.getLogger(__name__)
@@ -90,6 +98,8 @@ class FileStore:
             raise StoreError(f"no tracking store at {self.root} (nothing has been run there yet)")
         if not self.root.is_dir():
             raise StoreError(f"tracking store {self.root} is a file, not a directory")
+        if not os.access(self.root, os.R_OK | os.X_OK):
+            raise StoreError(f"tracking store {self.root} is not readable (permission denied)")
 
     def _locked(self) -> AbstractContextManager[None]:
         """Serialise name checks and creations between concurrent mlrun processes."""
@@ -164,6 +174,7 @@ class FileStore:
                     log.warning("%s; skipped", exc.message)
         return sorted(found, key=lambda e: (e.creation_time or 0, e.experiment_id))
 
+    @store_io("create the experiment")
     def create_experiment(self, name: str, artifact_location: str | None = None) -> Experiment:
         check_experiment_name(name)
         with self._locked():
@@ -172,6 +183,7 @@ class FileStore:
             self._write_new_experiment(experiment_id, name, artifact_location)
         return self.get_experiment(experiment_id)
 
+    @store_io("create the experiment")
     def get_or_create_experiment(self, name: str) -> Experiment:
         """What `mlrun run --experiment-name` does: reuse an active one, create a missing one."""
         with self._locked():
@@ -282,6 +294,7 @@ class FileStore:
 
     # -- runs -------------------------------------------------------------------------------
 
+    @store_io("create the run")
     def create_run(
         self, experiment: Experiment, run_name: str, user: str, tags: Mapping[str, str]
     ) -> RunInfo:
@@ -302,10 +315,14 @@ class FileStore:
             artifact_uri=f"{(artifact_root / run_id / 'artifacts').as_uri()}",
             user_id=user,
         )
-        for sub in ("metrics", "params", "artifacts", "tags"):
-            (run_dir / sub).mkdir(parents=True, exist_ok=True)
-        write_atomic(run_dir / META, dump_yaml(_run_meta(info)), durable=True)
-        self.set_tags(info, {"mlflow.runName": run_name, **tags})
+        try:
+            for sub in ("metrics", "params", "artifacts", "tags"):
+                (run_dir / sub).mkdir(parents=True, exist_ok=True)
+            write_atomic(run_dir / META, dump_yaml(_run_meta(info)), durable=True)
+            self.set_tags(info, {"mlflow.runName": run_name, **tags})
+        except BaseException:
+            shutil.rmtree(run_dir, ignore_errors=True)  # half a run would stay RUNNING
+            raise
         return info
 
     def _run_dir(self, info: RunInfo) -> Path:
@@ -321,20 +338,25 @@ class FileStore:
             del meta["deleted_time"]  # MLflow drops it on every rewrite of a live run
         write_atomic(run_dir / META, dump_yaml(meta), durable=True)
 
+    @store_io("write params")
     def log_params(self, info: RunInfo, params: Mapping[str, str]) -> None:
         """Params are immutable, as in MLflow: the same value again is fine, another is not."""
         params_dir = self._run_dir(info) / "params"
+        _check_keys(params_dir, params)
         for key, value in params.items():
             path = params_dir / key
             if path.is_file() and path.read_text(encoding="utf-8") != value:
                 raise ConflictError(f"run {info.run_id}: param '{key}' is already logged")
             write_atomic(path, value)
 
+    @store_io("write tags")
     def set_tags(self, info: RunInfo, tags: Mapping[str, str]) -> None:
         tags_dir = self._run_dir(info) / "tags"
+        _check_keys(tags_dir, tags)
         for key, value in tags.items():
             write_atomic(tags_dir / key, value)
 
+    @store_io("record the run's end")
     def finish_run(self, info: RunInfo, status: RunStatus, end_time: int) -> RunInfo:
         """Record the final status; the runner's word wins over whatever the child wrote."""
         self._update_run_meta(self._run_dir(info), status=int(status), end_time=end_time)
@@ -364,10 +386,12 @@ class FileStore:
     def artifact_dir(self, info: RunInfo) -> Path:
         return path_of_file_uri(info.artifact_uri)
 
+    @store_io("store an artifact")
     def add_artifact(self, info: RunInfo, source: Path, relative: str) -> None:
         """Copy a file into the run's artifacts, as `mlflow.log_artifact` would."""
         copy_atomic(source, self.artifact_dir(info) / relative)
 
+    @store_io("store an artifact")
     def write_artifact(self, info: RunInfo, relative: str, text: str) -> None:
         write_atomic(self.artifact_dir(info) / relative, text)
 
@@ -398,6 +422,7 @@ class FileStore:
         inside = str(artifacts).startswith(str(self.root) + os.sep)
         return (self.root,) if inside else (self.root, artifacts)
 
+    @store_io("record a dataset input")
     def log_dataset_input(
         self, info: RunInfo, dataset: Mapping[str, str | None], context: str
     ) -> None:
@@ -479,8 +504,31 @@ def _md5(*parts: str) -> str:
 
 
 def check_experiment_name(name: str) -> None:
-    if not name or not name.strip():
-        raise ConflictError("an experiment name must not be empty")
+    problem = experiment_name_problem(name)
+    if problem is not None:
+        raise ConflictError(problem if not name.strip() else f"experiment name: {problem}")
+
+
+def _check_keys(folder: Path, entries: Mapping[str, str]) -> None:
+    """The last line of defence: a key is a path below `folder` and must stay inside it,
+    never both a file and a folder; a value must be storable as UTF-8."""
+    for key, value in entries.items():
+        problem = key_problem(key) or text_encoding_problem(value) or _path_clash(folder, key)
+        if problem is not None:
+            raise StoreError(f"{folder.name} key {key!r} cannot be stored: {problem}")
+    problem = clash_problem(entries)
+    if problem is not None:
+        raise StoreError(f"{folder.name}: {problem}")
+
+
+def _path_clash(folder: Path, key: str) -> str | None:
+    parts = key.split("/")
+    if folder.joinpath(*parts).is_dir():
+        return "other keys already use it as a folder"
+    for end in range(1, len(parts)):
+        if folder.joinpath(*parts[:end]).is_file():
+            return f"'{'/'.join(parts[:end])}' is already a key, so it cannot be a folder"
+    return None
 
 
 def _run_dirs(experiment_dir: Path) -> list[Path]:

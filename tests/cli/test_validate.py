@@ -62,7 +62,9 @@ def test_an_unreadable_mlproject_is_reported_not_raised(cli, make_project) -> No
     (project / "MLproject").write_bytes(b"\xff\xfe\x00bad")
     result = cli("validate", "project")
     assert result.exit_code == 2
-    assert result.stderr.startswith("project/MLproject: not a UTF-8 text file")
+    assert result.stderr.startswith(
+        "project/MLproject: not a YAML document (not UTF-8 text: byte 0xff at offset 0)"
+    )
 
 
 def test_an_unknown_type_name_is_a_warning_and_runs_as_a_string(cli, make_project) -> None:
