@@ -111,6 +111,17 @@ def prune(environ: Mapping[str, str], older_than_seconds: float | None) -> Prune
 
 def list_environments(environ: Mapping[str, str]) -> list[EnvRecord]:
     """`mlrun envs list`: every cached environment, most recently used first."""
+    from dataclasses import replace
+
     from mlrun_cli.envs.cache import EnvCache
 
-    return EnvCache.from_environment(environ).records()
+    records = EnvCache.from_environment(environ).records()
+    tags = [f"mlrun-env:{r.key}" for r in records if r.manager == "docker"]
+    if not tags:
+        return records
+    from mlrun_cli.envs.docker import image_sizes
+
+    sizes = image_sizes(environ, tags)
+    return [
+        replace(r, size_bytes=r.size_bytes + sizes.get(f"mlrun-env:{r.key}", 0)) for r in records
+    ]

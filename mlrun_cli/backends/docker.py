@@ -12,19 +12,20 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, TypeVar
 
 from mlrun_cli.backends.base import RUNTIME_DIR, LaunchRequest, Outcome
 from mlrun_cli.backends.streams import StopRequest, handling_signals, start_pump
 from mlrun_cli.envs.base import ContainerSpec
-from mlrun_cli.envs.docker import CODE_DIR, docker_client
+from mlrun_cli.envs.docker import CODE_DIR, docker_client, docker_reason
 from mlrun_cli.errors import LaunchError
 
 if TYPE_CHECKING:
     from docker.models.containers import Container
 
 CONTAINER_RUNTIME = "/mlrun/runtime"  # where mlrun_log's folder is mounted
+T = TypeVar("T")
 
 
 class DockerBackend:
@@ -34,7 +35,7 @@ class DockerBackend:
         spec = request.prepared.container
         if spec is None:
             raise LaunchError("the docker backend needs a docker_env environment")
-        container = _create(spec, request)
+        container = _engine_step(lambda: _create(spec, request), "create the container", spec)
         stop = request.stop or StopRequest()
         started = time.time()
         try:
@@ -79,7 +80,8 @@ def _create(spec: ContainerSpec, request: LaunchRequest) -> Container:
 
 def _follow(container: Container, request: LaunchRequest, stop: StopRequest) -> int:
     """Start the container, stream its output, and wait for its exit code."""
-    container.start()
+    spec = request.prepared.container
+    _engine_step(container.start, "start the container", spec)
     pumps = [
         start_pump(
             _chunks(container.logs(stdout=True, stderr=False, stream=True, follow=True)),
@@ -98,6 +100,19 @@ def _follow(container: Container, request: LaunchRequest, stop: StopRequest) -> 
     for pump in pumps:
         pump.join(timeout=5.0)
     return returncode
+
+
+def _engine_step(step: Callable[[], T], what: str, spec: ContainerSpec | None) -> T:
+    """An engine refusal (no GPU driver, a bad option) as one line, not the SDK's traceback."""
+    import docker
+
+    try:
+        return step()
+    except docker.errors.APIError as exc:
+        hint = ""
+        if spec is not None and "device_requests" in spec.options:
+            hint = "; -A gpus needs an engine with GPU support (the NVIDIA container toolkit)"
+        raise LaunchError(f"docker could not {what}: {docker_reason(exc)}{hint}") from None
 
 
 def _wait(container: Container, stop: StopRequest, grace: float) -> int:

@@ -9,11 +9,14 @@ import click
 from mlrun_cli.cli.options import json_option
 from mlrun_cli.cli.render import echo_json, echo_table, timestamp
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# `m` is minutes (as in `sleep` and systemd); a month is `mo`, so `1m` is never read as one.
+_UNITS = {
+    "s": 1, "min": 60, "m": 60, "h": 3600, "d": 86400, "w": 604800, "mo": 2592000, "y": 31536000
+}  # fmt: skip
 
 
 class Duration(click.ParamType):  # type: ignore[type-arg]  # generic only in click >= 8.2
-    """`30d`, `12h`, `90m`, `45s`, `2w` -> seconds."""
+    """`30d`, `12h`, `90m`, `45s`, `2w`, `3mo`, `1y` -> seconds."""
 
     name = "duration"
 
@@ -22,9 +25,13 @@ class Duration(click.ParamType):  # type: ignore[type-arg]  # generic only in cl
     ) -> float:
         if isinstance(value, (int, float)):
             return float(value)
-        match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhdw])", str(value).strip())
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)(mo|min|[smhdwy])", str(value).strip())
         if not match:
-            self.fail(f"{value!r} is not a duration like 30d, 12h or 90m", param, ctx)
+            self.fail(
+                f"{value!r} is not a duration like 30d, 12h, 90m (minutes) or 3mo (months)",
+                param,
+                ctx,
+            )
         return float(match.group(1)) * _UNITS[match.group(2)]
 
 
@@ -76,7 +83,8 @@ def list_(as_json: bool) -> None:
     type=Duration(),
     default="30d",
     show_default=True,
-    help="Remove environments not used for this long (30d, 12h, 90m ...).",
+    help="Remove environments not used for this long: s, m (minutes), h, d, w, mo (30 days), "
+    "y; e.g. 30d, 12h, 90m, 3mo.",
 )
 @click.option("--all", "remove_all", is_flag=True, help="Remove every cached environment.")
 def prune(older_than: float, remove_all: bool) -> None:

@@ -187,9 +187,11 @@ def run(
         else:
             click.echo(result.run.run_id)
         return 0
+    run = result.run
+    total = ((run.end_time or run.start_time) - run.start_time) / 1000
     summary = (
-        f"run {result.run.run_id} {result.run.status.name} in {result.outcome.duration:.2f}s "
-        f"(exit code {result.outcome.returncode})"
+        f"run {run.run_id} {run.status.name}: entry point {result.outcome.duration:.2f}s, "
+        f"total {total:.2f}s with the environment (exit code {result.outcome.returncode})"
     )
     logging.getLogger("mlrun_cli").log(
         logging.INFO if result.exit_code == 0 else logging.WARNING, summary

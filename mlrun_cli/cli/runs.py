@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from mlrun_cli.cli.differences import difference_cells
 from mlrun_cli.cli.options import json_option, tracking_uri_option
 from mlrun_cli.cli.render import echo_json, echo_table, timestamp
 
@@ -87,7 +88,8 @@ def list_(
     tracking_uri: str | None,
     as_json: bool,
 ) -> None:
-    """List runs, newest first: id, name, status, start, duration, and what differs."""
+    """List runs, newest first: id, name, experiment (when several), status, start, total time
+    (env build included), the entry point's own time, and the params and metrics that differ."""
     from mlrun_cli.context import Settings
     from mlrun_cli.tracking.queries import RunQuery, list_runs
 
@@ -122,19 +124,32 @@ def _print_table(listing: Any) -> None:
     columns = ([("params", k) for k in params] + [("metrics", k) for k in metrics])[
         :MAX_VALUE_COLUMNS
     ]
-    headers = ["RUN ID", "NAME", "STATUS", "START", "DURATION"] + [f"{s}.{k}" for s, k in columns]
+    several = len({r.info.experiment_id for r in listing.runs}) > 1
+    headers = ["RUN ID", "NAME", *(["EXPERIMENT"] if several else []), "STATUS", "START"]
+    headers += ["TOTAL", "ENTRY POINT"] + [f"{s}.{k}" for s, k in columns]
     rows = [
         [
             r.info.run_id[:8],
             r.info.run_name,
+            *([listing.experiment_names.get(r.info.experiment_id, r.info.experiment_id)]
+              if several else []),
             r.info.status.name,
             timestamp(r.info.start_time),
             _duration(r.duration_seconds),
+            _duration(_entry_point_seconds(r.tags)),
         ]
         + [_value(getattr(r, section).get(key)) for section, key in columns]
         for r in listing.runs
-    ]
+    ]  # fmt: skip
     echo_table(headers, rows)
+
+
+def _entry_point_seconds(tags: dict[str, str]) -> float | None:
+    """How long the entry point itself ran (the run's total also counts the env build)."""
+    try:
+        return float(tags["mlrun.duration_s"])
+    except (KeyError, ValueError):
+        return None
 
 
 def _write_csv(listing: Any) -> None:
@@ -187,7 +202,8 @@ def describe(run_id: str, tracking_uri: str | None, as_json: bool) -> None:
     for problem in document["damage"]:
         click.echo(f"damaged: {problem} (see `mlrun doctor`)")
     click.echo(f"start: {timestamp(document['start_time'])}")
-    click.echo(f"duration: {_duration(document['duration_seconds'])}")
+    entry_point = _duration(_entry_point_seconds(document["tags"]))
+    click.echo(f"duration: {_duration(document['duration_seconds'])} (entry point: {entry_point})")
     for section in ("params", "metrics", "tags"):
         click.echo(f"{section}:")
         for key, value in sorted(document[section].items()):
@@ -237,15 +253,8 @@ def compare(left: str, right: str, tracking_uri: str | None, as_json: bool) -> N
     if not result.differences:
         click.echo(f"runs {a[:8]} and {b[:8]} do not differ")
         return
-    rows = [[d.section, d.key, _cell(d.left), _cell(d.right)] for d in result.differences]
+    rows = [[d.section, d.key, *difference_cells(d.left, d.right)] for d in result.differences]
     echo_table(["SECTION", "KEY", a[:8], b[:8]], rows)
-
-
-def _cell(value: str | None) -> str:
-    if value is None:
-        return "-"
-    single = value.replace("\n", " ")
-    return single if len(single) <= 60 else f"{single[:57]}..."
 
 
 @runs.command()

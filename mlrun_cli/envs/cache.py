@@ -169,6 +169,7 @@ class EnvCache:
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(log, kept)
             shutil.rmtree(directory, ignore_errors=True)
+            self._lock_path(key).unlink(missing_ok=True)  # held by us: safe to remove
             if isinstance(exc, EnvBuildError):
                 details = (*exc.details, f"(whole log: {kept})")
                 raise EnvBuildError(exc.message, details, log_path=kept) from None
@@ -193,8 +194,11 @@ class EnvCache:
                 return f"{label} changed ({last.get(field_name)} -> {getattr(inputs, field_name)})"
         return f"platform changed ({last.get('platform')} -> {inputs.platform})"
 
+    def _lock_path(self, key: str) -> Path:
+        return self.root / f"{key}.lock"
+
     def _locked(self, key: str) -> AbstractContextManager[None]:
-        return exclusive_lock(self.root / f"{key}.lock")
+        return exclusive_lock(self._lock_path(key))
 
     def _infos(self) -> Iterator[dict[str, Any]]:
         if not self.root.is_dir():
@@ -239,9 +243,19 @@ class EnvCache:
                 continue
             with self._locked(record.key):
                 shutil.rmtree(self.root / record.key, ignore_errors=True)
+                self._lock_path(record.key).unlink(missing_ok=True)
             removed.append(record)
+        self._remove_orphan_locks()
         shutil.rmtree(self.root / "failed", ignore_errors=True)
         return removed
+
+    def _remove_orphan_locks(self) -> None:
+        """Lock files whose env is gone (left by an older mlrun or a killed build)."""
+        for lock in self.root.glob("*.lock") if self.root.is_dir() else ():
+            key = lock.name.removesuffix(".lock")
+            with self._locked(key):
+                if not (self.root / key).exists():
+                    self._lock_path(key).unlink(missing_ok=True)
 
 
 def _size(directory: Path) -> int:

@@ -29,6 +29,7 @@ from mlrun_cli.envs.base import (
 from mlrun_cli.envs.cache import CachedEnv, EnvCache, EnvInputs
 from mlrun_cli.errors import EnvBuildError, EnvUnavailableError
 from mlrun_cli.project.spec import DockerEnv, Project
+from mlrun_cli.project.volumes import parse_volume
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -116,17 +117,19 @@ def parse_volumes(volumes: tuple[str, ...], project_dir: Path) -> tuple[tuple[st
     """`host:container[:mode]`; a host path that does not exist is an error, not a new dir."""
     mounts = []
     for volume in volumes:
-        parts = volume.split(":")
-        if len(parts) not in (2, 3):
-            raise EnvUnavailableError(f"docker_env volume {volume!r}: expected HOST:CONTAINER[:ro]")
-        host = Path(os.path.expanduser(parts[0]))
-        host = host if host.is_absolute() else project_dir / host
-        if not host.exists():
-            raise EnvUnavailableError(
-                f"docker_env volume {volume!r}: the host path {host} does not exist"
-            )
-        mounts.append((str(host), parts[1], parts[2] if len(parts) == 3 else "rw"))
+        try:
+            parsed = parse_volume(volume, project_dir)
+        except ValueError as exc:
+            raise EnvUnavailableError(f"docker_env volume {volume!r}: {exc}") from None
+        mounts.append((str(parsed.host), parsed.inside, parsed.mode))
     return tuple(mounts)
+
+
+def docker_reason(exc: Exception) -> str:
+    """The engine's own explanation, whole (never cut inside a quoted name), on one line."""
+    explanation = getattr(exc, "explanation", None)
+    text = str(explanation or exc).strip()
+    return " ".join(text.split()) or type(exc).__name__
 
 
 def resolve_environment(
@@ -235,7 +238,13 @@ class _Build:
         prefix.mkdir(parents=True)
         with open(log_path, "a", encoding="utf-8") as out:
             for chunk in client.api.build(
-                tag=tag, rm=True, decode=True, labels={LABEL: key}, **self.context()
+                # forcerm: the container of a failed step is removed too, not only on success
+                tag=tag,
+                rm=True,
+                forcerm=True,
+                decode=True,
+                labels={LABEL: key},
+                **self.context(),
             ):
                 out.write(str(chunk.get("stream", "")))
                 if "error" in chunk:
@@ -320,10 +329,28 @@ def _ensure_image(client: Any, image: str) -> None:
     try:
         client.images.pull(image)
     except docker.errors.DockerException as exc:
-        reason = str(exc).splitlines()[0][:160]
         raise EnvUnavailableError(
-            f"docker image {image!r} is not on this engine and cannot be pulled ({reason})"
+            f"docker image {image!r} is not on this engine and cannot be pulled "
+            f"({docker_reason(exc)})"
         ) from None
+
+
+def image_sizes(environ: Mapping[str, str], tags: list[str]) -> dict[str, int]:
+    """For `mlrun envs list`: the size of each built image the engine still has (the cache
+    entry itself holds only a few bytes); none when no engine is reachable."""
+    try:
+        client = docker_client(environ)
+    except EnvUnavailableError:
+        return {}
+    import docker
+
+    sizes = {}
+    for tag in tags:
+        try:
+            sizes[tag] = int(client.images.get(tag).attrs.get("Size", 0))
+        except docker.errors.DockerException:
+            continue
+    return sizes
 
 
 def remove_image(environ: Mapping[str, str], tag: str) -> None:

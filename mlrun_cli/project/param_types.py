@@ -52,11 +52,9 @@ def _int(value: str, _ctx: ConversionContext) -> str:
 
 
 def _bool(value: str, _ctx: ConversionContext) -> str:
-    lowered = value.strip().lower()
-    if lowered in _TRUE:
-        return "true"
-    if lowered in _FALSE:
-        return "false"
+    """The value as given: a program may parse `1`/`0` with int() (MLflow passes it as is)."""
+    if value.strip().lower() in _TRUE | _FALSE:
+        return value
     raise ValueError(f"{value!r} is not a boolean (use true/false, yes/no or 1/0)")
 
 
@@ -88,5 +86,24 @@ CONVERTERS: Mapping[str, Converter] = {
     "bool": _bool,
 }
 
+# Another spelling MLflow's own examples use for a type mlrun knows.
+TYPE_ALIASES: Mapping[str, str] = {"str": "string"}
+
+
+def known_type(declared: str) -> str | None:
+    """The converter name for a declared type name, or None for a name mlrun does not know.
+
+    MLflow checks no type name: an unknown one is passed through as a string, so mlrun runs it
+    the same way and `validate` warns about it.
+    """
+    name = TYPE_ALIASES.get(declared, declared)
+    return name if name in CONVERTERS else None
+
+
 # Types whose values can be checked without touching the file system (used for defaults).
 PURE_TYPES = frozenset({"string", "float", "int", "bool"})
+
+# mlrun's own types, unknown to MLflow, which passes any default of theirs as written: a project
+# written for MLflow may hold one that does not fit (`devices: {type: int, default: auto}`), so
+# such a default is a warning and is passed unchanged; a value given with -P is still checked.
+LENIENT_DEFAULT_TYPES = frozenset({"int", "bool"})

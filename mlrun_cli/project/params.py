@@ -12,7 +12,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 from mlrun_cli.errors import ParameterError
-from mlrun_cli.project.param_types import CONVERTERS, ConversionContext
+from mlrun_cli.project.param_types import CONVERTERS, LENIENT_DEFAULT_TYPES, ConversionContext
 from mlrun_cli.project.spec import EntryPoint
 from mlrun_cli.project.template import append_extra, render
 from mlrun_cli.tracking.keys import clash_problem, key_problem, text_encoding_problem
@@ -35,6 +35,9 @@ class ResolvedParameter:
     value: str
     from_default: bool = False
     secret: bool = False
+    # "output": a `path` the run writes (declared `role: output`, or naming nothing yet); its
+    # digest is taken after the run, not before
+    role: str = "input"
 
     @property
     def recorded_value(self) -> str:
@@ -134,11 +137,18 @@ def resolve_command(
         try:
             value = CONVERTERS[param.type](raw, context)
         except ValueError as exc:
-            origin = "default of " if from_default else ""
-            errors.append(f"{origin}parameter '{param.name}' ({param.type}): {exc}")
-            continue
+            if not (from_default and param.type in LENIENT_DEFAULT_TYPES):
+                origin = "default of " if from_default else ""
+                errors.append(f"{origin}parameter '{param.name}' ({param.type}): {exc}")
+                continue
+            value = raw  # validation warned about it; MLflow passes it as written
         secret = is_secret(param.name, secret_names)
-        resolved.append(ResolvedParameter(param.name, param.type, value, from_default, secret))
+        output = param.role == "output" or (param.type == "path" and not Path(value).exists())
+        resolved.append(
+            ResolvedParameter(
+                param.name, param.type, value, from_default, secret, "output" if output else "input"
+            )
+        )
     if errors:
         raise ParameterError("\n".join(errors))
     declared = {p.name for p in entry.parameters}

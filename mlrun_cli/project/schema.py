@@ -165,8 +165,9 @@ class _Reporter:
 
     def _resolve_enum(self, ref: str) -> list[str]:
         name = ref.rsplit("/", 1)[-1]
-        enum: list[str] = self.schema.get("$defs", {}).get(name, {}).get("enum", [])
-        return enum
+        definition = self.schema.get("$defs", {}).get(name, {})
+        names: list[str] = definition.get("enum", definition.get("examples", []))
+        return names
 
 
 def _schema_of(error: ValidationError) -> dict[str, Any]:

@@ -7,31 +7,42 @@ cannot say, and every problem is reported at once with its line.
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 import shlex
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from mlrun_cli.errors import EntryPointError, Problem, SourceError, SpecError
 from mlrun_cli.project.located_yaml import LocatedDoc, not_regular_file, read_located
-from mlrun_cli.project.param_types import CONVERTERS, PURE_TYPES, ConversionContext
+from mlrun_cli.project.param_types import (
+    CONVERTERS,
+    LENIENT_DEFAULT_TYPES,
+    PURE_TYPES,
+    ConversionContext,
+    known_type,
+)
 from mlrun_cli.project.schema import check_schema, format_path
 from mlrun_cli.project.template import placeholder_names
+from mlrun_cli.project.volumes import parse_volume
 from mlrun_cli.tracking.keys import clash_problem, key_problem
 
 ENV_KEYS = ("docker_env", "python_env", "conda_env")  # in order of precedence
 DEFAULT_PYTHON_ENV_FILE = "python_env.yaml"
 DEFAULT_CONDA_FILE = "conda.yaml"
 BARE_RUNNERS = {".py": "python", ".sh": "bash"}
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Parameter:
     name: str
-    type: str
+    type: str  # the converter's name: `str` and names mlrun does not know become "string"
     default: str | None  # already str()-ed like MLflow; None means the user must pass it
+    role: str = "input"  # mlrun extension: "output" names a file the run writes
 
     @property
     def required(self) -> bool:
@@ -71,6 +82,7 @@ class Project:
     mlproject: Path | None
     env: EnvDecl
     entry_points: Mapping[str, EntryPoint]
+    warnings: tuple[Problem, ...] = ()  # accepted, as MLflow would, but worth a look
 
 
 def find_mlproject(directory: Path) -> Path | None:
@@ -112,7 +124,10 @@ def load_project(directory: Path, display_base: Path | None = None) -> Project:
     )
     if problems:
         raise SpecError(problems)
-    return _build(doc.data, directory, mlproject)
+    warnings = tuple(_parameter_warnings(doc, label))
+    for warning in warnings:
+        log.warning("%s", warning)
+    return replace(_build(doc.data, directory, mlproject), warnings=warnings)
 
 
 def _semantic_problems(doc: LocatedDoc, label: str, directory: Path) -> Iterator[Problem]:
@@ -151,6 +166,14 @@ def _docker_problems(
     if "image" not in docker and "dockerfile" not in docker:
         message = "missing required key 'image' (or 'dockerfile', to build one)"
         yield Problem(label, doc.line_of(("docker_env",)), "docker_env", message)
+    volumes = docker.get("volumes")
+    for index, volume in enumerate(volumes if isinstance(volumes, list) else []):
+        if isinstance(volume, str):
+            try:
+                parse_volume(volume, directory)
+            except ValueError as exc:
+                item: tuple[Any, ...] = ("docker_env", "volumes", index)
+                yield Problem(label, doc.line_of(item), format_path(item), str(exc))
     dockerfile = docker.get("dockerfile")
     if isinstance(dockerfile, str) and dockerfile and not (directory / dockerfile).is_file():
         where = ("docker_env", "dockerfile")
@@ -186,6 +209,10 @@ def _entry_point_problems(
             yield Problem(label, doc.line_of(where), format_path(where), message)
         if isinstance(spec, dict) and spec.get("default") is not None:
             yield from _default_problems(doc, label, where, spec)
+        if isinstance(spec, dict) and spec.get("role") == "output" and spec.get("type") != "path":
+            where = (*path, "parameters", name, "role")
+            message = "only a 'path' parameter can be an output (set type: path)"
+            yield Problem(label, doc.line_of(where), format_path(where), message)
     clash = clash_problem(str(name) for name in declared)
     if clash is not None:
         where = (*path, "parameters")
@@ -210,11 +237,56 @@ def _nul_paths(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
             yield from _nul_paths(item, (*path, index))
 
 
+def _parameter_warnings(doc: LocatedDoc, label: str) -> Iterator[Problem]:
+    """What MLflow accepts without a word and mlrun runs the same way, but points out."""
+    for name, entry in doc.data.get("entry_points", {}).items():
+        for param, spec in entry.get("parameters", {}).items():
+            path = ("entry_points", name, "parameters", param)
+            declared = spec if isinstance(spec, str) else spec.get("type", "string")
+            where = path if isinstance(spec, str) else (*path, "type")
+            if known_type(declared) is None:
+                message = _unknown_type_message(str(declared))
+                yield Problem(label, doc.line_of(where), format_path(where), message)
+            if isinstance(spec, dict):
+                yield from _mapping_warnings(doc, label, path, spec)
+
+
+def _unknown_type_message(declared: str) -> str:
+    close = difflib.get_close_matches(declared, list(CONVERTERS), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    known = ", ".join(CONVERTERS)
+    return (
+        f"unknown type {declared!r}, passed as a string as MLflow does ({hint}mlrun checks {known})"
+    )
+
+
+def _mapping_warnings(
+    doc: LocatedDoc, label: str, path: tuple[Any, ...], spec: dict[str, Any]
+) -> Iterator[Problem]:
+    for key in spec:
+        if str(key).startswith("type ") and spec[key] is None:
+            where = (*path, key)
+            message = (
+                f"'{key}' lacks the colon after 'type', so MLflow ignores it and the type is "
+                f"string; write 'type: {str(key)[5:].strip()}'"
+            )
+            yield Problem(label, doc.line_of(where), format_path(where), message)
+    kind = known_type(spec.get("type", "string"))
+    if kind in LENIENT_DEFAULT_TYPES and spec.get("default") is not None:
+        default = str(spec["default"])
+        try:
+            CONVERTERS[kind](default, ConversionContext(Path.cwd()))
+        except ValueError as exc:
+            where = (*path, "default")
+            message = f"not a valid {kind} ({exc}); passed as written, as MLflow does"
+            yield Problem(label, doc.line_of(where), format_path(where), message)
+
+
 def _default_problems(
     doc: LocatedDoc, label: str, path: tuple[Any, ...], spec: dict[str, Any]
 ) -> Iterator[Problem]:
-    kind = spec.get("type", "string")
-    if kind not in PURE_TYPES:
+    kind = known_type(spec.get("type", "string"))
+    if kind is None or kind not in PURE_TYPES or kind in LENIENT_DEFAULT_TYPES:
         return
     try:
         CONVERTERS[kind](str(spec["default"]), ConversionContext(Path.cwd()))
@@ -238,9 +310,11 @@ def _build(data: dict[str, Any], directory: Path, mlproject: Path) -> Project:
 
 def _parameter(name: str, spec: Any) -> Parameter:
     if isinstance(spec, str):
-        return Parameter(name, spec, None)
+        return Parameter(name, known_type(spec) or "string", None)
     default = spec.get("default")
-    return Parameter(name, spec.get("type", "string"), None if default is None else str(default))
+    kind = known_type(spec.get("type", "string")) or "string"
+    role = spec.get("role", "input")
+    return Parameter(name, kind, None if default is None else str(default), role)
 
 
 def _env_declared(data: dict[str, Any], directory: Path) -> EnvDecl:

@@ -43,6 +43,7 @@ from mlrun_cli.run.provenance import (
     RUN_RECORD_FORMAT,
     check_inputs_readable,
     diff_text,
+    digest_input,
     git_tags,
     run_record,
 )
@@ -261,6 +262,7 @@ def _execute_run(
         run,
         {"mlrun.exit_code": str(outcome.returncode), "mlrun.duration_s": f"{outcome.duration:.3f}"},
     )
+    _record_outputs(plan, store, run)
     run = store.finish_run(run, status, int(outcome.ended * 1000))
     write_run_record(plan, store, run, prepared, outcome)
     logs = {
@@ -316,6 +318,18 @@ def record_inputs(plan: RunPlan, store: Store, run: RunInfo, key: RunKey) -> Non
             "profile": json.dumps({"files": d.files, "bytes": d.size}),
         }
         store.log_dataset_input(run, dataset, context=d.name)
+
+
+def _record_outputs(plan: RunPlan, store: Store, run: RunInfo) -> None:
+    """The digests of what the run wrote to its output `path` parameters."""
+    if not plan.digest_inputs:
+        return
+    found = (digest_input(p, role="output") for p in plan.command.parameters)
+    digests = [d for d in found if d is not None]
+    if digests:
+        store.set_tags(run, {f"mlrun.output.{d.name}.digest": d.sha256 for d in digests})
+        document = {"format": RUN_RECORD_FORMAT, "outputs": [d.as_json() for d in digests]}
+        store.write_artifact(run, artifacts.OUTPUTS, json.dumps(document, indent=2))
 
 
 def write_run_record(

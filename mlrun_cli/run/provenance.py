@@ -76,12 +76,15 @@ class InputDigest:
 
 
 def digest_input(
-    param: ResolvedParameter, digest: Callable[[Path], tuple[str, int, int]] | None = None
+    param: ResolvedParameter,
+    digest: Callable[[Path], tuple[str, int, int]] | None = None,
+    role: str = "input",
 ) -> InputDigest | None:
-    """The content digest of a `path` parameter that names existing data, else None. A secret
-    one is left out entirely: its path, its digest, even its existence stay unrecorded."""
+    """The content digest of a `path` parameter of that role (inputs before the run, outputs
+    after it) that names existing data, else None. A secret one is left out entirely: its
+    path, its digest, even its existence stay unrecorded."""
     path = Path(param.value)
-    if param.type != "path" or param.secret or not path.exists():
+    if param.type != "path" or param.role != role or param.secret or not path.exists():
         return None
     try:
         sha, size, files = (digest or digest_path)(path)
@@ -97,7 +100,7 @@ def check_inputs_readable(parameters: Iterable[ResolvedParameter]) -> None:
     """Before the run exists: every existing `path` input that will be digested can be read."""
     for param in parameters:
         path = Path(param.value)
-        if param.type != "path" or param.secret or not path.exists():
+        if param.type != "path" or param.role != "input" or param.secret or not path.exists():
             continue
         mode = os.R_OK | (os.X_OK if path.is_dir() else 0)
         if not os.access(path, mode):
@@ -178,6 +181,7 @@ def run_record(
                 "type": p.type,
                 "value": p.recorded_value,
                 "from_default": p.from_default,
+                "role": p.role,
             }
             for p in parameters
         ],

@@ -20,8 +20,10 @@ from mlrun_cli.sources.uri import path_of_file_uri
 _DOWNLOAD_TIMEOUT = 60
 
 
-def fetch_archive(location: str, invocation_dir: Path, cache_root: Path) -> Path:
-    """The directory holding the archive's project (its single top folder, if it has one)."""
+def fetch_archive(
+    location: str, invocation_dir: Path, cache_root: Path
+) -> tuple[Path, Path | None]:
+    """Where the archive was extracted, and its single top folder if it has exactly one."""
     archive = _local_copy(location, invocation_dir, cache_root)
     try:
         digest = _sha256(archive)
@@ -33,8 +35,8 @@ def fetch_archive(location: str, invocation_dir: Path, cache_root: Path) -> Path
         raise SourceError(f"{location}: cannot extract into {where} ({exc.strerror})") from None
     entries = [p for p in target.iterdir() if not p.name.startswith(".")]
     if len(entries) == 1 and entries[0].is_dir():
-        return entries[0]
-    return target
+        return target, entries[0]
+    return target, None
 
 
 def _local_copy(location: str, invocation_dir: Path, cache_root: Path) -> Path:

@@ -37,6 +37,12 @@ class ProjectSource:
     git: GitState | None = None  # a local project's working tree, as it is
 
 
+def strip_quotes(uri: str) -> str:
+    """`'file:///x#sub'` -> `file:///x#sub`: quotes a shell or a config file left on, as MLflow
+    strips them."""
+    return uri.strip("'\"")
+
+
 def split_subdirectory(uri: str) -> tuple[str, str]:
     """`repo.git#sub/dir` -> (`repo.git`, `sub/dir`); a subdirectory may not escape."""
     base, _, sub = uri.partition("#")
@@ -54,13 +60,14 @@ def resolve_source(
     environ: Mapping[str, str] | None = None,
 ) -> ProjectSource:
     environ = dict(os.environ if environ is None else environ)
+    uri = strip_quotes(uri)
     base, sub = split_subdirectory(uri)
     if base.lower().endswith(".zip"):
         if version is not None:
             raise SourceError(f"{uri}: --version applies to git sources, not to archives")
         cache = writable_cache_dir(source_cache_dir(environ), "source")
-        root = fetch_archive(base, invocation_dir, cache)
-        return ProjectSource(_inside(root, sub, uri), uri, uri, "zip", version=version)
+        root, top = fetch_archive(base, invocation_dir, cache)
+        return ProjectSource(_in_archive(root, top, sub, uri), uri, uri, "zip", version=version)
     if _REMOTE_GIT.match(base) or _is_git_url(base):
         return _from_git(base.removeprefix("git+"), sub, uri, version, environ)
     directory = _local_directory(base, invocation_dir, uri)
@@ -74,12 +81,12 @@ def resolve_source(
         )
     project = _inside(directory, sub, uri)
     if state is None:
-        return ProjectSource(project, str(project), uri, "local")
+        return ProjectSource(project, uri if sub else str(project), uri, "local")
     relative = _relative(project, state.toplevel)
     name = state.toplevel.as_uri() + (f"#{relative}" if relative else "")
     return ProjectSource(
         project,
-        name,
+        uri if sub else name,  # MLflow records `dir#sub` as given
         uri,
         "local",
         commit=state.commit,
@@ -139,6 +146,17 @@ def _local_directory(base: str, invocation_dir: Path, uri: str) -> Path:
             f"{uri}: not a directory; pass the project directory that holds MLproject"
         )
     return directory
+
+
+def _in_archive(root: Path, top: Path | None, sub: str, uri: str) -> Path:
+    """Without `#sub`, the archive's single top folder when it has one (as GitHub packs a
+    repository). With it, `sub` is relative to the archive's root, as in MLflow; a `sub` found
+    only below the single top folder is still accepted."""
+    if not sub:
+        return top or root
+    if top is not None and not (root / sub).exists() and (top / sub).is_dir():
+        return _inside(top, sub, uri)
+    return _inside(root, sub, uri)
 
 
 def _inside(root: Path, sub: str, uri: str) -> Path:

@@ -192,6 +192,8 @@ class FileStore:
                 check_experiment_name(name)
                 experiment_id = self._new_experiment_id()
                 self._write_new_experiment(experiment_id, name, None)
+                # a mistyped name would otherwise silently start a new experiment
+                log.info("created experiment '%s' (id %s)", name, experiment_id)
                 return self.get_experiment(experiment_id)
         if existing.lifecycle_stage != ACTIVE:
             raise ConflictError(

@@ -12,6 +12,7 @@ import pytest
 
 from mlrun_cli.envs import default_manager
 from mlrun_cli.envs.cache import EnvCache, EnvInputs
+from mlrun_cli.errors import EnvBuildError
 from mlrun_cli.project.spec import load_project
 from tests.conftest import write_files
 
@@ -72,7 +73,33 @@ def test_envs_prune_by_age_and_all(cli, tmp_path) -> None:
 def test_a_bad_duration_is_a_usage_error(cli) -> None:
     result = cli("envs", "prune", "--older-than", "soon")
     assert result.exit_code == 2
-    assert "'soon' is not a duration like 30d, 12h or 90m" in result.stderr
+    assert "'soon' is not a duration like 30d, 12h, 90m (minutes) or 3mo (months)" in (
+        result.stderr
+    )
+
+
+@pytest.mark.parametrize(("limit", "removed"), [("1m", 1), ("90min", 1), ("1mo", 0), ("1y", 0)])
+def test_m_is_minutes_and_mo_is_months(cli, tmp_path, limit: str, removed: int) -> None:
+    key = build_fake_env(tmp_path / "envs", "3.11.7")
+    an_hour_ago = time.time() - 3 * 3600
+    os.utime(tmp_path / "envs" / key / "last-used", (an_hour_ago, an_hour_ago))
+    result = cli("envs", "prune", "--older-than", limit)
+    assert result.stdout.startswith(f"Removed {removed} environment")
+
+
+def test_no_empty_lock_files_stay_in_the_cache(cli, tmp_path) -> None:
+    root = tmp_path / "envs"
+    build_fake_env(root, "3.11.7")
+
+    def failing(prefix: Path, log: Path) -> dict[str, str]:
+        raise EnvBuildError("no such package")
+
+    with pytest.raises(EnvBuildError):
+        EnvCache(root).get_or_build(EnvInputs("uv", "0.1", "3.12.1", "def"), failing)
+    assert len(list(root.glob("*.lock"))) == 1  # the built env's; the failed one left none
+    (root / "0123456789abcdef0123.lock").touch()  # left by an older mlrun
+    cli("envs", "prune", "--all")
+    assert list(root.glob("*.lock")) == []
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -321,3 +325,35 @@ def test_a_command_that_cannot_start_fails_the_run_instead_of_leaving_it_running
     [meta] = (tmp_path / "mlruns" / "0").glob("*/meta.yaml")
     info, _, _ = read_run(tmp_path, meta.parent.name)
     assert info.status.name == "FAILED"
+
+
+def test_a_new_experiment_name_says_it_created_one(cli, make_project) -> None:
+    make_project(ECHO_PROJECT)
+    first = cli("run", "project", "--experiment-name", "trian")
+    assert first.stderr.startswith("mlrun: created experiment 'trian' (id ")
+    again = cli("run", "project", "--experiment-name", "trian")
+    assert "created experiment" not in again.stderr
+
+
+def test_the_summary_line_gives_the_entry_point_and_the_total_time(cli, make_project) -> None:
+    make_project(ECHO_PROJECT)
+    summary = cli("run", "project").stderr.splitlines()[-1]
+    assert re.fullmatch(
+        r"mlrun: run [0-9a-f]{32} FINISHED: entry point \d+\.\d\ds, total \d+\.\d\ds with the "
+        r"environment \(exit code 0\)",
+        summary,
+    )
+
+
+def test_a_local_run_records_the_interpreters_packages(
+    cli, make_project, tmp_path, monkeypatch
+) -> None:
+    """`python` is this interpreter here (read in-process), a pyenv shim or another Python
+    elsewhere (asked for its sys.path): either way its packages are recorded."""
+    make_project(ECHO_PROJECT)
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    run = run_json(cli, "project", "--no-env")
+    artifacts = tmp_path / "mlruns" / "0" / run["run_id"] / "artifacts"
+    lock = (artifacts / "environment" / "requirements.lock.txt").read_text().splitlines()
+    assert f"click=={metadata.version('click')}" in lock
+    assert lock == sorted(lock, key=str.lower)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from mlrun_cli.tracking.entities import RunStatus
 from mlrun_cli.tracking.file_store import FileStore
 from tests.conftest import RUNTIME, child_env, mlrun_command, run_mlrun, write_files
 from tests.stores import build_store, mlflow_ids
@@ -61,7 +62,9 @@ def test_runs_list_shows_what_differs(cli, make_project) -> None:
         "NAME",
         "STATUS",
         "START",
-        "DURATION",
+        "TOTAL",
+        "ENTRY",
+        "POINT",
         "params.lr",
         "metrics.acc",
     ]
@@ -402,3 +405,31 @@ print(ml.active_run_id())
     assert [a.path for a in client.list_artifacts(run_id, "single")] == ["single/one.txt"]
     assert {a.path for a in client.list_artifacts(run_id, "tree")} == {"tree/one.txt", "tree/sub"}
     assert Path(json.loads(result.stdout)["run"]["logs"]["stdout"]).read_text() == f"{run_id}\n"
+
+
+def make_stored_runs(root: Path, experiments: list[str]) -> list[str]:
+    """Finished runs written straight into a file store: one per experiment name given."""
+    store = FileStore(root)
+    store.ensure()
+    ids = []
+    for name in experiments:
+        experiment = store.get_or_create_experiment(name)
+        run = store.create_run(experiment, f"run-in-{name}", "me", {"mlrun.duration_s": "2.000"})
+        store.finish_run(run, RunStatus.FINISHED, run.start_time + 90_000)
+        ids.append(run.run_id)
+    return ids
+
+
+def test_runs_list_names_the_experiment_when_it_spans_several(cli, tmp_path) -> None:
+    make_stored_runs(tmp_path / "mlruns", ["alpha", "beta"])
+    lines = cli("runs", "list").stdout.splitlines()
+    assert lines[0].split()[:5] == ["RUN", "ID", "NAME", "EXPERIMENT", "STATUS"]
+    assert sorted(line.split()[2] for line in lines[1:]) == ["alpha", "beta"]
+    single = cli("runs", "list", "--experiment-name", "alpha").stdout.splitlines()
+    assert "EXPERIMENT" not in single[0]
+
+
+def test_runs_list_shows_the_total_and_the_entry_point_time(cli, tmp_path) -> None:
+    make_stored_runs(tmp_path / "mlruns", ["alpha"])
+    lines = cli("runs", "list").stdout.splitlines()
+    assert lines[1].split()[-2:] == ["1.5m", "2.0s"]

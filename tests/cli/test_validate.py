@@ -65,3 +65,61 @@ def test_an_unreadable_mlproject_is_reported_not_raised(cli, make_project) -> No
     assert result.stderr.startswith(
         "project/MLproject: not a YAML document (not UTF-8 text: byte 0xff at offset 0)"
     )
+
+
+def test_an_unknown_type_name_is_a_warning_and_runs_as_a_string(cli, make_project) -> None:
+    make_project(
+        {
+            "MLproject": "entry_points:\n  main:\n    parameters:\n"
+            "      size: {type: strng, default: big}\n      label: str\n      n: number\n"
+            "    command: echo {size} {label} {n}\n"
+        }
+    )
+    result = cli("validate", "project")
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        "mlrun: warning: project/MLproject:4: entry_points.main.parameters.size.type: unknown "
+        "type 'strng', passed as a string as MLflow does (did you mean 'string'? mlrun checks "
+        "string, float, path, uri, int, bool)",
+        "mlrun: warning: project/MLproject:6: entry_points.main.parameters.n: unknown type "
+        "'number', passed as a string as MLflow does (mlrun checks string, float, path, uri, "
+        "int, bool)",
+    ]
+    ran = cli("run", "project", "--no-env", "-P", "label=a b", "-P", "n=x1")
+    assert ran.exit_code == 0, ran.stderr
+
+
+def test_an_output_role_needs_a_path_parameter(cli, make_project) -> None:
+    make_project(
+        {
+            "MLproject": "entry_points:\n  main:\n    parameters:\n"
+            "      out: {type: string, role: output}\n    command: echo {out}\n"
+        }
+    )
+    result = cli("validate", "project")
+    assert result.exit_code == 2
+    assert "entry_points.main.parameters.out.role: only a 'path' parameter can be an output" in (
+        result.stderr
+    )
+
+
+def test_a_docker_volume_whose_host_path_is_missing_is_refused_as_run_refuses_it(
+    cli, make_project, tmp_path
+) -> None:
+    make_project(
+        {
+            "MLproject": "docker_env:\n  image: busybox\n  volumes:\n"
+            "    - 'data:/data'\n    - '/no/such/dir:/in:ro'\n    - 'nonsense'\n"
+            "entry_points:\n  main:\n    command: 'true'\n",
+            "data/x.txt": "",
+        }
+    )
+    result = cli("validate", "project")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[:2] == [
+        "project/MLproject:5: docker_env.volumes[1]: the host path /no/such/dir does not exist",
+        "project/MLproject:6: docker_env.volumes[2]: expected HOST:CONTAINER[:ro]",
+    ]
+    ran = cli("run", "project")  # refused the same way, before any engine is asked
+    assert (ran.exit_code, ran.stderr) == (2, result.stderr)
+    assert not (tmp_path / "mlruns").exists()

@@ -14,6 +14,7 @@ from mlrun_cli.tracking.file_store import FileStore
 from tests.conftest import EXAMPLE, child_env, mlrun_command, run_mlrun, write_files
 
 pytestmark = pytest.mark.slow
+ENV_LESS = "entry_points:\n  main:\n    command: python -c 'import sys; print(sys.prefix)'\n"
 OWN_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
@@ -305,3 +306,21 @@ def test_a_terminal_sees_a_spinner_that_is_erased_before_the_entry_point_speaks(
     assert "\r| mlrun: building uv env" in text
     spinner_end = text.rindex("\r\x1b[K")
     assert spinner_end < text.index("mlrun: built uv env") < text.index("entry point speaking")
+
+
+@pytest.mark.parametrize("manager", ["uv", "virtualenv"])
+def test_a_project_without_env_files_gets_a_fresh_env_when_asked_as_mlflow_builds(
+    tmp_path: Path, manager: str
+) -> None:
+    """MLflow builds a virtualenv with the current Python for such a project; mlrun does the
+    same with --env-manager uv or virtualenv (the README's Differences say so)."""
+    write_files(
+        tmp_path / "project",
+        {"MLproject": ENV_LESS},
+    )
+    done = mlrun(tmp_path, "run", "project", "--env-manager", manager)
+    assert done.returncode == 0, done.stderr
+    _info, tags, artifacts = last_run(tmp_path)
+    assert tags["mlrun.env.python"].startswith(OWN_PYTHON)
+    prefix = (artifacts / "logs" / "stdout.log").read_text().strip()
+    assert prefix.startswith(str(tmp_path / "envs"))

@@ -58,8 +58,8 @@ def test_every_missing_required_parameter_is_listed_at_once(tmp_path: Path) -> N
         ("float", "1e-1", "1e-1"),
         ("float", "3", "3"),
         ("int", "-4", "-4"),
-        ("bool", "YES", "true"),
-        ("bool", "0", "false"),
+        ("bool", "YES", "YES"),
+        ("bool", "0", "0"),
         ("string", "a b", "'a b'"),
     ],
 )

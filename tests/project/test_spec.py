@@ -141,7 +141,7 @@ colour: blue
 entry_points:
   train:
     parameters:
-      alpha: {type: flaot}
+      alpha: {type: float, default: x}
     command: "python train.py {beta}"
 """
                 }

@@ -240,14 +240,58 @@ def test_the_run_record_is_complete_and_versioned(cli, tmp_path) -> None:
     assert record["source"]["commit"] == git(repo, "rev-parse", "HEAD")
     assert record["source"]["dirty"] is False
     assert record["entry_point"] == "secret"
-    assert {"name": "api_token", "type": "string", "value": "***", "from_default": False} in record[
-        "parameters"
-    ]
-    assert {"name": "plain", "type": "string", "value": "visible", "from_default": True} in record[
-        "parameters"
-    ]
+    assert {
+        "name": "api_token",
+        "type": "string",
+        "value": "***",
+        "from_default": False,
+        "role": "input",
+    } in record["parameters"]
+    assert {
+        "name": "plain",
+        "type": "string",
+        "value": "visible",
+        "from_default": True,
+        "role": "input",
+    } in record["parameters"]
     assert record["command"] == tags["mlrun.command"]
     assert record["environment"]["manager"] == "local"
     assert set(record["host"]) == {"hostname", "os", "cpu_count", "python"}
     assert record["run"]["status"] == "FINISHED" and record["run"]["exit_code"] == 0
     assert record["run"]["end_time"] >= record["run"]["start_time"]
+
+
+def test_outputs_are_digested_after_the_run_not_before(cli, make_project, tmp_path) -> None:
+    make_project(
+        {
+            "MLproject": """
+entry_points:
+  main:
+    parameters:
+      data: {type: path, default: data.csv}
+      output_file: {type: path, default: out/predictions.csv}
+      model: {type: path, role: output, default: model.bin}
+    command: "cat {data} > {output_file}; echo trained > {model}"
+""",
+            "data.csv": "a\n1\n",
+            "out/.keep": "",
+            "model.bin": "last week's model\n",
+        }
+    )
+    run = run_json(cli, "project")
+    _, tags, artifacts = stored(tmp_path, run)
+    inputs = json.loads((artifacts / "provenance" / "inputs.json").read_text())["inputs"]
+    assert [i["name"] for i in inputs] == ["data"]  # not the outputs, existing or not
+    assert not any(key.startswith(("mlrun.input.output_file", "mlrun.input.model")) for key in tags)
+    outputs = json.loads((artifacts / "provenance" / "outputs.json").read_text())["outputs"]
+    assert {o["name"]: o["sha256"] for o in outputs} == {
+        "output_file": hashlib.sha256(b"a\n1\n").hexdigest(),
+        "model": hashlib.sha256(b"trained\n").hexdigest(),
+    }
+    assert tags["mlrun.output.model.digest"] == hashlib.sha256(b"trained\n").hexdigest()
+    record = json.loads((artifacts / "provenance" / "run.json").read_text())
+    assert {p["name"]: p["role"] for p in record["parameters"]} == {
+        "data": "input",
+        "output_file": "output",
+        "model": "output",
+    }

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mlrun_cli.tracking.file_store import FileStore
+from tests.conftest import write_files
 from tests.gitrepos import commit_all, git, make_repo
 
 PROJECT_V1 = {
@@ -212,3 +213,36 @@ def test_envs_prune_removes_old_checkouts_but_keeps_the_clone(
     assert list((tmp_path / "sources").glob("*/checkouts/*")) == []
     assert len(list((tmp_path / "sources").glob("*/repo.git"))) == 1
     assert Path(run_json(cli, f"{remote.as_uri()}#sub")["logs"]["stdout"]).read_text() == "v2\n"
+
+
+def test_zip_subdirectory_is_relative_to_the_archive_root_as_in_mlflow(
+    cli, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("MLRUN_SOURCE_ROOT", str(tmp_path / "sources"))
+    make_zip(
+        tmp_path / "steps.zip",
+        {
+            "steps/MLproject": "entry_points:\n  main:\n    command: cat version.txt\n",
+            "steps/version.txt": "steps\n",
+        },
+    )
+    run = run_json(cli, "steps.zip#steps")
+    assert Path(run["logs"]["stdout"]).read_text() == "steps\n"
+
+
+@pytest.mark.parametrize("in_repo", [False, True])
+def test_a_local_subdirectory_is_recorded_as_given(cli, tmp_path, in_repo: bool) -> None:
+    if in_repo:
+        make_repo(tmp_path / "repo", PROJECT_V1)
+    else:
+        write_files(tmp_path / "repo", PROJECT_V1)
+    run = run_json(cli, "repo#sub")
+    assert tags_of(tmp_path, run["run_id"])["mlflow.source.name"] == "repo#sub"
+
+
+def test_quotes_around_a_uri_are_stripped(cli, tmp_path) -> None:
+    write_files(tmp_path / "repo", PROJECT_V1)
+    uri = f"{(tmp_path / 'repo').as_uri()}#sub"
+    run = run_json(cli, f"'{uri}'")
+    assert Path(run["logs"]["stdout"]).read_text() == "v1\n"
+    assert tags_of(tmp_path, run["run_id"])["mlflow.source.name"] == uri

@@ -1,0 +1,69 @@
+"""MLflow's own example projects, whose MLproject files use `type: str`, `{type str}` (no colon)
+and an int whose default is "auto": mlrun accepts them as MLflow does, with warnings at most."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+EXAMPLES = REPO / "tests" / "fixtures" / "mlflow_examples"
+CASES = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir())
+
+# The arguments each example's script receives with every default (as `mlflow run` passes them).
+EXPECTED_ARGS = {
+    "bert_news": [
+        "--trainer.max_epochs", "5", "--trainer.devices", "auto", "--trainer.strategy", "auto",
+        "--trainer.accelerator", "auto", "--data.batch_size", "64", "--data.num_workers", "3",
+        "--data.num_samples", "2000", "--model.lr", "0.001", "--data.dataset", "20newsgroups",
+    ],
+    "iterative_pruning": ["--max_epochs", "3", "--mlflow_run_name", "BaseModel"],
+    "sentiment_analysis": [
+        "--max-epochs", "5", "--gpus", "0", "--distributed-backend", "None", "--batch-size",
+        "64", "--num-workers", "1", "--lr", "1e-3", "--tracking-uri", "http://localhost:5000",
+    ],
+    "torchscript_iris": ["--epochs", "50", "--tracking-uri", "http://localhost:5000"],
+    "torchscript_mnist": [
+        "--epochs", "5", "--batch-size", "64", "--lr", "1e-3",
+        "--tracking-uri", "http://localhost:5000",
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_mlflow_examples_validate_with_warnings_only(cli, tmp_path: Path, case: str) -> None:
+    shutil.copytree(EXAMPLES / case, tmp_path / case)
+    result = cli("validate", case)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(f"{case}/MLproject: valid;")
+    assert all(line.startswith("mlrun: warning: ") for line in result.stderr.splitlines())
+
+
+def test_the_mlflow_example_with_type_mistakes_gets_one_warning_per_mistake(cli, tmp_path) -> None:
+    shutil.copytree(EXAMPLES / "bert_news", tmp_path / "bert_news")
+    warnings = cli("validate", "bert_news").stderr.splitlines()
+    assert [w.split(": ")[3] for w in warnings] == [
+        "entry_points.main.parameters.devices.default",
+        "entry_points.main.parameters.strategy.type str",
+        "entry_points.main.parameters.accelerator.type str",
+    ]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_mlflow_examples_run_with_their_defaults(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    shutil.copytree(EXAMPLES / case, tmp_path / case)
+    monkeypatch.setenv("ARGS_OUT", str(tmp_path / "args.txt"))
+    # `python` in the command is this interpreter
+    monkeypatch.setenv(
+        "PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    )
+    result = cli("run", case, "--no-env")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "args.txt").read_text().split("\n") == EXPECTED_ARGS[case]
