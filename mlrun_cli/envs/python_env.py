@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlrun_cli.errors import Problem, SpecError
-from mlrun_cli.project.located_yaml import load_located
-from mlrun_cli.project.schema import check_schema
+from mlrun_cli.project.checked_docs import load_checked
 from mlrun_cli.project.spec import display_path
 
 _FILE_OPTION = re.compile(r"^(-r|--requirement|-c|--constraint)(\s+|=)(.+)$")
@@ -49,8 +48,7 @@ def load_python_env(path: Path, display_base: Path) -> PythonEnvSpec:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError([Problem(label, None, "", f"cannot read: {exc}")]) from None
-    doc = load_located(text, label)
-    problems = check_schema(doc, "python_env", label)
+    doc, problems = load_checked(text, "python_env", label)
     python = doc.data.get("python") if isinstance(doc.data, dict) else None
     if isinstance(python, float):
         message = f'write the version in quotes: python: "{text_value(text, "python")}"'

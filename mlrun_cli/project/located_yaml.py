@@ -8,29 +8,14 @@ exactly as MLflow reads an MLproject.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from mlrun_cli.errors import Problem, SpecError
+from mlrun_cli.project.located_doc import LocatedDoc, Path_
 
-Path_ = tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class LocatedDoc:
-    """A parsed YAML document plus the 1-based line of each key path inside it."""
-
-    data: Any
-    lines: dict[Path_, int] = field(default_factory=dict)
-
-    def line_of(self, path: Path_) -> int:
-        """The line of `path`, or of its nearest ancestor that has one."""
-        for end in range(len(path), -1, -1):
-            if path[:end] in self.lines:
-                return self.lines[path[:end]]
-        return 1
+__all__ = ["LocatedDoc", "Path_", "load_located"]
 
 
 def load_located(text: str, file_label: str) -> LocatedDoc:

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from mlrun_cli.errors import EntryPointError, Problem, SpecError
-from mlrun_cli.project.located_yaml import LocatedDoc, load_located
+from mlrun_cli.project.checked_docs import load_checked
+from mlrun_cli.project.located_doc import LocatedDoc
 from mlrun_cli.project.param_types import CONVERTERS, PURE_TYPES, ConversionContext
-from mlrun_cli.project.schema import check_schema, format_path
+from mlrun_cli.project.schema import format_path
 from mlrun_cli.project.template import placeholder_names
 
 ENV_KEYS = ("docker_env", "python_env", "conda_env")  # in order of precedence
@@ -95,25 +96,21 @@ def load_project(directory: Path, display_base: Path | None = None) -> Project:
     if mlproject is None:
         return Project(directory, None, None, _env_beside(directory), {})
     label = display_path(mlproject, display_base or Path.cwd())
-    doc = _read(mlproject, label)
-    if doc.data is None:
-        doc = LocatedDoc(data={}, lines=doc.lines)
-    problems = check_schema(doc, "mlproject", label) + list(
-        _semantic_problems(doc, label, directory)
-    )
+    doc, problems = load_checked(_read(mlproject, label), "mlproject", label, empty={})
+    problems += _semantic_problems(doc, label, directory)
     if problems:
         raise SpecError(problems)
     return _build(doc.data, directory, mlproject)
 
 
-def _read(path: Path, label: str) -> LocatedDoc:
+def _read(path: Path, label: str) -> str:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise SpecError([Problem(label, None, "", "not a UTF-8 text file")]) from None
     except OSError as exc:
         raise SpecError([Problem(label, None, "", f"cannot read: {exc.strerror}")]) from None
-    return load_located(text, label)
+    return text
 
 
 def _semantic_problems(doc: LocatedDoc, label: str, directory: Path) -> Iterator[Problem]:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
-import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +32,7 @@ from mlrun_cli.envs import (
 from mlrun_cli.errors import EnvBuildError, NotFoundError, UsageError
 from mlrun_cli.project.params import ResolvedCommand, parse_assignments, resolve_command
 from mlrun_cli.project.spec import EntryPoint, Project, load_project, select_entry_point
+from mlrun_cli.run.host import host_description, host_name
 from mlrun_cli.run.names import random_run_name
 from mlrun_cli.run.provenance import (
     RUN_RECORD_FORMAT,
@@ -335,8 +334,8 @@ def _start_tags(plan: RunPlan, settings: Settings) -> dict[str, str]:
         "mlflow.project.backend": "local",
         "mlrun.version": __version__,
         "mlrun.command": plan.command.display_command,
-        "mlrun.host": socket.gethostname(),
-        "mlrun.platform": platform.platform(),
+        "mlrun.host": host_name(),
+        "mlrun.platform": host_description(),
     }
 
 

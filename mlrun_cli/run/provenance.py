@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 from mlrun_cli import __version__
 from mlrun_cli.project.params import ResolvedParameter
+from mlrun_cli.run.host import host_description, host_name
 from mlrun_cli.sources.git import GitState
 from mlrun_cli.sources.resolve import ProjectSource
 from mlrun_cli.tracking import artifacts
@@ -164,8 +164,8 @@ def run_record(
         "command": command,
         "environment": environment,
         "host": {
-            "hostname": socket.gethostname(),
-            "os": platform.platform(),
+            "hostname": host_name(),
+            "os": host_description(),
             "cpu_count": os.cpu_count(),
             "python": platform.python_version(),
         },

@@ -6,8 +6,9 @@ A pid alone can be reused; with the process's start time (from /proc) it cannot 
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
+
+from mlrun_cli.run.host import host_name
 
 
 def start_ticks(pid: int) -> str | None:
@@ -21,7 +22,7 @@ def start_ticks(pid: int) -> str | None:
 
 def runner_tags() -> dict[str, str]:
     pid = os.getpid()
-    tags = {"mlrun.runner.host": socket.gethostname(), "mlrun.runner.pid": str(pid)}
+    tags = {"mlrun.runner.host": host_name(), "mlrun.runner.pid": str(pid)}
     ticks = start_ticks(pid)
     if ticks is not None:
         tags["mlrun.runner.start"] = ticks
@@ -30,7 +31,7 @@ def runner_tags() -> dict[str, str]:
 
 def runner_alive(tags: dict[str, str]) -> bool | None:
     """True/False for a runner of this host; None when the run was started elsewhere."""
-    if tags.get("mlrun.runner.host") != socket.gethostname() or "mlrun.runner.pid" not in tags:
+    if tags.get("mlrun.runner.host") != host_name() or "mlrun.runner.pid" not in tags:
         return None
     pid = int(tags["mlrun.runner.pid"])
     try:

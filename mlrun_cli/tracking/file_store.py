@@ -18,13 +18,11 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlrun_cli.errors import ConflictError, NotFoundError, StoreError
 from mlrun_cli.locks import exclusive_lock
 from mlrun_cli.sources.uri import path_of_file_uri
 from mlrun_cli.tracking.entities import ACTIVE, DELETED, Experiment, RunInfo, RunStatus
-from mlrun_cli.tracking.meta_files import dump_yaml, parse_meta, write_atomic
+from mlrun_cli.tracking.meta_files import MetaFormatError, dump_yaml, parse_meta, write_atomic
 from mlrun_cli.tracking.stored_run import StoredRun, files_below, read_values
 
 log = logging.getLogger(__name__)
@@ -95,10 +93,7 @@ class FileStore:
     def _read_meta(self, path: Path) -> dict[str, Any]:
         try:
             data = parse_meta(path.read_text(encoding="utf-8"))
-        except yaml.MarkedYAMLError as exc:
-            line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
-            raise StoreError(f"{path}: unreadable (YAML: {exc.problem}, line {line})") from None
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        except (OSError, UnicodeDecodeError, MetaFormatError) as exc:
             raise StoreError(f"{path}: unreadable ({exc})") from None
         if not isinstance(data, dict):
             raise StoreError(f"{path}: not a meta.yaml mapping")
