@@ -8,12 +8,13 @@ replaced go through a temporary file and `os.replace`, so a crash never leaves h
 from __future__ import annotations
 
 import hashlib
+import heapq
 import logging
 import os
 import secrets
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from mlrun_cli.errors import ConflictError, NotFoundError, StoreError
 from mlrun_cli.locks import exclusive_lock
 from mlrun_cli.sources.uri import path_of_file_uri
+from mlrun_cli.tracking import run_index
 from mlrun_cli.tracking.entities import ACTIVE, DELETED, Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.meta_files import MetaFormatError, dump_yaml, parse_meta, write_atomic
 from mlrun_cli.tracking.stored_run import StoredRun, files_below, read_values
@@ -91,13 +93,7 @@ class FileStore:
         return None
 
     def _read_meta(self, path: Path) -> dict[str, Any]:
-        try:
-            data = parse_meta(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, MetaFormatError) as exc:
-            raise StoreError(f"{path}: unreadable ({exc})") from None
-        if not isinstance(data, dict):
-            raise StoreError(f"{path}: not a meta.yaml mapping")
-        return data
+        return read_meta(path)
 
     def _experiment_from_dir(self, directory: Path) -> Experiment:
         meta = self._read_meta(directory / META)
@@ -281,6 +277,7 @@ class FileStore:
         for sub in ("metrics", "params", "artifacts", "tags"):
             (run_dir / sub).mkdir(parents=True, exist_ok=True)
         write_atomic(run_dir / META, dump_yaml(_run_meta(info)))
+        run_index.record_run(run_dir.parent, run_id, info.start_time)
         self.set_tags(info, {"mlflow.runName": run_name, **tags})
         return info
 
@@ -403,15 +400,43 @@ class FileStore:
             if directory is None:
                 continue
             for run_dir in _run_dirs(directory):
-                try:
-                    meta = self._read_meta(run_dir / META)
-                    info = _run_info(meta)
-                except (StoreError, KeyError, ValueError) as exc:
-                    log.warning("skipping run %s: %s", run_dir, exc)
-                    continue
-                if view == "all" or (view == "deleted_only") == (info.lifecycle_stage == DELETED):
-                    runs.append(StoredRun(run_dir, info, meta.get("deleted_time")))
+                run = readable_run(run_dir)
+                if run is not None and _in_view(run, view):
+                    runs.append(run)
         return runs
+
+    def newest_runs(
+        self, experiment_ids: Sequence[str], view: str = "active_only"
+    ) -> Iterator[StoredRun]:
+        """The readable runs of the experiments, newest first (then by id), read one at a
+        time: listing the 20 newest of 50,000 reads about 20 meta.yaml files, not 50,000."""
+        orders = []
+        for experiment_id in experiment_ids:
+            directory = self._experiment_dir(experiment_id)
+            if directory is not None:
+                orders.append(self._newest_in(directory))
+        for _, run_dir, start in heapq.merge(*orders):
+            if start == run_index.UNREADABLE and not (run_dir / META).is_file():
+                continue  # a folder that is not a run
+            run = readable_run(run_dir)
+            if run is None:
+                continue
+            if run.info.start_time != start:
+                run_index.drop_index(run_dir.parent)  # edited behind our back: rebuild next time
+            if _in_view(run, view):
+                yield run
+
+    def _newest_in(self, directory: Path) -> Iterator[tuple[tuple[int, str], Path, int]]:
+        def start_of(run_id: str) -> int | None:
+            run = (
+                readable_run(directory / run_id) if (directory / run_id / META).is_file() else None
+            )
+            return None if run is None else run.info.start_time
+
+        starts: dict[str, int] = {}
+        order = run_index.newest_first(directory, start_of, starts)
+        for run_id in order:
+            yield (-starts[run_id], run_id), directory / run_id, starts[run_id]
 
     def runs_with_prefix(self, prefix: str) -> list[StoredRun]:
         """Runs whose id starts with `prefix`, in any experiment, deleted ones included."""
@@ -445,6 +470,32 @@ def check_experiment_name(name: str) -> None:
 
 def _run_dirs(experiment_dir: Path) -> list[Path]:
     return [d for d in experiment_dir.iterdir() if (d / META).is_file()]
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    try:
+        data = parse_meta(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, MetaFormatError) as exc:
+        raise StoreError(f"{path}: unreadable ({exc})") from None
+    if not isinstance(data, dict):
+        raise StoreError(f"{path}: not a meta.yaml mapping")
+    return data
+
+
+def readable_run(run_dir: Path) -> StoredRun | None:
+    """The run in `run_dir`, or None, with one warning naming it, when its meta.yaml is
+    damaged: a listing shows every healthy run whatever the state of the others."""
+    try:
+        meta = read_meta(run_dir / META)
+        info = _run_info(meta)
+    except (StoreError, KeyError, ValueError) as exc:
+        log.warning("skipping run %s: %s", run_dir, exc)
+        return None
+    return StoredRun(run_dir, info, meta.get("deleted_time"))
+
+
+def _in_view(run: StoredRun, view: str) -> bool:
+    return view == "all" or (view == "deleted_only") == (run.info.lifecycle_stage == DELETED)
 
 
 def _run_meta(info: RunInfo) -> dict[str, Any]:

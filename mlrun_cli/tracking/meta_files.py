@@ -123,7 +123,6 @@ def parse_meta(text: str) -> Any:
         raise MetaFormatError(str(exc)) from None
 
 
-_META_LINE = re.compile(r"([a-z_]+): (.*)")
 _INT = re.compile(r"-?(?:0|[1-9][0-9]*)")  # YAML 1.1 reads 0-led digits otherwise
 _PLAIN = re.compile(r"[A-Za-z_/][\w./:\-]*")
 _RUN_ID = re.compile(r"[0-9a-f]{32}")  # digit-led, yet a string for YAML (not a number)
@@ -135,20 +134,38 @@ def parse_flat_meta(text: str) -> dict[str, Any] | None:
     thousands of runs is mostly this). Anything else returns None, and PyYAML reads it."""
     data: dict[str, Any] = {}
     for line in text.splitlines():
-        match = _META_LINE.fullmatch(line)
-        if match is None:
+        key, separator, raw = line.partition(": ")
+        if not separator or (key not in _KNOWN_KEYS and not _KEY.fullmatch(key)):
             return None
-        key, raw = match.groups()
-        if raw == "null":
-            data[key] = None
-        elif raw == "[]":
-            data[key] = []
-        elif _INT.fullmatch(raw):
-            data[key] = int(raw)
-        elif len(raw) >= 2 and raw[0] == raw[-1] == "'" and "'" not in raw[1:-1].replace("''", ""):
-            data[key] = raw[1:-1].replace("''", "'")
-        elif (_PLAIN.fullmatch(raw) and raw.lower() not in _YAML_WORDS) or _RUN_ID.fullmatch(raw):
-            data[key] = raw
-        else:
+        value = _flat_value(raw)
+        if value is _NOT_FLAT:
             return None
+        data[key] = value
     return data
+
+
+_KEY = re.compile(r"[a-z_]+")
+_KNOWN_KEYS = frozenset(
+    {
+        "artifact_uri", "deleted_time", "end_time", "entry_point_name", "experiment_id",
+        "lifecycle_stage", "run_id", "run_name", "run_uuid", "source_name", "source_type",
+        "source_version", "start_time", "status", "tags", "user_id",
+    }
+)  # fmt: skip
+_NOT_FLAT = object()
+
+
+def _flat_value(raw: str) -> Any:
+    if raw == "null":
+        return None
+    if raw == "[]":
+        return []
+    if raw.isascii() and raw.lstrip("-").isdigit():
+        if _INT.fullmatch(raw):
+            return int(raw)
+    elif raw[:1] == "'" and len(raw) >= 2 and raw[-1] == "'":
+        inner = raw[1:-1]
+        return inner.replace("''", "'") if "'" not in inner.replace("''", "") else _NOT_FLAT
+    if (_PLAIN.fullmatch(raw) and raw.lower() not in _YAML_WORDS) or _RUN_ID.fullmatch(raw):
+        return raw
+    return _NOT_FLAT

@@ -264,11 +264,11 @@ def _matches(run: SearchableRun, clause: Clause) -> bool:
 
 def _lookup(run: SearchableRun, entity: str, key: str) -> Any:
     if entity == METRIC:
-        return run.metrics.get(key)
+        return run.metric(key)
     if entity == PARAM:
-        return run.params.get(key)
+        return run.param(key)
     if entity == TAG:
-        return run.tags.get(key)
+        return run.tag(key)
     return run.attribute(key)
 
 
