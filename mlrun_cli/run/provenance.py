@@ -16,6 +16,7 @@ from typing import Any
 
 from mlrun_cli import __version__
 from mlrun_cli.project.params import ResolvedParameter
+from mlrun_cli.run.digest_cache import cached_digest
 from mlrun_cli.run.host import host_description, host_name
 from mlrun_cli.sources.git import GitState
 from mlrun_cli.sources.resolve import ProjectSource
@@ -118,6 +119,10 @@ def _files_below(root: Path) -> list[tuple[str, Path]]:
 
 
 def _file_digest(path: Path) -> tuple[str, int]:
+    return cached_digest(path, _hash_file)
+
+
+def _hash_file(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb") as handle:
