@@ -433,10 +433,8 @@ class FileStore:
             )
             return None if run is None else run.info.start_time
 
-        starts: dict[str, int] = {}
-        order = run_index.newest_first(directory, start_of, starts)
-        for run_id in order:
-            yield (-starts[run_id], run_id), directory / run_id, starts[run_id]
+        for start, run_id in run_index.newest_first(directory, start_of):
+            yield (-start, run_id), directory / run_id, start
 
     def runs_with_prefix(self, prefix: str) -> list[StoredRun]:
         """Runs whose id starts with `prefix`, in any experiment, deleted ones included."""

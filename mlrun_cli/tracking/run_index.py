@@ -41,38 +41,56 @@ def drop_index(experiment_dir: Path) -> None:
 
 
 def newest_first(
-    experiment_dir: Path, start_of: Callable[[str], int | None], starts: dict[str, int]
-) -> list[str]:
-    """The ids of the experiment's run folders, newest first (ties: by id); fills `starts`
-    with each one's start time.
+    experiment_dir: Path, start_of: Callable[[str], int | None]
+) -> Iterator[tuple[int, str]]:
+    """(start time, run id) of the experiment's run folders, newest first (ties: by id).
 
     `start_of(run_id)` reads a run's start time from its meta.yaml (None: unreadable); it is
-    called only for runs the index does not know yet.
+    called only for runs the index does not know yet. Each entry is held as one integer
+    (start time, then the id's bits inverted, so that one descending sort orders both), which
+    keeps 50,000 runs in about 3 MB.
     """
-    starts.update(_read(experiment_dir))
-    count, digest = _folders(experiment_dir)
-    if count != len(starts) or digest != _digest(starts):
-        rebuilt = _rebuild(experiment_dir, starts, start_of)
-        starts.clear()
-        starts.update(rebuilt)
-    order = sorted(starts)
-    order.sort(key=starts.__getitem__, reverse=True)  # stable: equal times stay by id
-    return order
+    packed, digest = _read(experiment_dir)
+    count, folders = _folders(experiment_dir)
+    if count != len(packed) or digest != folders:
+        packed = _rebuild(experiment_dir, packed, start_of)
+    packed.sort(reverse=True)
+    for key in packed:
+        yield _unpack(key)
 
 
-def _read(experiment_dir: Path) -> dict[str, int]:
-    starts: dict[str, int] = {}
+_ID_BITS = 128
+_ID_MASK = (1 << _ID_BITS) - 1
+
+
+def _pack(start: int, run_id: str) -> int:
+    return ((start - UNREADABLE) << _ID_BITS) | (_ID_MASK ^ int(run_id, 16))
+
+
+def _unpack(key: int) -> tuple[int, str]:
+    return (key >> _ID_BITS) + UNREADABLE, f"{_ID_MASK ^ (key & _ID_MASK):032x}"
+
+
+def _read(experiment_dir: Path) -> tuple[list[int], int]:
+    """The packed entries and the digest of their ids; read a line at a time."""
+    packed: list[int] = []
+    digest = 0
     try:
-        with open(experiment_dir / INDEX, "rb") as handle:
-            data = handle.read()
+        handle = open(experiment_dir / INDEX, "rb")  # noqa: SIM115 (closed below)
     except OSError:
-        return starts
-    for line in data.split(b"\n"):
-        start, _, run_id = line.partition(b" ")
-        if len(run_id) == 32:  # a torn last line is ignored, and healed by the rebuild
-            with contextlib.suppress(ValueError):
-                starts[run_id.decode("ascii")] = int(start)
-    return starts
+        return packed, digest
+    with handle:
+        for line in handle:
+            start, _, run_id = line.rstrip(b"\n").partition(b" ")
+            if len(run_id) != 32 or not line.endswith(b"\n"):
+                continue  # a torn last line: the counts differ and the file is rebuilt
+            try:
+                name = run_id.decode("ascii")
+                packed.append(_pack(int(start), name))
+            except ValueError:
+                continue
+            digest ^= hash(name)
+    return packed, digest
 
 
 def _run_folders(experiment_dir: Path) -> Iterator[str]:
@@ -83,6 +101,7 @@ def _run_folders(experiment_dir: Path) -> Iterator[str]:
 
 
 def _folders(experiment_dir: Path) -> tuple[int, int]:
+    """How many run folders there are, and a digest of their names (kept nowhere)."""
     count = digest = 0
     for name in _run_folders(experiment_dir):
         count += 1
@@ -90,26 +109,21 @@ def _folders(experiment_dir: Path) -> tuple[int, int]:
     return count, digest
 
 
-def _digest(starts: dict[str, int]) -> int:
-    digest = 0
-    for name in starts:
-        digest ^= hash(name)
-    return digest
-
-
 def _rebuild(
-    experiment_dir: Path, known: dict[str, int], start_of: Callable[[str], int | None]
-) -> dict[str, int]:
-    starts = {}
+    experiment_dir: Path, known: list[int], start_of: Callable[[str], int | None]
+) -> list[int]:
+    starts = dict(_unpack(key)[::-1] for key in known)
+    packed = []
+    lines = []
     for name in _run_folders(experiment_dir):
-        start = known.get(name)
+        start = starts.get(name)
         if start is None:
             found = start_of(name)
             start = UNREADABLE if found is None else found
-        starts[name] = start
-    text = "".join(f"{start} {name}\n" for name, start in starts.items())
+        packed.append(_pack(start, name))
+        lines.append(f"{start} {name}\n")
     temporary = experiment_dir / f"{INDEX}.{os.getpid()}.tmp"
     with contextlib.suppress(OSError):
-        temporary.write_text(text, encoding="ascii")
+        temporary.write_text("".join(lines), encoding="ascii")
         os.replace(temporary, experiment_dir / INDEX)
-    return starts
+    return packed
