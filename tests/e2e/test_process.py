@@ -192,4 +192,4 @@ def test_a_run_of_an_unchanged_project_imports_no_yaml_nor_jsonschema(project: P
     assert {"yaml", "jsonschema"} <= set(first.stderr.split())
     loaded = set(second.stderr.split())
     assert "mlrun_cli" in loaded
-    assert not loaded & {"yaml", "jsonschema", "referencing", "socket", "zipfile"}
+    assert not loaded & {"yaml", "jsonschema", "referencing"}
