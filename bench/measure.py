@@ -65,3 +65,8 @@ class Summary:
 def pair_ratio(slow: Sequence[Sample], fast: Sequence[Sample]) -> float:
     """The median of per-pair ratios (A B A B ...): drift over time cancels out pair by pair."""
     return statistics.median(a.seconds / b.seconds for a, b in zip(slow, fast, strict=True))
+
+
+def pair_difference(slow: Sequence[Sample], fast: Sequence[Sample]) -> float:
+    """The median of per-pair differences in seconds (what one side adds to the other)."""
+    return statistics.median(a.seconds - b.seconds for a, b in zip(slow, fast, strict=True))

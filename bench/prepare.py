@@ -2,25 +2,43 @@
 
 from __future__ import annotations
 
+import os
 import platform
+import random
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
-RUNTIME = HERE.parent / "mlrun_cli" / "runtime"
 
-BUILD_SEARCH_STORE = """
-import sys
-sys.path.insert(0, sys.argv[1])
-import mlrun_log as ml
-for i in range(2000):
-    ml.start_run(run_name=f"run-{i}", experiment_id="0")
-    ml.log_param("i", i)
-    ml.log_metric("m", (i + 0.5) / 2000)
-    ml.end_run()
+STORE_FORMAT = 1  # bump when the layout written by run_store changes
+EXPERIMENT_META = """artifact_location: {root}/0
+creation_time: 1700000000000
+effective_trace_archival_retention: null
+experiment_id: '0'
+last_update_time: 1700000000000
+lifecycle_stage: active
+name: Default
+trace_location: null
+workspace: default
+"""
+RUN_META = """artifact_uri: {root}/0/{run_id}/artifacts
+end_time: {end}
+entry_point_name: ''
+experiment_id: '0'
+lifecycle_stage: active
+run_id: {run_id}
+run_name: run-{i}
+source_name: ''
+source_type: 4
+source_version: ''
+start_time: {start}
+status: 3
+tags: []
+user_id: bench
 """
 
 
@@ -90,16 +108,42 @@ def project_copy(work: Path) -> Path:
     return target
 
 
-def search_store(work: Path) -> Path:
-    """2,000 runs whose metric m is above 0.5 for exactly 1,000 of them."""
-    root = work / "search-store" / "mlruns"
-    if not root.exists():
-        subprocess.run(
-            [sys.executable, "-c", BUILD_SEARCH_STORE, str(RUNTIME)],
-            check=True,
-            env={"MLFLOW_TRACKING_URI": root.as_uri(), "PATH": ""},
-        )
+def run_store(count: int, log) -> Path:
+    """`count` finished runs in MLflow's file layout, metric m above 0.5 for exactly 1,000.
+
+    Written directly (as mlrun_log would write them, without a process per run) and kept in
+    bench/.cache between bench runs: a 50,000-run store takes a minute to write here.
+    """
+    root = CACHE / "stores" / f"runs-{count}-v{STORE_FORMAT}" / "mlruns"
+    if root.is_dir():
+        return root
+    log(f"writing a store of {count:,} runs (cached for later bench runs)")
+    building = root.parent.with_name(root.parent.name + f".building-{os.getpid()}")
+    shutil.rmtree(building, ignore_errors=True)
+    _write_store(building / "mlruns", root.as_uri(), count)
+    building.rename(root.parent)
     return root
+
+
+def _write_store(target: Path, final_uri: str, count: int) -> None:
+    (target / ".trash").mkdir(parents=True)
+    (target / "0").mkdir()
+    (target / "0" / "meta.yaml").write_text(EXPERIMENT_META.format(root=final_uri))
+    every = max(1, count // 1000)
+    for i in range(count):
+        run_id = uuid.UUID(int=random.Random(i).getrandbits(128), version=4).hex
+        run = target / "0" / run_id
+        start = 1700000000000 + i * 1000
+        for sub in ("params", "metrics", "tags", "artifacts"):
+            (run / sub).mkdir(parents=True)
+        (run / "meta.yaml").write_text(
+            RUN_META.format(root=final_uri, run_id=run_id, i=i, start=start, end=start + 500)
+        )
+        (run / "params" / "i").write_text(str(i))
+        m = 1.0 if i % every == 0 and i // every < 1000 else 0.25
+        (run / "metrics" / "m").write_text(f"{start + 400} {m} 0\n")
+        (run / "tags" / "mlflow.runName").write_text(f"run-{i}")
+        (run / "tags" / "mlflow.user").write_text("bench")
 
 
 def requirements(work: Path) -> Path:

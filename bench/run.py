@@ -19,11 +19,12 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from measure import BenchError, Sample, Summary, measure, pair_ratio
+from measure import BenchError, Sample, Summary, measure, pair_difference, pair_ratio
 from prepare import (
     HERE,
     mlflow_venv,
@@ -31,8 +32,8 @@ from prepare import (
     mlrun_venv,
     project_copy,
     requirements,
+    run_store,
     runtime_dir,
-    search_store,
 )
 
 Command = tuple[list[str], dict[str, str]]
@@ -58,16 +59,20 @@ mlflow.set_tracking_uri(__import__("os").environ["BENCH_STORE"])
 runs = mlflow.search_runs(["0"], "metrics.m > 0.5", max_results=1000)
 assert len(runs) == 1000, len(runs)
 """
+SEARCH_SIZES = (2000, 10000, 50000)
+LIST_SIZE = 50000
 
 
 @dataclass
 class Workload:
     name: str
-    mlflow: Maker
+    mlflow: Maker | None  # None: nothing comparable in MLflow, only mlrun (and a floor)
     mlrun: Maker
     floor: Maker | None = None
     target: str = ""
     quick: bool = True  # part of --quick
+    repetitions: int | None = None  # fewer pairs where one side takes a minute
+    warm_up: tuple[str, ...] = ("mlflow", "mlrun", "floor")  # sides run once before counting
 
 
 @dataclass
@@ -77,13 +82,18 @@ class Result:
     mlflow: Summary | None = None
     mlrun: Summary | None = None
     floor: Summary | None = None
-    ratio: float | None = None
+    ratio: float | None = None  # mlflow / mlrun, pair by pair
+    over_floor: float | None = None  # mlrun - floor, pair by pair
     error: str | None = None
     samples: dict[str, list[Sample]] = field(default_factory=dict)
 
 
 def log(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def store_uri(size: int) -> str:
+    return run_store(size, log).as_uri()
 
 
 class Bench:
@@ -121,12 +131,59 @@ class Bench:
         argv = [*self.mlrun, "run", str(self.project), "-e", entry, "--env-manager", manager, "-q"]
         return argv, self.env(MLFLOW_TRACKING_URI=self.store("mlrun"), MLRUN_ENV_ROOT=str(env_root))
 
+    def warm_env_python(self, env_root: Path) -> str:
+        """The python of the one env mlrun built under `env_root` (after the warm-up)."""
+        [python] = env_root.glob("*/env/bin/python")
+        return str(python)
+
+    def direct_main(self, env_root: Path) -> Command:
+        """The floor of a warm-env run: the entry point started by hand with the env's python."""
+        python = self.warm_env_python(env_root)
+        argv = [
+            "bash",
+            "-c",
+            f"cd {self.project} && {python} main.py --alpha 0.5",
+        ]
+        return argv, self.env(MLFLOW_TRACKING_URI=self.store("direct"))
+
+    def mlrun_list(self, store: str, *extra: str) -> Command:
+        argv = [*self.mlrun, "runs", "list", "--experiment-id", "0", *extra, "--tracking-uri"]
+        return [*argv, store], self.env()
+
+    def search_workloads(self) -> list[Workload]:
+        found = []
+        for size in SEARCH_SIZES:
+            store = partial(store_uri, size)  # built on first use, then cached
+            found.append(
+                Workload(
+                    f"search {size:,} runs -> 1,000 rows",
+                    lambda i, store=store: (
+                        [self.mlflow_python, "-c", MLFLOW_SEARCH],
+                        self.env(BENCH_STORE=store()),
+                    ),
+                    lambda i, store=store: self.mlrun_list(
+                        store(), "--filter", "metrics.m > 0.5", "--max-results", "1000", "--json"
+                    ),
+                    target=">= 7x; cost at most linear in runs",
+                    repetitions=1 if size > 10000 else None,
+                    warm_up=("mlrun",),  # the same files, in the page cache for both
+                )
+            )
+        found.append(
+            Workload(
+                f"runs list (20 newest) of {LIST_SIZE:,} runs",
+                None,
+                lambda i: self.mlrun_list(store_uri(LIST_SIZE), "--max-results", "20"),
+                target="<= 0.5 s; peak RSS <= 30 MB",
+            )
+        )
+        return found
+
     def workloads(self) -> list[Workload]:
         warm_mlflow, warm_mlrun = self.work / "mlflow-envs", self.work / "mlrun-envs"
         reqs = requirements(self.work)
         uv = str(Path(self.mlrun_python).parent / "uv")
         py = sys.executable
-        search = search_store(self.work).as_uri()
         return [
             Workload(
                 "CLI start: --version",
@@ -138,7 +195,7 @@ class Bench:
                 "run -e noop, local env",
                 lambda i: self.mlflow_run("noop", "local", warm_mlflow),
                 lambda i: self.mlrun_run("noop", "local", warm_mlrun),
-                target=">= 20x",
+                target="<= 0.05 s, >= 50x",
             ),
             Workload(
                 "run -e pypass, local env",
@@ -149,7 +206,8 @@ class Bench:
                 "run -e main, warm uv env",
                 lambda i: self.mlflow_run("main", "uv", warm_mlflow),
                 lambda i: self.mlrun_run("main", "uv", warm_mlrun),
-                target=">= 20x",
+                floor=lambda i: self.direct_main(warm_mlrun),
+                target="mlrun - floor <= 0.03 s (floor: main.py with the env's python)",
             ),
             Workload(
                 "run -e main, warm virtualenv env",
@@ -167,11 +225,11 @@ class Bench:
                         "bash",
                         "-c",
                         f"d={self.dir('raw')}; {uv} venv -q -p {py} $d && "
-                        f"{uv} pip install -q --python $d/bin/python -r {reqs}",
+                        f"{uv} pip install -q --compile-bytecode --python $d/bin/python -r {reqs}",
                     ],
                     self.env(),
                 ),
-                target="mlrun within 1.2x of the floor",
+                target="<= 1.2x the floor (raw uv venv + pip install --compile-bytecode)",
             ),
             Workload(
                 "cold env build, virtualenv",
@@ -199,37 +257,21 @@ class Bench:
                 ),
                 target=">= 7x",
             ),
-            Workload(
-                "search 2,000 runs -> 1,000 rows",
-                lambda i: ([self.mlflow_python, "-c", MLFLOW_SEARCH], self.env(BENCH_STORE=search)),
-                lambda i: (
-                    [
-                        *self.mlrun,
-                        "runs",
-                        "list",
-                        "--experiment-id",
-                        "0",
-                        "--filter",
-                        "metrics.m > 0.5",
-                        "--max-results",
-                        "1000",
-                        "--json",
-                        "--tracking-uri",
-                        search,
-                    ],
-                    self.env(),
-                ),
-                target=">= 4x",
-            ),
+            *self.search_workloads(),
         ]
 
     def run(self, workload: Workload, repetitions: int) -> Result:
         result = Result(workload.name, workload.target)
-        makers = {"mlflow": workload.mlflow, "mlrun": workload.mlrun}
+        repetitions = min(repetitions, workload.repetitions or repetitions)
+        makers = {"mlrun": workload.mlrun}
+        if workload.mlflow is not None:
+            makers = {"mlflow": workload.mlflow, **makers}
         if workload.floor is not None:
             makers["floor"] = workload.floor
         try:
             for side, maker in makers.items():  # warm-up: caches, first-time builds
+                if side not in workload.warm_up:
+                    continue
                 log(f"{workload.name}: warm-up {side}")
                 measure(*maker(-1), cwd=self.work)
             samples: dict[str, list[Sample]] = {side: [] for side in makers}
@@ -242,26 +284,35 @@ class Bench:
             log(f"{workload.name}: FAILED: {exc}")
             return result
         result.samples = samples
-        result.mlflow, result.mlrun = Summary.of(samples["mlflow"]), Summary.of(samples["mlrun"])
-        result.floor = Summary.of(samples["floor"]) if "floor" in samples else None
-        result.ratio = pair_ratio(samples["mlflow"], samples["mlrun"])
+        result.mlrun = Summary.of(samples["mlrun"])
+        if "mlflow" in samples:
+            result.mlflow = Summary.of(samples["mlflow"])
+            result.ratio = pair_ratio(samples["mlflow"], samples["mlrun"])
+        if "floor" in samples:
+            result.floor = Summary.of(samples["floor"])
+            result.over_floor = pair_difference(samples["mlrun"], samples["floor"])
         return result
 
 
 def table(results: list[Result]) -> str:
     lines = [
         "| workload | mlflow median | mlrun median | ratio mlflow/mlrun | floor median "
-        "| mlrun peak RSS | target |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| mlrun - floor | mlrun / floor | mlrun peak RSS | target |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in results:
-        if r.error or r.mlflow is None or r.mlrun is None:
-            lines.append(f"| {r.name} | failed: {r.error} | | | | | {r.target} |")
+        if r.error or r.mlrun is None:
+            lines.append(f"| {r.name} | failed: {r.error} | | | | | | | {r.target} |")
             continue
-        floor = f"{r.floor.median:.3f} s" if r.floor else ""
+        mlflow = f"{r.mlflow.median:.3f} s" if r.mlflow else "-"
+        ratio = f"{r.ratio:.1f}x" if r.ratio else "-"
+        floor = over = times = "-"
+        if r.floor is not None and r.over_floor is not None:
+            floor, over = f"{r.floor.median:.3f} s", f"{r.over_floor:+.3f} s"
+            times = f"{r.mlrun.median / r.floor.median:.2f}x"
         lines.append(
-            f"| {r.name} | {r.mlflow.median:.3f} s | {r.mlrun.median:.3f} s | {r.ratio:.1f}x | "
-            f"{floor} | {r.mlrun.peak_rss_mb:.0f} MB | {r.target} |"
+            f"| {r.name} | {mlflow} | {r.mlrun.median:.3f} s | {ratio} | {floor} | {over} "
+            f"| {times} | {r.mlrun.peak_rss_mb:.0f} MB | {r.target} |"
         )
     return "\n".join(lines)
 
@@ -321,6 +372,7 @@ def _result_json(result: Result) -> Mapping[str, object]:
         "target": result.target,
         "error": result.error,
         "ratio": result.ratio,
+        "mlrun_minus_floor": result.over_floor,
         "summaries": {
             k: asdict(v)
             for k, v in (

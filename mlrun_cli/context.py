@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,8 +31,14 @@ class Settings:
 
 
 def _user() -> str:
-    """The login name, as MLflow records it in mlflow.user."""
+    """The login name, as MLflow records it in mlflow.user (`getpass.getuser()`'s answer,
+    without importing getpass and termios on every start)."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if os.environ.get(name):
+            return os.environ[name]
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, OSError):
         return "unknown"

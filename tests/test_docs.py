@@ -41,7 +41,10 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
 
 def all_commands(group: click.Group, prefix: str = "mlrun") -> dict[str, click.Command]:
     found: dict[str, click.Command] = {prefix: group}
-    for name, command in group.commands.items():
+    context = click.Context(group)
+    for name in group.list_commands(context):  # loads the commands the group imports lazily
+        command = group.get_command(context, name)
+        assert command is not None, name
         if isinstance(command, click.Group):
             found.update(all_commands(command, f"{prefix} {name}"))
         else:

@@ -13,8 +13,9 @@ from typing import Any
 
 from mlrun_cli.envs.python_env import PythonEnvSpec
 from mlrun_cli.errors import Problem, SpecError
-from mlrun_cli.project.located_yaml import load_located, read_spec_text
+from mlrun_cli.project.located_yaml import load_located
 from mlrun_cli.project.schema import format_path
+from mlrun_cli.project.spec_text import read_spec_text
 
 DEFAULT_CHANNELS = ("conda-forge",)
 _SPEC = re.compile(r"^([A-Za-z0-9_.\-]+)\s*(?:(==?|>=|<=|>|<|!=)\s*([^\s=]+))?(?:[=\s].*)?$")

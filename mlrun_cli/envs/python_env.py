@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from mlrun_cli.errors import Problem, SpecError
-from mlrun_cli.project.located_yaml import load_located, read_spec_text
-from mlrun_cli.project.schema import check_schema
+from mlrun_cli.project.checked_docs import load_checked
 from mlrun_cli.project.spec import display_path
+from mlrun_cli.project.spec_text import read_spec_text
 
 _FILE_OPTION = re.compile(r"^(-r|--requirement|-c|--constraint)(\s+|=)(.+)$")
 
@@ -46,8 +46,7 @@ class PythonEnvSpec:
 def load_python_env(path: Path, display_base: Path) -> PythonEnvSpec:
     label = display_path(path, display_base)
     text = read_spec_text(path, label)
-    doc = load_located(text, label)
-    problems = check_schema(doc, "python_env", label)
+    doc, problems = load_checked(text, "python_env", label)
     python = doc.data.get("python") if isinstance(doc.data, dict) else None
     if isinstance(python, float):
         message = f'write the version in quotes: python: "{text_value(text, "python")}"'

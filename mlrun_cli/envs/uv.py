@@ -6,7 +6,6 @@ import hashlib
 import shutil
 from collections.abc import Mapping
 from functools import cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,24 @@ def uv_executable() -> str | None:
         return shutil.which("uv")
 
 
+def _wheel_version() -> str | None:
+    """The uv wheel's version, read from its dist-info folder's name beside the package:
+    importlib.metadata would cost a warm run more than everything else mlrun does."""
+    try:
+        import uv
+    except ImportError:
+        return None
+    found = list(Path(uv.__file__).resolve().parent.parent.glob("uv-*.dist-info"))
+    if len(found) == 1:
+        return found[0].name.removeprefix("uv-").removesuffix(".dist-info")
+    from importlib import metadata
+
+    try:
+        return metadata.version("uv")
+    except metadata.PackageNotFoundError:
+        return None
+
+
 # Bumped whenever mlrun changes how it builds, so older cached envs are not reused.
 RECIPE = "1"
 
@@ -39,10 +56,7 @@ class UvEnvManager(VenvManager):
         executable = uv_executable()
         if executable is None:
             raise EnvUnavailableError("--env-manager uv: no uv executable found; pip install uv")
-        try:
-            version = metadata.version("uv")
-        except metadata.PackageNotFoundError:
-            version = run_captured((executable, "--version")).stdout.strip()
+        version = _wheel_version() or run_captured((executable, "--version")).stdout.strip()
         return f"{version} recipe {RECIPE}"
 
     def fingerprint(self, plan_spec: PythonEnvSpec, project: Project) -> str:

@@ -7,12 +7,8 @@ exactly as MLflow reads an MLproject.
 
 from __future__ import annotations
 
-import errno
-import os
 import re
-import stat
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +16,9 @@ import yaml
 from yaml.reader import ReaderError
 
 from mlrun_cli.errors import Problem, SpecError
+from mlrun_cli.project.located_doc import LocatedDoc, Path_
+from mlrun_cli.project.spec_text import not_yaml_problem, read_spec_text
 
-Path_ = tuple[Any, ...]
-MAX_SPEC_BYTES_VARIABLE = "MLRUN_MAX_SPEC_BYTES"
-DEFAULT_MAX_SPEC_BYTES = 1 << 20
 MAX_DEPTH = 50  # an MLproject needs about six levels; deeper is a mistake or an attack
 MAX_NODES = 100_000  # values after alias expansion
 # A run of opening brackets is refused before parsing: PyYAML's scanner looks ahead over
@@ -32,91 +27,20 @@ _OPENING_RUN = re.compile(rf"(?:[\[{{]\s*){{{MAX_DEPTH + 1}}}")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-@dataclass(frozen=True)
-class LocatedDoc:
-    """A parsed YAML document plus the 1-based line of each key path inside it."""
-
-    data: Any
-    lines: dict[Path_, int] = field(default_factory=dict)
-
-    def line_of(self, path: Path_) -> int:
-        """The line of `path`, or of its nearest ancestor that has one."""
-        for end in range(len(path), -1, -1):
-            if path[:end] in self.lines:
-                return self.lines[path[:end]]
-        return 1
-
-
 def read_located(path: Path, label: str) -> LocatedDoc:
     """Read and parse an MLproject or env file, refusing what is not a small text file."""
     return load_located(read_spec_text(path, label), label)
-
-
-def max_spec_bytes() -> int:
-    """The size cap for MLproject and env files; MLRUN_MAX_SPEC_BYTES raises it."""
-    raw = os.environ.get(MAX_SPEC_BYTES_VARIABLE, "")
-    return int(raw) if raw.strip().isdigit() else DEFAULT_MAX_SPEC_BYTES
-
-
-def read_spec_text(path: Path, label: str) -> str:
-    """The file's text; never blocks on a FIFO or reads a device or a huge file to the end."""
-    kind = not_regular_file(path)
-    if kind is not None:
-        raise SpecError([Problem(label, None, "", f"not a regular file ({kind})")])
-    limit = max_spec_bytes()
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(limit + 1)
-    except OSError as exc:
-        raise SpecError([Problem(label, None, "", f"cannot read: {exc.strerror}")]) from None
-    if len(data) > limit:
-        message = (
-            f"larger than {limit} bytes; set {MAX_SPEC_BYTES_VARIABLE} to a higher byte count "
-            "if the file really is that large"
-        )
-        raise SpecError([Problem(label, None, "", message)])
-    return decode_spec(data, label)
-
-
-def not_regular_file(path: Path) -> str | None:
-    """What `path` is when it is not a regular file (a directory, a FIFO, a dangling link)."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        return "a dangling symlink" if path.is_symlink() else "missing"
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return "a symlink loop"
-        return f"cannot be read: {exc.strerror}"
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "a socket or other special file"
-
-
-def decode_spec(data: bytes, label: str) -> str:
-    """UTF-8, as MLflow reads an MLproject (a UTF-8 byte-order mark is skipped by YAML)."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        reason = f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start}"
-        raise SpecError([_not_yaml(label, reason)]) from None
 
 
 def load_located(text: str, file_label: str) -> LocatedDoc:
     """Parse `text`; a syntax error becomes a SpecError naming the file and line."""
     if _OPENING_RUN.search(text):
         reason = f"nested more than {MAX_DEPTH} levels deep"
-        raise SpecError([_not_yaml(file_label, reason)])
+        raise SpecError([not_yaml_problem(file_label, reason)])
     try:
         loader = _DepthLimitedLoader(text)
     except ReaderError as exc:
-        raise SpecError([_not_yaml(file_label, _reader_reason(exc))]) from None
+        raise SpecError([not_yaml_problem(file_label, _reader_reason(exc))]) from None
     try:
         node = _compose(loader, text, file_label)
         if node is None:
@@ -129,7 +53,7 @@ def load_located(text: str, file_label: str) -> LocatedDoc:
         except yaml.MarkedYAMLError as exc:
             raise SpecError([_syntax_problem(exc, text, file_label)]) from None
         except (yaml.YAMLError, RecursionError, ValueError, OverflowError) as exc:
-            raise SpecError([_not_yaml(file_label, str(exc).splitlines()[0])]) from None
+            raise SpecError([not_yaml_problem(file_label, str(exc).splitlines()[0])]) from None
     finally:
         loader.dispose()
     lines = {(): node.start_mark.line + 1}
@@ -165,18 +89,14 @@ def _compose(loader: yaml.SafeLoader, text: str, file_label: str) -> yaml.Node |
         return loader.get_single_node()
     except (RecursionError, _TooDeepError):
         reason = f"nested more than {MAX_DEPTH} levels deep"
-        raise SpecError([_not_yaml(file_label, reason)]) from None
+        raise SpecError([not_yaml_problem(file_label, reason)]) from None
     except ReaderError as exc:
-        raise SpecError([_not_yaml(file_label, _reader_reason(exc))]) from None
+        raise SpecError([not_yaml_problem(file_label, _reader_reason(exc))]) from None
     except yaml.MarkedYAMLError as exc:
         raise SpecError([_syntax_problem(exc, text, file_label)]) from None
     except yaml.YAMLError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SpecError([_not_yaml(file_label, reason)]) from None
-
-
-def _not_yaml(label: str, reason: str) -> Problem:
-    return Problem(label, None, "", f"not a YAML document ({reason})")
+        raise SpecError([not_yaml_problem(file_label, reason)]) from None
 
 
 def _reader_reason(exc: ReaderError) -> str:
@@ -206,14 +126,18 @@ def shape_problems(root: yaml.Node, label: str) -> list[Problem]:
             size[key] = min(MAX_NODES + 1, 1 + sum(size[id(c)] for c in children))
             depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
             if size[key] > MAX_NODES:
-                return [_not_yaml(label, f"more than {MAX_NODES} values once aliases are expanded")]
+                return [
+                    not_yaml_problem(
+                        label, f"more than {MAX_NODES} values once aliases are expanded"
+                    )
+                ]
             if depth[key] > MAX_DEPTH + 1:
-                return [_not_yaml(label, f"nested more than {MAX_DEPTH} levels deep")]
+                return [not_yaml_problem(label, f"nested more than {MAX_DEPTH} levels deep")]
             continue
         if key in size:
             continue
         if key in on_path:
-            return [_not_yaml(label, "an alias refers to a value that contains it")]
+            return [not_yaml_problem(label, "an alias refers to a value that contains it")]
         on_path.add(key)
         if isinstance(node, yaml.MappingNode):
             problems.extend(_duplicate_keys(node, label))

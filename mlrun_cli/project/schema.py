@@ -12,14 +12,13 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlrun_cli import __version__
 from mlrun_cli.caches import validation_stamp_dir
 from mlrun_cli.errors import Problem
-from mlrun_cli.project.located_yaml import LocatedDoc, Path_
+from mlrun_cli.project.located_doc import LocatedDoc, Path_
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -36,7 +35,9 @@ _JSON_TYPE_NAMES = {
 }
 
 
-# In a plain checkout (no install) the schemas are where users look for them, at the top.
+# Installed, the schemas are the package mlrun_cli.schemas beside this one; in a plain
+# checkout (no install) they are where users look for them, at the top.
+_INSTALLED_SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 _CHECKOUT_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
 
@@ -45,10 +46,12 @@ def load_schema(name: str) -> dict[str, Any]:
     """The schema `schemas/<name>.schema.json`: shipped inside the installed package as
     `mlrun_cli.schemas`, or read from the checkout when mlrun runs from one uninstalled."""
     filename = f"{name}.schema.json"
-    try:
-        text = resources.files("mlrun_cli.schemas").joinpath(filename).read_text("utf-8")
-    except ModuleNotFoundError:
-        text = (_CHECKOUT_SCHEMAS / filename).read_text("utf-8")
+    for folder in (_INSTALLED_SCHEMAS, _CHECKOUT_SCHEMAS):  # without importlib.resources
+        if (folder / filename).is_file():
+            return dict(json.loads((folder / filename).read_text("utf-8")))
+    from importlib import resources  # an install that is not a folder (a zip)
+
+    text = resources.files("mlrun_cli.schemas").joinpath(filename).read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 

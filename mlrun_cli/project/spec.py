@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from mlrun_cli.errors import EntryPointError, Problem, SourceError, SpecError
-from mlrun_cli.project.located_yaml import LocatedDoc, not_regular_file, read_located
+from mlrun_cli.project.checked_docs import load_checked
+from mlrun_cli.project.located_doc import LocatedDoc
 from mlrun_cli.project.param_types import (
     CONVERTERS,
     LENIENT_DEFAULT_TYPES,
@@ -25,7 +26,8 @@ from mlrun_cli.project.param_types import (
     ConversionContext,
     known_type,
 )
-from mlrun_cli.project.schema import check_schema, format_path
+from mlrun_cli.project.schema import format_path
+from mlrun_cli.project.spec_text import not_regular_file, read_spec_text
 from mlrun_cli.project.template import placeholder_names
 from mlrun_cli.project.volumes import parse_volume
 from mlrun_cli.tracking.keys import clash_problem, key_problem
@@ -116,12 +118,8 @@ def load_project(directory: Path, display_base: Path | None = None) -> Project:
     if mlproject is None:
         return Project(directory, None, None, _env_beside(directory), {})
     label = display_path(mlproject, display_base or Path.cwd())
-    doc = read_located(mlproject, label)
-    if doc.data is None:
-        doc = LocatedDoc(data={}, lines=doc.lines)
-    problems = check_schema(doc, "mlproject", label) + list(
-        _semantic_problems(doc, label, directory)
-    )
+    doc, problems = load_checked(read_spec_text(mlproject, label), "mlproject", label, empty={})
+    problems = problems + list(_semantic_problems(doc, label, directory))
     if problems:
         raise SpecError(problems)
     warnings = tuple(_parameter_warnings(doc, label))

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
-import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +34,7 @@ from mlrun_cli.envs import (
 from mlrun_cli.errors import EnvBuildError, NotFoundError, UsageError
 from mlrun_cli.project.params import ResolvedCommand, parse_assignments, resolve_command
 from mlrun_cli.project.spec import EntryPoint, Project, load_project, select_entry_point
+from mlrun_cli.run.host import host_description, host_name
 from mlrun_cli.run.interrupts import SignalGuard, interrupted_exit_code, stop_signals_interrupt
 from mlrun_cli.run.names import check_request_text, random_run_name
 from mlrun_cli.run.node import claim_run, keep_submitted_source
@@ -412,8 +411,8 @@ def start_tags(plan: RunPlan, settings: Settings) -> dict[str, str]:
         "mlflow.project.backend": "local",
         "mlrun.version": __version__,
         "mlrun.command": plan.command.display_command,
-        "mlrun.host": socket.gethostname(),
-        "mlrun.platform": platform.platform(),
+        "mlrun.host": host_name(),
+        "mlrun.platform": host_description(),
     }
 
 

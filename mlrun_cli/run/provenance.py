@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,6 +17,8 @@ from typing import Any
 from mlrun_cli import __version__
 from mlrun_cli.errors import ParameterError
 from mlrun_cli.project.params import ResolvedParameter
+from mlrun_cli.run.digest_cache import cached_digest
+from mlrun_cli.run.host import host_description, host_name
 from mlrun_cli.sources.git import GitState
 from mlrun_cli.sources.resolve import ProjectSource
 from mlrun_cli.tracking import artifacts
@@ -141,6 +142,10 @@ def _files_below(root: Path) -> list[tuple[str, Path]]:
 
 
 def _file_digest(path: Path) -> tuple[str, int]:
+    return cached_digest(path, _hash_file)
+
+
+def _hash_file(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb") as handle:
@@ -188,8 +193,8 @@ def run_record(
         "command": command,
         "environment": environment,
         "host": {
-            "hostname": socket.gethostname(),
-            "os": platform.platform(),
+            "hostname": host_name(),
+            "os": host_description(),
             "cpu_count": os.cpu_count(),
             "python": platform.python_version(),
         },

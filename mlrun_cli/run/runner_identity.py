@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 from pathlib import Path
+
+from mlrun_cli.run.host import host_name
 
 PGID_TAG = "mlrun.runner.pgid"
 PGID_START_TAG = "mlrun.runner.pgid.start"
@@ -35,7 +36,7 @@ def _stat_fields(pid: int | str) -> list[str] | None:
 
 def runner_tags() -> dict[str, str]:
     pid = os.getpid()
-    tags = {"mlrun.runner.host": socket.gethostname(), "mlrun.runner.pid": str(pid)}
+    tags = {"mlrun.runner.host": host_name(), "mlrun.runner.pid": str(pid)}
     ticks = start_ticks(pid)
     if ticks is not None:
         tags["mlrun.runner.start"] = ticks
@@ -44,7 +45,7 @@ def runner_tags() -> dict[str, str]:
 
 def runner_alive(tags: dict[str, str]) -> bool | None:
     """True/False for a runner of this host; None when the run was started elsewhere."""
-    if tags.get("mlrun.runner.host") != socket.gethostname() or "mlrun.runner.pid" not in tags:
+    if tags.get("mlrun.runner.host") != host_name() or "mlrun.runner.pid" not in tags:
         return None
     pid = int(tags["mlrun.runner.pid"])
     try:
@@ -73,7 +74,7 @@ def end_recorded_group(tags: dict[str, str]) -> bool:
     leader is gone, if every member started after it (the kernel never hands out a group id
     while a member holds it). Without a recorded start time nothing is signalled.
     """
-    if tags.get("mlrun.runner.host") != socket.gethostname() or PGID_TAG not in tags:
+    if tags.get("mlrun.runner.host") != host_name() or PGID_TAG not in tags:
         return False
     recorded = tags.get(PGID_START_TAG)
     pgid = int(tags[PGID_TAG])

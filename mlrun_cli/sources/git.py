@@ -114,8 +114,24 @@ class GitState:
         return bool(self.diff) or bool(self.untracked)
 
 
+def inside_work_tree(directory: Path) -> bool:
+    """False only when git could not find a repository here: no `.git` in this folder or
+    above, and no GIT_DIR. Saves starting git (and importing subprocess) for most projects."""
+    if "GIT_DIR" in os.environ:
+        return True
+    current = directory.resolve()
+    while True:
+        if os.path.lexists(current / ".git"):
+            return True
+        if current.parent == current:
+            return False
+        current = current.parent
+
+
 def git_state(directory: Path) -> GitState | None:
     """None when the directory is not in a git repository (or git is missing: one warning)."""
+    if not inside_work_tree(directory):
+        return None
     if not git_available():
         log.warning("git is not installed: the run records no git commit or changes")
         return None

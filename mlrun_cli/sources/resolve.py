@@ -17,7 +17,6 @@ from pathlib import Path
 
 from mlrun_cli.caches import source_cache_dir, writable_cache_dir
 from mlrun_cli.errors import SourceError
-from mlrun_cli.sources.archives import fetch_archive
 from mlrun_cli.sources.git import GitCache, GitState, git_state
 from mlrun_cli.sources.uri import is_file_uri, local_path_of, path_of_file_uri
 
@@ -65,6 +64,8 @@ def resolve_source(
     if base.lower().endswith(".zip"):
         if version is not None:
             raise SourceError(f"{uri}: --version applies to git sources, not to archives")
+        from mlrun_cli.sources.archives import fetch_archive  # zipfile, only for archives
+
         cache = writable_cache_dir(source_cache_dir(environ), "source")
         root, top = fetch_archive(base, invocation_dir, cache)
         return ProjectSource(_in_archive(root, top, sub, uri), uri, uri, "zip", version=version)

@@ -14,10 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlrun_cli.tracking.entities import ACTIVE, DELETED, RunStatus
-from mlrun_cli.tracking.meta_files import parse_meta
+from mlrun_cli.tracking.meta_files import MetaFormatError, parse_meta
 
 TRASH = ".trash"
 REQUIRED_RUN_FIELDS = ("artifact_uri", "experiment_id", "run_id", "start_time", "user_id")
@@ -56,10 +54,7 @@ def load_meta(path: Path) -> dict[str, Any]:
         raise DamagedFile("holds NUL bytes, a torn write")
     try:
         data = parse_meta(text)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
-        raise DamagedFile(f"not YAML: {exc.problem}, line {line}") from None
-    except (yaml.YAMLError, RecursionError, ValueError) as exc:
+    except (MetaFormatError, RecursionError, ValueError) as exc:
         raise DamagedFile(f"not YAML: {exc}") from None
     if not isinstance(data, dict):
         raise DamagedFile("not a mapping")

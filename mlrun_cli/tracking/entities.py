@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any, Protocol
 
 
 class RunStatus(IntEnum):
@@ -54,3 +55,26 @@ class RunInfo:
     lifecycle_stage: str
     artifact_uri: str
     user_id: str
+
+
+class SearchableRun(Protocol):
+    """What a run must offer to be searched and sorted."""
+
+    def attribute(self, key: str) -> Any: ...
+
+    @property
+    def metrics(self) -> dict[str, float]: ...
+
+    @property
+    def params(self) -> dict[str, str]: ...
+
+    @property
+    def tags(self) -> dict[str, str]: ...
+
+    def metric(self, key: str) -> float | None:
+        """One metric's latest value (a filter needs that one only)."""
+        ...
+
+    def param(self, key: str) -> str | None: ...
+
+    def tag(self, key: str) -> str | None: ...

@@ -8,22 +8,22 @@ replaced go through a temporary file and `os.replace`, so a crash never leaves h
 from __future__ import annotations
 
 import hashlib
+import heapq
 import logging
 import os
 import secrets
 import shutil
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlrun_cli.errors import ConflictError, NotFoundError, StoreError
 from mlrun_cli.locks import exclusive_lock
 from mlrun_cli.sources.uri import path_of_file_uri
+from mlrun_cli.tracking import run_index
 from mlrun_cli.tracking.damage import (
     DamagedFile,
     check_experiment_meta,
@@ -39,6 +39,7 @@ from mlrun_cli.tracking.keys import (
     text_encoding_problem,
 )
 from mlrun_cli.tracking.meta_files import (
+    MetaFormatError,
     copy_atomic,
     dump_yaml,
     parse_meta,
@@ -117,16 +118,7 @@ class FileStore:
         return None
 
     def _read_meta(self, path: Path) -> dict[str, Any]:
-        try:
-            data = parse_meta(path.read_text(encoding="utf-8"))
-        except yaml.MarkedYAMLError as exc:
-            line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
-            raise StoreError(f"{path}: unreadable (YAML: {exc.problem}, line {line})") from None
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise StoreError(f"{path}: unreadable ({exc})") from None
-        if not isinstance(data, dict):
-            raise StoreError(f"{path}: not a meta.yaml mapping")
-        return data
+        return read_meta(path)
 
     def _experiment_from_dir(self, directory: Path) -> Experiment:
         try:
@@ -319,6 +311,7 @@ class FileStore:
             for sub in ("metrics", "params", "artifacts", "tags"):
                 (run_dir / sub).mkdir(parents=True, exist_ok=True)
             write_atomic(run_dir / META, dump_yaml(_run_meta(info)), durable=True)
+            run_index.record_run(run_dir.parent, run_id, info.start_time)
             self.set_tags(info, {"mlflow.runName": run_name, **tags})
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)  # half a run would stay RUNNING
@@ -472,12 +465,40 @@ class FileStore:
                 continue
             for run_dir in _run_dirs(directory):
                 run = readable_run(run_dir)
-                if run is None:
-                    continue
-                stage = run.info.lifecycle_stage
-                if view == "all" or (view == "deleted_only") == (stage == DELETED):
+                if run is not None and _in_view(run, view):
                     runs.append(run)
         return runs
+
+    def newest_runs(
+        self, experiment_ids: Sequence[str], view: str = "active_only"
+    ) -> Iterator[StoredRun]:
+        """The readable runs of the experiments, newest first (then by id), read one at a
+        time: listing the 20 newest of 50,000 reads about 20 meta.yaml files, not 50,000."""
+        orders = []
+        for experiment_id in experiment_ids:
+            directory = self._experiment_dir(experiment_id)
+            if directory is not None:
+                orders.append(self._newest_in(directory))
+        for _, run_dir, start in heapq.merge(*orders):
+            if start == run_index.UNREADABLE and not (run_dir / META).is_file():
+                continue  # a folder that is not a run
+            run = readable_run(run_dir)
+            if run is None:
+                continue
+            if run.info.start_time != start:
+                run_index.drop_index(run_dir.parent)  # edited behind our back: rebuild next time
+            if _in_view(run, view):
+                yield run
+
+    def _newest_in(self, directory: Path) -> Iterator[tuple[tuple[int, str], Path, int]]:
+        def start_of(run_id: str) -> int | None:
+            run = (
+                readable_run(directory / run_id) if (directory / run_id / META).is_file() else None
+            )
+            return None if run is None else run.info.start_time
+
+        for start, run_id in run_index.newest_first(directory, start_of):
+            yield (-start, run_id), directory / run_id, start
 
     def runs_with_prefix(self, prefix: str) -> list[StoredRun]:
         """Runs whose id starts with `prefix`, in any experiment, deleted ones included."""
@@ -535,6 +556,16 @@ def _run_dirs(experiment_dir: Path) -> list[Path]:
     return [d for d in experiment_dir.iterdir() if (d / META).is_file()]
 
 
+def read_meta(path: Path) -> dict[str, Any]:
+    try:
+        data = parse_meta(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, MetaFormatError) as exc:
+        raise StoreError(f"{path}: unreadable ({exc})") from None
+    if not isinstance(data, dict):
+        raise StoreError(f"{path}: not a meta.yaml mapping")
+    return data
+
+
 def readable_run(run_dir: Path) -> StoredRun | None:
     """The run in `run_dir`, or None, with one warning naming it, when its meta.yaml is
     damaged: a listing shows every healthy run whatever the state of the others."""
@@ -573,6 +604,10 @@ def salvaged_run(run_dir: Path) -> StoredRun:
     if status in {int(s) for s in RunStatus}:
         info = RunInfo(**{**info.__dict__, "status": RunStatus(status)})
     return StoredRun(run_dir, info, damage=(damage,))
+
+
+def _in_view(run: StoredRun, view: str) -> bool:
+    return view == "all" or (view == "deleted_only") == (run.info.lifecycle_stage == DELETED)
 
 
 def _run_meta(info: RunInfo) -> dict[str, Any]:

@@ -14,9 +14,10 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 from mlrun_cli.errors import UsageError
+from mlrun_cli.tracking.entities import SearchableRun
 
 METRIC, PARAM, TAG, ATTRIBUTE = "metric", "param", "tag", "attribute"
 _ENTITY_ALIASES = {
@@ -64,21 +65,6 @@ class Clause:
     key: str
     comparator: str
     value: Any  # float for metrics, int/float for numeric attributes, str, tuple, or None
-
-
-class SearchableRun(Protocol):
-    """What a run must offer to be searched and sorted."""
-
-    def attribute(self, key: str) -> Any: ...
-
-    @property
-    def metrics(self) -> dict[str, float]: ...
-
-    @property
-    def params(self) -> dict[str, str]: ...
-
-    @property
-    def tags(self) -> dict[str, str]: ...
 
 
 def _tokens(text: str, what: str) -> list[_Token]:
@@ -278,11 +264,11 @@ def _matches(run: SearchableRun, clause: Clause) -> bool:
 
 def _lookup(run: SearchableRun, entity: str, key: str) -> Any:
     if entity == METRIC:
-        return run.metrics.get(key)
+        return run.metric(key)
     if entity == PARAM:
-        return run.params.get(key)
+        return run.param(key)
     if entity == TAG:
-        return run.tags.get(key)
+        return run.tag(key)
     return run.attribute(key)
 
 

@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from mlrun_cli.errors import StoreError
 from mlrun_cli.sources.uri import local_path_of
-from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
-from mlrun_cli.tracking.search import SearchableRun
+from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus, SearchableRun
 
 if TYPE_CHECKING:
     from mlrun_cli.context import Settings

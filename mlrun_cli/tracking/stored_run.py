@@ -74,6 +74,33 @@ class StoredRun:
                 latest[key] = max((p[2], p[0], p[1]) for p in points)[2]
         return latest
 
+    def metric(self, key: str) -> float | None:
+        """One metric's latest value: a filter on it reads its one file, not the whole folder."""
+        if "metrics" in self.__dict__ or not _plain_key(key):
+            return self.metrics.get(key)
+        points = self.metric_history(key)
+        return max((p[2], p[0], p[1]) for p in points)[2] if points else None
+
+    def param(self, key: str) -> str | None:
+        return self._value("params", key)
+
+    def tag(self, key: str) -> str | None:
+        return self._value("tags", key)
+
+    def _value(self, section: str, key: str) -> str | None:
+        if section in self.__dict__ or not _plain_key(key):
+            values: dict[str, str] = getattr(self, section)
+            return values.get(key)
+        path = self.directory / section / key
+        try:
+            return read_utf8(path.read_bytes())
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+        except (DamagedFile, OSError) as exc:
+            reason = exc.reason if isinstance(exc, DamagedFile) else str(exc.strerror)
+            self._report(f"{section}/{key} unreadable ({reason})")
+            return None
+
     def metric_history(self, key: str, path: Path | None = None) -> list[tuple[int, float, int]]:
         """(timestamp, value, step) per point, in logging order."""
         path = path or self.directory / "metrics" / key
@@ -95,6 +122,11 @@ class StoredRun:
         if self.info.end_time is None:
             return None
         return (self.info.end_time - self.info.start_time) / 1000
+
+
+def _plain_key(key: str) -> bool:
+    """A key that names a file below its folder (no empty, dot or dot-dot parts)."""
+    return all(part and not part.startswith(".") for part in key.split("/"))
 
 
 def read_values(

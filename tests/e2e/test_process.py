@@ -169,3 +169,27 @@ def test_start_up_does_not_import_the_heavy_parts(args, forbidden) -> None:
     loaded = set(done.stderr.split())
     assert "mlrun_cli" in loaded
     assert not loaded & forbidden
+
+
+def test_a_run_of_an_unchanged_project_imports_no_yaml_nor_jsonschema(project: Path) -> None:
+    """The first run parses and checks the MLproject; the next ones read the cached copy."""
+    code = (
+        "import sys\nfrom mlrun_cli.cli import main\n"
+        f"try:\n    main(['run', {str(project)!r}, '-e', 'ok', '-q'])\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sorted(m.split('.')[0] for m in sys.modules)), file=sys.stderr)"
+    )
+    first, second = (
+        subprocess.run(
+            [*mlrun_command()[:1], "-c", code],
+            cwd=project.parent,
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        for _ in range(2)
+    )
+    assert {"yaml", "jsonschema"} <= set(first.stderr.split())
+    loaded = set(second.stderr.split())
+    assert "mlrun_cli" in loaded
+    assert not loaded & {"yaml", "jsonschema", "referencing"}

@@ -154,3 +154,12 @@ def test_a_broken_conda_file_is_a_spec_error(tmp_path) -> None:
     (tmp_path / "conda.yaml").write_text("dependencies: {a: 1}\n")
     with pytest.raises(SpecError, match="expected a list of packages"):
         load_conda_file(tmp_path / "conda.yaml", "conda.yaml")
+
+
+def test_the_uv_version_in_the_env_key_is_the_installed_wheels() -> None:
+    """Read from the dist-info folder's name: a warm run does not import importlib.metadata."""
+    from importlib import metadata
+
+    from mlrun_cli.envs.uv import _wheel_version
+
+    assert _wheel_version() == metadata.version("uv")
