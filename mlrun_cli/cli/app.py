@@ -9,6 +9,7 @@ from mlrun_cli.cli.envs import envs
 from mlrun_cli.cli.experiments import experiments
 from mlrun_cli.cli.run import run
 from mlrun_cli.cli.runs import runs
+from mlrun_cli.cli.sync import sync
 from mlrun_cli.cli.ui import ui
 from mlrun_cli.cli.validate import validate
 
@@ -29,3 +30,4 @@ cli.add_command(experiments)
 cli.add_command(envs)
 cli.add_command(runs)
 cli.add_command(ui)
+cli.add_command(sync)

@@ -197,6 +197,7 @@ def execute_run(plan: RunPlan, settings: Settings, output: RunOutput) -> RunResu
         interrupted = isinstance(exc, KeyboardInterrupt)
         run = store.finish_run(run, RunStatus.KILLED if interrupted else RunStatus.FAILED, now_ms())
         _write_run_record(plan, store, run, prepared, None)
+        store.publish(run)
         raise
     status, exit_code = _final_status(outcome)
     store.set_tags(
@@ -205,6 +206,7 @@ def execute_run(plan: RunPlan, settings: Settings, output: RunOutput) -> RunResu
     )
     run = store.finish_run(run, status, int(outcome.ended * 1000))
     _write_run_record(plan, store, run, prepared, outcome)
+    store.publish(run)
     logs = {
         "stdout": store.artifact_dir(run) / artifacts.STDOUT_LOG,
         "stderr": store.artifact_dir(run) / artifacts.STDERR_LOG,

@@ -25,6 +25,7 @@ from mlrun_cli.locks import exclusive_lock
 from mlrun_cli.sources.uri import path_of_file_uri
 from mlrun_cli.tracking.entities import ACTIVE, DELETED, Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.meta_files import dump_yaml, parse_meta, write_atomic
+from mlrun_cli.tracking.search import search_locally
 from mlrun_cli.tracking.stored_run import StoredRun, files_below, read_values
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,9 @@ class FileStore:
             raise StoreError(f"no tracking store at {self.root} (nothing has been run there yet)")
         if not self.root.is_dir():
             raise StoreError(f"tracking store {self.root} is a file, not a directory")
+
+    def exists(self) -> bool:
+        return self.root.exists()
 
     def _locked(self) -> AbstractContextManager[None]:
         """Serialise name checks and creations between concurrent mlrun processes."""
@@ -333,6 +337,9 @@ class FileStore:
     def write_artifact(self, info: RunInfo, relative: str, text: str) -> None:
         write_atomic(self.artifact_dir(info) / relative, text)
 
+    def publish(self, info: RunInfo) -> None:
+        """Artifacts are written in place; nothing is left to deliver."""
+
     def read_artifact(self, info: RunInfo, relative: str) -> str | None:
         path = self.artifact_dir(info) / relative
         try:
@@ -417,6 +424,17 @@ class FileStore:
                 if view == "all" or (view == "deleted_only") == (info.lifecycle_stage == DELETED):
                     runs.append(StoredRun(run_dir, info, meta.get("deleted_time")))
         return runs
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        order_by: Sequence[str],
+        view: str,
+        max_results: int,
+    ) -> list[StoredRun]:
+        runs = self.stored_runs(experiment_ids, view)
+        return search_locally(runs, filter_string, order_by, max_results)
 
     def runs_with_prefix(self, prefix: str) -> list[StoredRun]:
         """Runs whose id starts with `prefix`, in any experiment, deleted ones included."""
