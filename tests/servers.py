@@ -63,6 +63,7 @@ class MlflowServer:
         if self.app_name:
             argv += ["--app-name", self.app_name]
             env["MLFLOW_AUTH_CONFIG_PATH"] = str(self._auth_config())
+            env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = secrets.token_hex(16)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115  # the server keeps it
         self.process = subprocess.Popen(

@@ -92,7 +92,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "MLRUN_CACHE_DIR": str(tmp_path / "cache"),
         "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0.1",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # an int, as MLflow reads it
     }
 
 
