@@ -27,10 +27,6 @@ class Settings:
             raise StoreError(f"{self.tracking_uri} is not a file store (a directory or file: URI)")
         return root
 
-    @property
-    def is_file_store(self) -> bool:
-        return file_store_root(self.tracking_uri) is not None
-
     @classmethod
     def resolve(
         cls,
