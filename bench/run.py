@@ -35,6 +35,7 @@ from prepare import (
     run_store,
     runtime_dir,
 )
+from server import TrackingServer
 
 Command = tuple[list[str], dict[str, str]]
 Maker = Callable[[int], Command]
@@ -109,6 +110,7 @@ class Bench:
         self.base["MLFLOW_ALLOW_FILE_STORE"] = "true"
         self.base["PATH"] = os.pathsep.join([str(mlflow_env / "bin"), self.base.get("PATH", "")])
         self.fresh = 0
+        self.server = TrackingServer(self.mlflow, work)
 
     def dir(self, name: str) -> Path:
         """A new directory for one repetition (a cold cache, an empty store)."""
@@ -178,6 +180,35 @@ class Bench:
             )
         )
         return found
+
+    def server_workloads(self) -> list[Workload]:
+        """Both tools against one real `mlflow server` (started when first needed)."""
+        return [
+            Workload(
+                "10k log_metric over REST, same server",
+                lambda i: (
+                    [self.mlflow_python, "-c", MLFLOW_LOG_METRICS],
+                    self.env(BENCH_STORE=self.server.uri),
+                ),
+                lambda i: (
+                    [self.mlrun_python, "-c", MLRUN_LOG_METRICS],
+                    self.env(BENCH_STORE=self.server.uri, PYTHONPATH=self.runtime),
+                ),
+                target=">= 20x",
+                quick=False,
+            ),
+            Workload(
+                "run -e noop against a server",
+                lambda i: self.on_server(self.mlflow_run("noop", "local", self.work / "m-envs")),
+                lambda i: self.on_server(self.mlrun_run("noop", "local", self.work / "r-envs")),
+                target=">= 10x",
+                quick=False,
+            ),
+        ]
+
+    def on_server(self, command: Command) -> Command:
+        argv, env = command
+        return argv, {**env, "MLFLOW_TRACKING_URI": self.server.uri}
 
     def workloads(self) -> list[Workload]:
         warm_mlflow, warm_mlrun = self.work / "mlflow-envs", self.work / "mlrun-envs"
@@ -258,6 +289,7 @@ class Bench:
                 target=">= 7x",
             ),
             *self.search_workloads(),
+            *self.server_workloads(),
         ]
 
     def run(self, workload: Workload, repetitions: int) -> Result:
@@ -325,7 +357,10 @@ def main() -> int:
         "--quick", action="store_true", help="fewer repetitions and workloads (< 3 min)"
     )
     parser.add_argument(
-        "--only", action="append", default=[], help="workloads whose name contains this"
+        "--only",
+        action="append",
+        default=[],
+        help="workloads whose name contains this (even those --quick leaves out)",
     )
     args = parser.parse_args()
     repetitions = 2 if args.quick else 5
@@ -335,10 +370,13 @@ def main() -> int:
     chosen = [
         w
         for w in bench.workloads()
-        if (not args.quick or w.quick) and (not args.only or any(o in w.name for o in args.only))
+        if (any(o in w.name for o in args.only) if args.only else (not args.quick or w.quick))
     ]
     started = time.time()
-    results = [bench.run(w, repetitions) for w in chosen]
+    try:
+        results = [bench.run(w, repetitions) for w in chosen]
+    finally:
+        bench.server.stop()
     markdown = table(results)
     print(markdown)
     print(

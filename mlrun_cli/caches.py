@@ -2,7 +2,8 @@
 
 All of them live under MLRUN_CACHE_DIR, else the user cache directory; two have an override
 of their own (MLRUN_ENV_ROOT for built environments, MLRUN_SOURCE_ROOT for git clones and
-archives). Deleting any of them costs time, never data.
+archives). Deleting any of them costs time, never data, except the outbox: it holds what could
+not reach a tracking server yet, so prune never touches it and only `mlrun sync` empties it.
 """
 
 from __future__ import annotations
@@ -85,6 +86,16 @@ def writable_cache_dir(path: Path, purpose: str) -> Path:
 def validation_stamp_dir(environ: Mapping[str, str] | None = None) -> Path:
     """One empty file per MLproject content already found valid by this mlrun version."""
     return cache_root(environ) / "validated"
+
+
+def artifact_staging_dir(environ: Mapping[str, str]) -> Path:
+    """Artifacts of runs recorded on a tracking server, one folder per run until uploaded."""
+    return cache_root(environ) / "artifact-staging"
+
+
+def outbox_dir(environ: Mapping[str, str]) -> Path:
+    """What a finished run could not deliver to its tracking server; `mlrun sync` replays it."""
+    return cache_root(environ) / "outbox"
 
 
 @dataclass(frozen=True)

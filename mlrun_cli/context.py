@@ -7,15 +7,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlrun_cli.tracking.store import store_root
+from mlrun_cli.errors import StoreError
+from mlrun_cli.tracking.store import file_store_root, resolve_tracking_uri
 
 
 @dataclass(frozen=True)
 class Settings:
     cwd: Path  # where mlrun was invoked: user-given relative paths start here
     environ: Mapping[str, str]
-    store_root: Path
+    tracking_uri: str  # absolute: see resolve_tracking_uri
     user: str
+
+    @property
+    def store_root(self) -> Path:
+        """The file store's directory; commands that only work on one say so for other URIs."""
+        root = file_store_root(self.tracking_uri)
+        if root is None:
+            raise StoreError(f"{self.tracking_uri} is not a file store (a directory or file: URI)")
+        return root
 
     @classmethod
     def resolve(
@@ -27,7 +36,7 @@ class Settings:
         """Options win over environment variables, which win over defaults."""
         environ = dict(os.environ if environ is None else environ)
         cwd = Path(os.path.abspath(cwd or os.getcwd()))
-        return cls(cwd, environ, store_root(tracking_uri, environ, cwd), _user())
+        return cls(cwd, environ, resolve_tracking_uri(tracking_uri, environ, cwd), _user())
 
 
 def _user() -> str:

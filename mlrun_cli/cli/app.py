@@ -19,6 +19,7 @@ COMMANDS = {
     "doctor": "doctor",
     "sweep": "sweep",
     "reproduce": "reproduce",
+    "sync": "sync",
 }
 
 

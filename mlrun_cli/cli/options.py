@@ -12,7 +12,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 tracking_uri_option: Callable[[F], F] = click.option(
     "--tracking-uri",
     metavar="URI",
-    help="Store directory or file: URI (default: MLFLOW_TRACKING_URI, else ./mlruns).",
+    help=(
+        "Store directory, file: URI, http(s):// tracking server or database URI "
+        "(default: MLFLOW_TRACKING_URI, else ./mlruns)."
+    ),
 )
 json_option: Callable[[F], F] = click.option(
     "--json", "as_json", is_flag=True, help="Print a versioned JSON document instead of text."

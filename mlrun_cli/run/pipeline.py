@@ -255,6 +255,7 @@ def _execute_run(
             log.warning("run %s KILLED while it was being prepared", run.run_id)
         run = store.finish_run(run, RunStatus.KILLED if interrupted else RunStatus.FAILED, now_ms())
         write_run_record(plan, store, run, prepared, None)
+        store.publish(run)
         raise
     status, exit_code = _final_status(outcome)
     store.set_tags(
@@ -264,6 +265,7 @@ def _execute_run(
     _record_outputs(plan, store, run)
     run = store.finish_run(run, status, int(outcome.ended * 1000))
     write_run_record(plan, store, run, prepared, outcome)
+    store.publish(run)
     logs = {
         "stdout": store.artifact_dir(run) / artifacts.STDOUT_LOG,
         "stderr": store.artifact_dir(run) / artifacts.STDERR_LOG,

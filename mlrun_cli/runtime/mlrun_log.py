@@ -7,8 +7,10 @@
 `mlrun run` puts the folder of this one file on PYTHONPATH, so any environment it builds can
 import it without installing anything (and without seeing any other package of mlrun's).
 It attaches through MLFLOW_RUN_ID and MLFLOW_TRACKING_URI and writes MLflow's file-store
-layout, so MLflow's client reads what it logs. Outside a run it starts one, as MLflow does,
-and ends it when the program exits. It imports in milliseconds, where mlflow takes seconds.
+layout, so MLflow's client reads what it logs; with an http(s):// tracking URI it speaks
+MLflow's REST API instead, in batches (see the end of this file). Outside a run it starts one,
+as MLflow does, and ends it when the program exits. It imports in milliseconds, where mlflow
+takes seconds.
 
 Any number of threads and processes may log into the same run at once: a metric point is one
 `write` to a file opened for appending (the kernel keeps appends whole and in one piece), and
@@ -18,7 +20,9 @@ params and tags replace their file through a temporary file whose name is unique
 from __future__ import annotations
 
 import atexit
+import base64
 import getpass
+import json
 import os
 import re
 import secrets
@@ -27,9 +31,13 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlparse
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote, urlencode, urlparse
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = [
     "active_run_id",
@@ -101,6 +109,8 @@ def _find_run(root: Path, run_id: str) -> Path:
 
 
 def active_run_id() -> str:
+    if (remote := _rest()) is not None:
+        return remote.run_id
     return _run().run_id
 
 
@@ -130,6 +140,9 @@ def _temporary(path: Path) -> Path:
 
 def log_param(key: str, value: Any) -> None:
     """Params are immutable, as in MLflow: the same value again is fine, another is an error."""
+    if (remote := _rest()) is not None:
+        remote.log_param(_check_key(key), str(value))
+        return
     path = _run().directory / "params" / _check_key(key)
     text = str(value)
     if path.is_file():
@@ -147,6 +160,9 @@ def log_params(params: dict[str, Any]) -> None:
 def log_metric(key: str, value: float, step: int = 0, timestamp: int | None = None) -> None:
     """One point: `<timestamp ms> <value> <step>`, appended to the metric's file in one write."""
     stamp = int(time.time() * 1000) if timestamp is None else int(timestamp)
+    if (remote := _rest()) is not None:
+        remote.log_metric(_check_key(key), float(value), int(step), stamp)
+        return
     line = f"{stamp} {float(value)!r} {int(step)}\n".encode()
     with _lock:
         descriptor = _metric_file(_run(), key)
@@ -171,6 +187,9 @@ def log_metrics(metrics: dict[str, float], step: int = 0, timestamp: int | None 
 
 
 def set_tag(key: str, value: Any) -> None:
+    if (remote := _rest()) is not None:
+        remote.set_tag(_check_key(key), str(value))
+        return
     _write(_run().directory / "tags" / _check_key(key), str(value))
 
 
@@ -187,6 +206,9 @@ def _artifact_dir(run: _Run) -> Path:
 
 def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
     source = Path(local_path)
+    if (remote := _rest()) is not None:
+        remote.upload(source, f"{artifact_path}/{source.name}" if artifact_path else source.name)
+        return
     target = _artifact_dir(_run()) / (artifact_path or "") / source.name
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = _temporary(target)
@@ -199,6 +221,11 @@ def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None =
 
 
 def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    if (remote := _rest()) is not None:
+        for path in sorted(p for p in Path(local_dir).rglob("*") if p.is_file()):
+            relative = path.relative_to(local_dir).as_posix()
+            remote.upload(path, f"{artifact_path}/{relative}" if artifact_path else relative)
+        return
     target = _artifact_dir(_run()) / (artifact_path or "")
     shutil.copytree(Path(local_dir), target, dirs_exist_ok=True)
 
@@ -228,6 +255,12 @@ def start_run(run_name: str | None = None, experiment_id: str | None = None) -> 
 
 def _start_run(run_name: str | None, experiment_id: str | None) -> str:
     global _active
+    global _remote
+    if (uri := _remote_uri()) is not None:
+        if _remote is not None:
+            end_run()
+        _remote = _start_rest_run(uri, run_name, experiment_id, attach=False)
+        return _remote.run_id
     if _active is not None and _active.owned:
         end_run()
     root = _store_root()
@@ -295,6 +328,11 @@ def _create_default_experiment(root: Path) -> None:
 def end_run(status: str = "FINISHED") -> None:
     """End a run this module started; a run mlrun started is ended by mlrun."""
     global _active
+    global _remote
+    if _remote is not None:
+        remote, _remote = _remote, None
+        remote.end(status)
+        return
     with _lock:
         run, _active = _active, None
         if run is None:
@@ -314,3 +352,235 @@ def _on_exit() -> None:
 
 
 atexit.register(_on_exit)
+
+
+# -- tracking servers (http:// and https:// tracking URIs), over urllib -------------------------
+#
+# Points are buffered and sent with runs/log-batch within MLflow's limits per request, from a
+# background thread at least every second and at exit. Connection errors, 429 and 5xx are retried
+# with MLflow's client settings (MLFLOW_HTTP_REQUEST_MAX_RETRIES, _BACKOFF_FACTOR, _TIMEOUT); a
+# batch that still fails stays buffered for the next flush, so the entry point keeps running.
+
+_MAX_METRICS, _MAX_PARAMS, _MAX_TAGS = 1000, 100, 100
+_RETRIED = (429, 500, 502, 503, 504)
+
+
+def _remote_uri() -> str | None:
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or ""
+    return uri.rstrip("/") if uri.lower().startswith(("http://", "https://")) else None
+
+
+class _RestClient:
+    """MLflow's REST API with MLflow's client variables for auth, TLS, retries and timeouts."""
+
+    def __init__(self, uri: str) -> None:
+        env = os.environ
+        self.uri = uri
+        self.retries = int(env.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES") or 7)
+        self.backoff = float(env.get("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR") or 2)
+        self.timeout = float(env.get("MLFLOW_HTTP_REQUEST_TIMEOUT") or 120)
+        self.headers = {"Content-Type": "application/json"}
+        user, password = env.get("MLFLOW_TRACKING_USERNAME"), env.get("MLFLOW_TRACKING_PASSWORD")
+        token = env.get("MLFLOW_TRACKING_TOKEN")
+        if user and password:
+            pair = base64.b64encode(f"{user}:{password}".encode()).decode()
+            self.headers["Authorization"] = f"Basic {pair}"
+        elif token:
+            self.headers["Authorization"] = f"Bearer {token}"
+        self.context = self._tls_context(env)
+
+    @staticmethod
+    def _tls_context(env: Mapping[str, str]) -> ssl.SSLContext:
+        import ssl
+
+        if (env.get("MLFLOW_TRACKING_INSECURE_TLS") or "").lower() in ("1", "true", "yes"):
+            context = ssl._create_unverified_context()
+        else:
+            context = ssl.create_default_context(cafile=env.get("MLFLOW_TRACKING_SERVER_CERT_PATH"))
+        if env.get("MLFLOW_TRACKING_CLIENT_CERT_PATH"):
+            context.load_cert_chain(env["MLFLOW_TRACKING_CLIENT_CERT_PATH"])
+        return context
+
+    def call(self, endpoint: str, payload: dict[str, Any], method: str = "POST") -> Any:
+        url = f"{self.uri}/api/2.0/mlflow/{endpoint}"
+        data: bytes | None = json.dumps(payload).encode()
+        if method == "GET":
+            url, data = f"{url}?{urlencode(payload)}", None
+        return json.loads(self.send(url, method, data) or b"{}")
+
+    def send(self, url: str, method: str, data: bytes | None) -> bytes:
+        """Retry connection errors, 429 and 5xx with exponential backoff; never a 4xx."""
+        import urllib.error
+        import urllib.request
+
+        attempt = 0
+        while True:
+            request = urllib.request.Request(url, data, self.headers, method=method)
+            try:
+                opener = urllib.request.urlopen(request, timeout=self.timeout, context=self.context)
+                with opener as response:
+                    body: bytes = response.read()
+                    return body
+            except urllib.error.HTTPError as exc:
+                if exc.code not in _RETRIED or attempt >= self.retries:
+                    detail = exc.read().decode("utf-8", "replace")[:500]
+                    message = f"mlrun_log: {self.uri}: HTTP {exc.code}: {detail}"
+                    raise RuntimeError(message) from None
+            except (urllib.error.URLError, OSError) as exc:
+                if attempt >= self.retries:
+                    raise ConnectionError(f"mlrun_log: {self.uri} is unreachable ({exc})") from None
+            time.sleep(min(120.0, self.backoff * (2**attempt)))
+            attempt += 1
+
+
+class _RestRun:
+    """A run on a tracking server; what is logged is buffered and sent in batches."""
+
+    def __init__(self, client: _RestClient, run_id: str, owned: bool) -> None:
+        self.client = client
+        self.run_id = run_id
+        self.owned = owned
+        self.lock = threading.Lock()
+        self.metrics: list[dict[str, Any]] = []
+        self.params: dict[str, str] = {}
+        self.tags: dict[str, str] = {}
+        self.logged_params: dict[str, str] = {}
+        self.stop = threading.Event()
+        self.flusher = threading.Thread(target=self._flush_every_second, daemon=True)
+        self.flusher.start()
+
+    def _flush_every_second(self) -> None:
+        while not self.stop.wait(1.0):
+            try:
+                self.flush()
+            except (ConnectionError, RuntimeError) as exc:
+                sys.stderr.write(f"{exc}; will retry\n")
+
+    def log_param(self, key: str, value: str) -> None:
+        with self.lock:
+            known = self.logged_params.get(key)
+            if known is not None and known != value:
+                raise ValueError(f"param {key!r} is already logged with another value")
+            self.logged_params[key] = self.params[key] = value
+            full = len(self.params) >= _MAX_PARAMS
+        if full:
+            self.flush()
+
+    def log_metric(self, key: str, value: float, step: int, stamp: int) -> None:
+        point = {"key": key, "value": value, "timestamp": stamp, "step": step}
+        with self.lock:
+            self.metrics.append(point)
+            full = len(self.metrics) >= _MAX_METRICS
+        if full:
+            self.flush()
+
+    def set_tag(self, key: str, value: str) -> None:
+        with self.lock:
+            self.tags[key] = value
+            full = len(self.tags) >= _MAX_TAGS
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send everything buffered; a failed batch goes back to the front of the buffer."""
+        while True:
+            with self.lock:
+                metrics, self.metrics = self.metrics[:_MAX_METRICS], self.metrics[_MAX_METRICS:]
+                params = dict(list(self.params.items())[:_MAX_PARAMS])
+                tags = dict(list(self.tags.items())[:_MAX_TAGS])
+                for key in params:
+                    del self.params[key]
+                for key in tags:
+                    del self.tags[key]
+            if not (metrics or params or tags):
+                return
+            batch = {
+                "run_id": self.run_id,
+                "metrics": metrics,
+                "params": [{"key": k, "value": v} for k, v in params.items()],
+                "tags": [{"key": k, "value": v} for k, v in tags.items()],
+            }
+            try:
+                self.client.call("runs/log-batch", batch)
+            except BaseException:
+                with self.lock:
+                    self.metrics[:0] = metrics
+                    self.params = {**params, **self.params}
+                    self.tags = {**tags, **self.tags}
+                raise
+
+    def artifact_uri(self) -> str:
+        answer = self.client.call("runs/get", {"run_id": self.run_id}, method="GET")
+        return str(answer["run"]["info"]["artifact_uri"])
+
+    def upload(self, source: Path, relative: str) -> None:
+        """Into the run's artifact location: the server's proxy, or a folder on this machine."""
+        uri = self.artifact_uri()
+        parsed = urlparse(uri)
+        if parsed.scheme == "mlflow-artifacts":
+            base = (
+                f"{urlparse(self.client.uri).scheme}://{parsed.netloc}"
+                if parsed.netloc
+                else (self.client.uri)
+            )
+            path = quote(f"{parsed.path.strip('/')}/{relative}")
+            url = f"{base}/api/2.0/mlflow-artifacts/artifacts/{path}"
+            self.client.send(url, "PUT", source.read_bytes())
+            return
+        if parsed.scheme in ("", "file"):
+            target = Path(unquote(parsed.path)) / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            return
+        raise RuntimeError(f"mlrun_log: cannot upload to {parsed.scheme}: artifact locations")
+
+    def end(self, status: str | None) -> None:
+        self.stop.set()
+        try:
+            self.flush()
+        except (ConnectionError, RuntimeError) as exc:
+            sys.stderr.write(f"{exc}; {len(self.metrics)} metric points were not sent\n")
+        if status is not None and self.owned:
+            payload = {"run_id": self.run_id, "status": status, "end_time": int(time.time() * 1000)}
+            self.client.call("runs/update", payload)
+
+
+def _start_rest_run(
+    uri: str, run_name: str | None, experiment_id: str | None, attach: bool
+) -> _RestRun:
+    client = _RestClient(uri)
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if run_id and attach:
+        return _RestRun(client, run_id, owned=False)
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    payload = {
+        "experiment_id": experiment_id or os.environ.get("MLFLOW_EXPERIMENT_ID") or "0",
+        "user_id": user,
+        "start_time": int(time.time() * 1000),
+        "tags": [
+            {"key": "mlflow.user", "value": user},
+            {"key": "mlflow.source.type", "value": "LOCAL"},
+            {"key": "mlflow.source.name", "value": sys.argv[0] if sys.argv[0:1] else "python"},
+        ],
+    }
+    if run_name:
+        payload["run_name"] = run_name
+    answer = client.call("runs/create", payload)
+    return _RestRun(client, str(answer["run"]["info"]["run_id"]), owned=True)
+
+
+_remote: _RestRun | None = None
+
+
+def _rest() -> _RestRun | None:
+    """The run on a tracking server, when MLFLOW_TRACKING_URI names one (started on first use)."""
+    global _remote
+    uri = _remote_uri()
+    if uri is None:
+        return None
+    if _remote is None:
+        _remote = _start_rest_run(uri, None, None, attach=True)
+    return _remote

@@ -53,9 +53,11 @@ def create(settings: Settings, name: str, artifact_location: str | None = None) 
 
 def list_experiments(settings: Settings, view: str = "active_only") -> list[Experiment]:
     """A store that does not exist yet has no experiments; listing does not create it."""
-    if not settings.store_root.exists():
+    store = open_store(settings)
+    if not store.exists():
         return []
-    return existing_store(settings).list_experiments(view)
+    store.check_readable()
+    return store.list_experiments(view)
 
 
 def rename(settings: Settings, ref: ExperimentRef, new_name: str) -> Experiment:

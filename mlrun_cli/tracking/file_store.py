@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import logging
 import os
 import secrets
@@ -46,6 +47,7 @@ from mlrun_cli.tracking.meta_files import (
     salvage_fields,
     write_atomic,
 )
+from mlrun_cli.tracking.search import matches, parse_filter, search_locally
 from mlrun_cli.tracking.store_io import store_io
 from mlrun_cli.tracking.stored_run import StoredRun, files_below, read_values
 
@@ -101,6 +103,9 @@ class FileStore:
             raise StoreError(f"tracking store {self.root} is a file, not a directory")
         if not os.access(self.root, os.R_OK | os.X_OK):
             raise StoreError(f"tracking store {self.root} is not readable (permission denied)")
+
+    def exists(self) -> bool:
+        return self.root.exists()
 
     def _locked(self) -> AbstractContextManager[None]:
         """Serialise name checks and creations between concurrent mlrun processes."""
@@ -388,6 +393,9 @@ class FileStore:
     def write_artifact(self, info: RunInfo, relative: str, text: str) -> None:
         write_atomic(self.artifact_dir(info) / relative, text)
 
+    def publish(self, info: RunInfo) -> None:
+        """Artifacts are written in place; nothing is left to deliver."""
+
     def read_artifact(self, info: RunInfo, relative: str) -> str | None:
         path = self.artifact_dir(info) / relative
         try:
@@ -499,6 +507,23 @@ class FileStore:
 
         for start, run_id in run_index.newest_first(directory, start_of):
             yield (-start, run_id), directory / run_id, start
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        order_by: Sequence[str],
+        view: str,
+        max_results: int,
+    ) -> list[StoredRun]:
+        """MLflow's search, evaluated here. In MLflow's default order (newest first) the runs
+        are read newest first and the search stops at `max_results`."""
+        if order_by:
+            runs = self.stored_runs(experiment_ids, view)
+            return search_locally(runs, filter_string, order_by, max_results)
+        clauses = parse_filter(filter_string)
+        found = (r for r in self.newest_runs(experiment_ids, view) if matches(r, clauses))
+        return list(itertools.islice(found, max_results))
 
     def runs_with_prefix(self, prefix: str) -> list[StoredRun]:
         """Runs whose id starts with `prefix`, in any experiment, deleted ones included."""

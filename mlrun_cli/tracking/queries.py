@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from mlrun_cli.backends.jobs import JOB_BACKENDS
 from mlrun_cli.context import Settings
@@ -14,7 +14,7 @@ from mlrun_cli.run.runner_identity import end_recorded_group, runner_alive
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import ACTIVE, DELETED, RunStatus
 from mlrun_cli.tracking.file_store import now_ms
-from mlrun_cli.tracking.search import Clause, matches, parse_filter, parse_order_by, sort_runs
+from mlrun_cli.tracking.search import parse_filter, parse_order_by
 from mlrun_cli.tracking.store import RecordedRun, Store, open_store
 
 
@@ -50,37 +50,22 @@ def list_runs(settings: Settings, query: RunQuery) -> RunListing:
     """The runs matching the query, in MLflow's order, at most `max_results` of them."""
     if query.max_results < 1:
         raise UsageError("--max-results must be at least 1")
-    clauses = parse_filter(query.filter)
-    orders = [parse_order_by(text) for text in query.order_by]
-    if not settings.store_root.exists():
+    parse_filter(query.filter)  # a bad filter is reported here, by column, for every store
+    for text in query.order_by:
+        parse_order_by(text)
+    store = open_store(settings)
+    if not store.exists():
         return RunListing([], {})
-    store = existing_store(settings)
+    store.check_readable()
     experiments = _experiments(store, query)
-    if not orders and isinstance(store, NewestFirst):  # MLflow's default order: stop early
-        chosen: list[RecordedRun] = []
-        for run in store.newest_runs(list(experiments), query.view):
-            if _wanted(run, clauses, query.status):
-                chosen.append(run)
-                if len(chosen) == query.max_results:
-                    break
-        return RunListing(chosen, experiments)
-    runs = [r for r in store.stored_runs(list(experiments), query.view) if matches(r, clauses)]
+    filter_string = query.filter
     if query.status is not None:
-        runs = [r for r in runs if r.info.status.name == query.status]
-    return RunListing(sort_runs(runs, orders)[: query.max_results], experiments)
-
-
-@runtime_checkable
-class NewestFirst(Protocol):
-    """A store that can hand out runs newest first, one at a time (the file store can)."""
-
-    def newest_runs(
-        self, experiment_ids: Sequence[str], view: str = "active_only"
-    ) -> Iterator[RecordedRun]: ...
-
-
-def _wanted(run: RecordedRun, clauses: Sequence[Clause], status: str | None) -> bool:
-    return (status is None or run.info.status.name == status) and matches(run, clauses)
+        status = f"attributes.status = '{query.status}'"
+        filter_string = f"{filter_string} and {status}" if filter_string else status
+    runs = store.search_runs(
+        list(experiments), filter_string, query.order_by, query.view, query.max_results
+    )
+    return RunListing(list(runs), experiments)
 
 
 def _experiments(store: Store, query: RunQuery) -> dict[str, str]:

@@ -313,3 +313,12 @@ def _sort_key(run: SearchableRun, *, order: OrderBy) -> tuple[bool, Any]:
         value = -fill
     flag = missing or nan
     return (flag, value) if order.ascending else (not flag, value)
+
+
+def search_locally(
+    runs: Iterable[Any], filter_string: str | None, order_by: Sequence[str], max_results: int
+) -> list[Any]:
+    """MLflow's search evaluated here, over runs read from the file store."""
+    clauses = parse_filter(filter_string)
+    orders = [parse_order_by(text) for text in order_by]
+    return sort_runs([r for r in runs if matches(r, clauses)], orders)[:max_results]

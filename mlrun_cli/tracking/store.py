@@ -1,8 +1,15 @@
 """The Store seam: what the pipeline and the runs/experiments commands ask of a tracking store.
 
-The file store (`./mlruns`) is the one implementation today; a tracking server or a database
-implements the same protocol. `open_store` is the one place that turns the tracking URI
-(`--tracking-uri`, else MLFLOW_TRACKING_URI, else ./mlruns) into a store.
+Three implementations: the file store (`./mlruns`, a path or `file:` URI), the REST store
+(`http(s)://`, an MLflow tracking server) and the database store (`sqlite:`, `postgresql:`,
+`mysql:`, `mssql:`, through MLflow's own store classes). `open_store` is the one place that
+turns the tracking URI (`--tracking-uri`, else MLFLOW_TRACKING_URI, else ./mlruns) into a store.
+
+Artifacts: `artifact_dir(run)` is always a folder on this machine, because the backends stream
+the entry point's logs into it. A file store writes there in place; a remote store stages
+there (under the user cache directory) and uploads everything in `publish(run)`, which the
+pipeline calls once the run has ended. What a remote store cannot deliver by then goes to the
+outbox that `mlrun sync` replays.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ if TYPE_CHECKING:
     from mlrun_cli.context import Settings
 
 DEFAULT_STORE_DIR = "mlruns"
+HTTP_SCHEMES = ("http", "https")
+DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
 
 class RecordedRun(SearchableRun, Protocol):
@@ -46,6 +55,10 @@ class Store(Protocol):
         ...
 
     def check_readable(self) -> None: ...
+
+    def exists(self) -> bool:
+        """False only for a file store not created yet (listing it shows nothing)."""
+        ...
 
     # experiments
     def get_experiment(self, experiment_id: str) -> Experiment: ...
@@ -94,6 +107,17 @@ class Store(Protocol):
         self, experiment_ids: Sequence[str], view: str = "active_only"
     ) -> Sequence[RecordedRun]: ...
 
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        order_by: Sequence[str],
+        view: str,
+        max_results: int,
+    ) -> Sequence[RecordedRun]:
+        """MLflow's runs search; a server evaluates the filter and the order itself."""
+        ...
+
     def runs_with_prefix(self, prefix: str) -> Sequence[RecordedRun]: ...
 
     def list_runs(self, experiment: Experiment) -> list[RunInfo]: ...
@@ -108,6 +132,10 @@ class Store(Protocol):
     def add_artifact(self, info: RunInfo, source: Path, relative: str) -> None: ...
 
     def write_artifact(self, info: RunInfo, relative: str, text: str) -> None: ...
+
+    def publish(self, info: RunInfo) -> None:
+        """Deliver what was staged for the run (a remote store uploads it; see the module)."""
+        ...
 
     def read_artifact(self, info: RunInfo, relative: str) -> str | None:
         """The artifact's text, or None when the run has no such artifact."""
@@ -127,21 +155,53 @@ class Store(Protocol):
         ...
 
 
-def store_root(uri: str | None, environ: Mapping[str, str], cwd: Path) -> Path:
-    """The absolute directory of the file store named by `uri` (or the environment)."""
+def resolve_tracking_uri(uri: str | None, environ: Mapping[str, str], cwd: Path) -> str:
+    """The tracking URI in a form that means the same from any directory.
+
+    A file store becomes an absolute `file://` URI and a relative SQLite path an absolute one
+    (the entry point runs in the project directory, not where mlrun was invoked).
+    """
     uri = uri or environ.get("MLFLOW_TRACKING_URI") or DEFAULT_STORE_DIR
+    scheme = uri.partition(":")[0].lower()
+    if scheme in HTTP_SCHEMES:
+        return uri.rstrip("/")
+    if scheme.split("+")[0] in DATABASE_SCHEMES:
+        return _absolute_sqlite(uri, cwd) if scheme == "sqlite" else uri
     path = local_path_of(uri)
     if path is None:
-        scheme = uri.partition(":")[0]
         raise StoreError(
-            f"tracking URI {uri!r}: scheme '{scheme}' is not supported yet; "
-            "use a directory path or a file: URI"
+            f"tracking URI {uri!r}: scheme '{scheme}' is not supported; use a directory, a "
+            "file: URI, an http(s):// tracking server or a database URI (sqlite:, postgresql:, "
+            "mysql:, mssql:)"
         )
-    return Path(os.path.abspath(cwd / os.path.expanduser(path)))
+    return Path(os.path.abspath(cwd / os.path.expanduser(path))).as_uri()
+
+
+def _absolute_sqlite(uri: str, cwd: Path) -> str:
+    """`sqlite:///mlflow.db` is relative to the working directory; `sqlite:////abs` is not."""
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix) or uri.startswith(prefix + "/") or uri == prefix + ":memory:":
+        return uri
+    return prefix + os.path.abspath(cwd / uri[len(prefix) :])
+
+
+def file_store_root(tracking_uri: str) -> Path | None:
+    """The directory of a file store, or None when the URI names a server or a database."""
+    path = local_path_of(tracking_uri)
+    return None if path is None else Path(path)
 
 
 def open_store(settings: Settings) -> Store:
-    """The store the invocation names; constructing it touches nothing on disk."""
+    """The store the invocation names; constructing it touches nothing (on disk or network)."""
+    scheme = settings.tracking_uri.partition(":")[0].lower()
+    if scheme in HTTP_SCHEMES:
+        from mlrun_cli.tracking.rest_store import open_rest_store
+
+        return open_rest_store(settings)
+    if scheme.split("+")[0] in DATABASE_SCHEMES:
+        from mlrun_cli.tracking.database_store import open_database_store
+
+        return open_database_store(settings)
     from mlrun_cli.tracking.file_store import FileStore
 
     return FileStore(settings.store_root)

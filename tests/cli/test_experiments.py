@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from tests.servers import free_port
+
 
 def create(cli, name: str) -> str:
     result = cli("experiments", "create", "--experiment-name", name)
@@ -136,9 +138,17 @@ def test_tracking_uri_option_and_environment_variable(cli, tmp_path, monkeypatch
 
 
 def test_unsupported_tracking_schemes_are_refused(cli) -> None:
-    result = cli("experiments", "list", "--tracking-uri", "http://localhost:5000")
+    result = cli("experiments", "list", "--tracking-uri", "ftp://localhost/mlruns")
     assert result.exit_code == 4
-    assert "scheme 'http' is not supported yet" in result.stderr
+    assert "scheme 'ftp' is not supported" in result.stderr
+
+
+def test_an_unreachable_server_is_one_line_and_exit_4(cli, monkeypatch) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    uri = f"http://127.0.0.1:{free_port()}"
+    result = cli("experiments", "list", "--tracking-uri", uri)
+    assert (result.exit_code, result.stderr.count("\n")) == (4, 1)
+    assert result.stderr.startswith(f"mlrun: error: tracking server {uri} is unreachable (")
 
 
 def test_an_empty_name_is_refused_before_the_store_exists(cli, tmp_path) -> None:

@@ -1,0 +1,114 @@
+"""What a finished run could not deliver to its tracking server, kept until `mlrun sync`.
+
+One folder per run under the outbox directory (see caches.outbox_dir):
+
+    <run_id>/entry.json    {"format": 1, "tracking_uri", "run_id", "artifact_uri", "calls": [...]}
+    <run_id>/artifacts/    the staged artifact files, at their relative paths
+
+A call is one REST request (method, endpoint, JSON payload) of the kinds a runner makes after
+the entry point ended: tags, params, the final status, dataset inputs. Each is idempotent (a tag
+or status set twice is set once; a param with the same value is accepted again), and replaying
+removes each call and file as soon as the server has it, so `mlrun sync` can be interrupted and
+run again, and running it twice changes nothing. Credentials are never written here: sync reads
+them from its own environment.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlrun_cli.tracking.meta_files import write_atomic
+
+OUTBOX_FORMAT = 1
+ENTRY = "entry.json"
+ARTIFACTS = "artifacts"
+
+
+@dataclass(frozen=True)
+class PendingCall:
+    method: str
+    endpoint: str
+    payload: Mapping[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"method": self.method, "endpoint": self.endpoint, "payload": dict(self.payload)}
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    directory: Path
+    tracking_uri: str
+    run_id: str
+    artifact_uri: str
+    calls: tuple[PendingCall, ...]
+
+    @property
+    def artifact_dir(self) -> Path:
+        return self.directory / ARTIFACTS
+
+    def save(self) -> None:
+        document = {
+            "format": OUTBOX_FORMAT,
+            "tracking_uri": self.tracking_uri,
+            "run_id": self.run_id,
+            "artifact_uri": self.artifact_uri,
+            "calls": [call.as_json() for call in self.calls],
+        }
+        write_atomic(self.directory / ENTRY, json.dumps(document, indent=2))
+
+    def without_first_call(self) -> OutboxEntry:
+        entry = OutboxEntry(
+            self.directory, self.tracking_uri, self.run_id, self.artifact_uri, self.calls[1:]
+        )
+        entry.save()
+        return entry
+
+
+def keep(
+    outbox: Path,
+    tracking_uri: str,
+    run_id: str,
+    artifact_uri: str,
+    calls: Sequence[PendingCall],
+    staged: Path | None,
+) -> OutboxEntry:
+    """Move the undelivered calls and staged files of one run into the outbox."""
+    directory = outbox / run_id
+    directory.mkdir(parents=True, exist_ok=True)
+    if staged is not None and staged.is_dir():
+        shutil.copytree(staged, directory / ARTIFACTS, dirs_exist_ok=True)
+        shutil.rmtree(staged, ignore_errors=True)
+    previous = read_entry(directory)
+    earlier = previous.calls if previous else ()
+    entry = OutboxEntry(directory, tracking_uri, run_id, artifact_uri, (*earlier, *calls))
+    entry.save()
+    return entry
+
+
+def read_entry(directory: Path) -> OutboxEntry | None:
+    try:
+        document = json.loads((directory / ENTRY).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    calls = tuple(
+        PendingCall(c["method"], c["endpoint"], c["payload"]) for c in document.get("calls", [])
+    )
+    return OutboxEntry(
+        directory,
+        str(document["tracking_uri"]),
+        str(document["run_id"]),
+        str(document["artifact_uri"]),
+        calls,
+    )
+
+
+def entries(outbox: Path) -> list[OutboxEntry]:
+    if not outbox.is_dir():
+        return []
+    found = (read_entry(directory) for directory in sorted(outbox.iterdir()))
+    return [entry for entry in found if entry is not None]

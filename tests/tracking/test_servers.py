@@ -1,0 +1,275 @@
+"""`mlrun` against real tracking servers and databases, read back with MLflow's own client.
+
+Every engine is real: `mlflow server` (SQLite or PostgreSQL behind it, --serve-artifacts, the
+basic-auth app), PostgreSQL from scripts/postgres.sh, SQLite files. Slow: a server takes tens of
+seconds to answer /health on a busy machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLE, child_env, mlrun_command, run_mlrun, write_files
+from tests.servers import (
+    ADMIN_PASSWORD,
+    MlflowServer,
+    create_database,
+    start_postgres,
+    stop_postgres,
+)
+
+pytestmark = pytest.mark.slow
+
+SCORES = {
+    "MLproject": """
+entry_points:
+  main:
+    parameters:
+      acc: float
+    command: "python score.py {acc}"
+""",
+    "score.py": """
+import sys
+import mlrun_log as ml
+ml.log_metric("acc", float(sys.argv[1]))
+ml.log_param("given", sys.argv[1])
+print("scored", sys.argv[1])
+""",
+}
+READ_RUN = """
+import json, sys
+from mlflow import MlflowClient
+client = MlflowClient(sys.argv[1])
+run = client.get_run(sys.argv[2])
+logs = [a.path for a in client.list_artifacts(run.info.run_id, "logs")]
+print(json.dumps({"status": run.info.status, "params": run.data.params,
+                  "metrics": run.data.metrics, "tags": run.data.tags, "logs": logs}))
+"""
+
+
+def mlflow_reads(uri: str, run_id: str, **env: str) -> dict[str, object]:
+    """The run as MLflow's own client sees it (a separate process: mlflow imports slowly)."""
+    done = subprocess.run(
+        [mlrun_command()[0], "-c", READ_RUN, uri, run_id],
+        capture_output=True,
+        text=True,
+        env=child_env(**env),
+        check=True,
+        timeout=300,
+    )
+    result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+@pytest.fixture(scope="session")
+def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    data = tmp_path_factory.mktemp("mlflow-server")
+    server = MlflowServer(f"sqlite:///{data / 'mlflow.db'}", data).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_uri() -> Iterator[str]:
+    uri, directory = start_postgres()
+    yield uri
+    stop_postgres(directory)
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The variables every mlrun process here gets: its own caches, quick retries, and this
+    interpreter first on PATH (the entry points run with --no-env and import the full mlflow)."""
+    return {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "MLRUN_CACHE_DIR": str(tmp_path / "cache"),
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # an int, as MLflow reads it
+    }
+
+
+def run_train(tmp_path: Path, uri: str, env: dict[str, str]) -> str:
+    done = run_mlrun(
+        "run", str(EXAMPLE), "-e", "train", "--no-env", "--json",
+        "-P", f"output_file={tmp_path / 'model.joblib'}",
+        "--tracking-uri", uri,
+        cwd=tmp_path, timeout=600, **env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return str(json.loads(done.stdout)["run"]["run_id"])
+
+
+def assert_recorded_train(uri: str, run_id: str) -> None:
+    seen = mlflow_reads(uri, run_id)
+    assert seen["status"] == "FINISHED"
+    assert seen["params"]["alpha"] == "0.0001"  # type: ignore[index]
+    assert "best_cv_score" in seen["metrics"]  # type: ignore[operator]  # logged with mlflow
+    assert seen["tags"]["mlrun.exit_code"] == "0"  # type: ignore[index]
+    assert "logs/stdout.log" in seen["logs"]  # type: ignore[operator]
+
+
+def test_train_on_a_server_with_sqlite(tmp_path, sqlite_server, isolated) -> None:
+    run_id = run_train(tmp_path, sqlite_server.uri, isolated)
+    assert_recorded_train(sqlite_server.uri, run_id)
+
+
+def test_train_on_a_server_with_postgres(tmp_path, postgres_uri, isolated) -> None:
+    database = create_database(postgres_uri, "behind_server")
+    server = MlflowServer(database, tmp_path / "server").start()
+    try:
+        run_id = run_train(tmp_path, server.uri, isolated)
+        assert_recorded_train(server.uri, run_id)
+    finally:
+        server.stop()
+
+
+def test_train_on_a_sqlite_uri(tmp_path, isolated) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_id = run_train(tmp_path, uri, isolated)
+    assert_recorded_train(uri, run_id)
+
+
+def test_train_on_a_postgresql_uri(tmp_path, postgres_uri, isolated) -> None:
+    uri = create_database(postgres_uri, "direct")
+    run_id = run_train(tmp_path, uri, isolated)
+    assert_recorded_train(uri, run_id)
+
+
+MLFLOW_SEARCH = """
+import json, sys, mlflow
+mlflow.set_tracking_uri(sys.argv[1])
+runs = mlflow.search_runs(experiment_names=[sys.argv[2]], filter_string=sys.argv[3],
+                          output_format="list")
+print(json.dumps([r.info.run_id for r in runs]))
+"""
+
+
+def test_filters_are_the_servers_own(tmp_path, sqlite_server, isolated) -> None:
+    project = write_files(tmp_path / "scores", SCORES)
+    experiment = f"scores-{tmp_path.name}"
+    for acc in ("0.9", "0.2", "0.7", "0.6"):
+        done = run_mlrun(
+            "run", str(project), "-P", f"acc={acc}", "--experiment-name", experiment,
+            "--tracking-uri", sqlite_server.uri, cwd=tmp_path, **isolated,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    listed = run_mlrun(
+        "runs", "list", "--experiment-name", experiment, "--filter", "metrics.acc > 0.5",
+        "--json", "--tracking-uri", sqlite_server.uri, cwd=tmp_path, **isolated,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    ours = [r["run_id"] for r in json.loads(listed.stdout)["runs"]]
+    theirs = subprocess.run(
+        [mlrun_command()[0], "-c", MLFLOW_SEARCH, sqlite_server.uri, experiment,
+         "metrics.acc > 0.5"],
+        capture_output=True, text=True, env=child_env(), check=True, timeout=300,
+    )  # fmt: skip
+    assert ours == json.loads(theirs.stdout)
+    assert len(ours) == 3
+
+
+PASSWORD_PROJECT = {
+    "MLproject": 'entry_points:\n  main:\n    command: "touch ran; echo hello"\n',
+}
+
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    data = tmp_path_factory.mktemp("mlflow-auth")
+    server = MlflowServer(f"sqlite:///{data / 'mlflow.db'}", data, app_name="basic-auth")
+    yield server.start()
+    server.stop()
+
+
+def test_basic_auth_records_with_the_right_password(tmp_path, auth_server, isolated) -> None:
+    project = write_files(tmp_path / "project", PASSWORD_PROJECT)
+    credentials = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": ADMIN_PASSWORD}
+    done = run_mlrun(
+        "run", str(project), "--json", "--tracking-uri", auth_server.uri, cwd=tmp_path,
+        **isolated, **credentials,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    run_id = json.loads(done.stdout)["run"]["run_id"]
+    seen = mlflow_reads(auth_server.uri, run_id, **credentials)
+    assert seen["status"] == "FINISHED"
+    described = run_mlrun(
+        "runs", "describe", run_id, "--json", "--tracking-uri", auth_server.uri, cwd=tmp_path,
+        **isolated, **credentials,
+    )  # fmt: skip
+    assert described.returncode == 0, described.stderr
+    assert "provenance/run.json" in described.stdout
+    everything = done.stdout + done.stderr + described.stdout + json.dumps(seen)
+    assert ADMIN_PASSWORD not in everything
+
+
+def test_basic_auth_wrong_password_is_exit_4_and_nothing_runs(
+    tmp_path, auth_server, isolated
+) -> None:
+    project = write_files(tmp_path / "project", PASSWORD_PROJECT)
+    wrong = "not-the-password-" + tmp_path.name
+    done = run_mlrun(
+        "run", str(project), "--tracking-uri", auth_server.uri, cwd=tmp_path, **isolated,
+        MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=wrong,
+    )  # fmt: skip
+    assert done.returncode == 4
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"mlrun: error: tracking server {auth_server.uri}: ")
+    assert "refused (HTTP 401" in done.stderr
+    assert wrong not in done.stdout + done.stderr
+    assert not (project / "ran").exists()
+
+
+WAITING_PROJECT = {
+    "MLproject": """
+entry_points:
+  main:
+    command: "echo started > started; for i in $(seq 600); do [ -f go ] && break; sleep 0.1; done; echo finished"
+""",
+}
+
+
+def wait_for(path: Path, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.05)
+
+
+def test_server_gone_mid_run_then_sync_delivers_once(tmp_path, isolated) -> None:
+    server = MlflowServer(f"sqlite:///{tmp_path / 'server' / 'mlflow.db'}", tmp_path / "server")
+    server.start()
+    project = write_files(tmp_path / "project", WAITING_PROJECT)
+    try:
+        child = subprocess.Popen(
+            mlrun_command("run", str(project), "--json", "--tracking-uri", server.uri),
+            cwd=tmp_path, env=child_env(**isolated), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        wait_for(project / "started")
+        server.stop()
+        (project / "go").touch()
+        out, err = child.communicate(timeout=300)
+        assert child.returncode == 0, err
+        assert "mlrun sync" in err
+        run_id = json.loads(out)["run"]["run_id"]
+        assert (tmp_path / "cache" / "outbox" / run_id / "entry.json").is_file()
+
+        server.start()
+        synced = run_mlrun("sync", cwd=tmp_path, **isolated)
+        assert (synced.returncode, synced.stdout) == (0, f"run {run_id}: sent to {server.uri}\n")
+        seen = mlflow_reads(server.uri, run_id)
+        assert seen["status"] == "FINISHED"
+        assert seen["tags"]["mlrun.exit_code"] == "0"  # type: ignore[index]
+        assert seen["logs"] == ["logs/stderr.log", "logs/stdout.log"]
+        again = run_mlrun("sync", cwd=tmp_path, **isolated)
+        assert (again.returncode, again.stdout) == (0, "nothing to send: the outbox is empty\n")
+    finally:
+        server.stop()
