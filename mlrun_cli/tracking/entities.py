@@ -56,6 +56,23 @@ class RunInfo:
     artifact_uri: str
     user_id: str
 
+    def attribute(self, key: str) -> str | int | None:
+        """An attribute as MLflow's search names it (`attributes.status`, ...)."""
+        values: dict[str, str | int | None] = {
+            "run_id": self.run_id,
+            "run_name": self.run_name,
+            "status": self.status.name,
+            "user_id": self.user_id,
+            "artifact_uri": self.artifact_uri,
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+        }
+        return values[key]
+
+    @property
+    def duration_seconds(self) -> float | None:
+        return None if self.end_time is None else (self.end_time - self.start_time) / 1000
+
 
 class SearchableRun(Protocol):
     """What a run must offer to be searched and sorted."""

@@ -75,19 +75,8 @@ class RemoteRun:
         return self.tags.get(key)
 
     def attribute(self, key: str) -> Any:
-        info = self.info
-        return {
-            "run_id": info.run_id,
-            "run_name": info.run_name,
-            "status": info.status.name,
-            "user_id": info.user_id,
-            "artifact_uri": info.artifact_uri,
-            "start_time": info.start_time,
-            "end_time": info.end_time,
-        }[key]
+        return self.info.attribute(key)
 
     @property
     def duration_seconds(self) -> float | None:
-        if self.info.end_time is None:
-            return None
-        return (self.info.end_time - self.info.start_time) / 1000
+        return self.info.duration_seconds

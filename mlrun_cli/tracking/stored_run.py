@@ -43,16 +43,7 @@ class StoredRun:
             log.warning("%s: %s; skipped", entry_label(self.directory, 2), what)
 
     def attribute(self, key: str) -> Any:
-        info = self.info
-        return {
-            "run_id": info.run_id,
-            "run_name": info.run_name,
-            "status": info.status.name,
-            "user_id": info.user_id,
-            "artifact_uri": info.artifact_uri,
-            "start_time": info.start_time,
-            "end_time": info.end_time,
-        }[key]
+        return self.info.attribute(key)
 
     @cached_property
     def params(self) -> dict[str, str]:
@@ -119,9 +110,7 @@ class StoredRun:
 
     @property
     def duration_seconds(self) -> float | None:
-        if self.info.end_time is None:
-            return None
-        return (self.info.end_time - self.info.start_time) / 1000
+        return self.info.duration_seconds
 
 
 def _plain_key(key: str) -> bool:
