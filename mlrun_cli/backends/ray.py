@@ -10,6 +10,7 @@ find it again. Ray is imported only here, only when a run uses it.
 from __future__ import annotations
 
 import shlex
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
 
 ADDRESS_TAG = "mlrun.ray.address"
+AGENT_WAIT_SECONDS = 60.0  # how long a just-started head may take to accept jobs
 _STATUSES = {
     "PENDING": (False, RunStatus.SCHEDULED),
     "RUNNING": (False, RunStatus.RUNNING),
@@ -73,17 +75,24 @@ class RayBackend:
             for key in ("num_cpus", "num_gpus", "memory")
             if key in self.config
         }
-        try:
-            job_id: str = self.client.submit_job(
-                entrypoint=shlex.join(spec.argv),
-                submission_id=spec.name,
-                runtime_env=runtime_env,
-                metadata={"mlrun_run_id": spec.run_id},
-                **resources,
-            )
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise LaunchError(f"the Ray cluster at {self.address} refused the job: {exc}") from None
-        return job_id
+        deadline = time.monotonic() + AGENT_WAIT_SECONDS
+        while True:
+            try:
+                job_id: str = self.client.submit_job(
+                    entrypoint=shlex.join(spec.argv),
+                    submission_id=spec.name,
+                    runtime_env=runtime_env,
+                    metadata={"mlrun_run_id": spec.run_id},
+                    **resources,
+                )
+                return job_id
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                # A head that has just started answers before its job agent is up.
+                if "try again later" in str(exc) and time.monotonic() < deadline:
+                    time.sleep(1.0)
+                    continue
+                message = f"the Ray cluster at {self.address} refused the job: {exc}"
+                raise LaunchError(message) from None
 
     def state(self, job_id: str) -> JobState | None:
         try:

@@ -90,7 +90,13 @@ def ray_address() -> Iterator[str]:
         [str(ray), "start", "--head", "--block", "--num-cpus", "2",
          "--node-ip-address", "127.0.0.1", "--port", str(_free_port()),
          "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard),
-         "--include-dashboard", "true", "--temp-dir", temp, "--disable-usage-stats"],
+         "--include-dashboard", "true", "--temp-dir", temp, "--disable-usage-stats",
+         # Free ports for the rest too: Ray's defaults collide with any other head here.
+         "--dashboard-agent-listen-port", str(_free_port()),
+         "--dashboard-agent-grpc-port", str(_free_port()),
+         "--runtime-env-agent-port", str(_free_port()),
+         "--metrics-export-port", str(_free_port()),
+         "--ray-client-server-port", str(_free_port())],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
