@@ -43,6 +43,9 @@ class JobSpec:
     env: Mapping[str, str]
     workdir: Path  # the staged project snapshot
     output_log: Path  # what the node-side mlrun itself prints (Slurm; Ray keeps its own)
+    # A job array (Slurm): task i runs array[i] instead of argv, at most `throttle` at once.
+    array: tuple[tuple[str, ...], ...] = ()
+    throttle: int | None = None
 
 
 @dataclass(frozen=True)

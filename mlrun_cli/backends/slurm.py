@@ -4,6 +4,8 @@ Config keys follow mlflow-slurm where both have them (partition, account, time, 
 gpus_per_node, gres, nodes, modules, environment, sbatch-script-file), plus cpus_per_task, qos,
 constraint and sbatch_args. The job is submitted with `--export=NIL`: the script exports only
 what the run needs (tracking variables, mlrun's cache folders, the names the config lists).
+A sweep is one job array (`JobSpec.array`): task i execs its own mlrun command, and its
+task id `ARRAYID_i` is an ordinary job id to scontrol and scancel.
 Without accounting, `scontrol` only remembers a finished job for MinJobAge seconds; `sacct`
 is asked when scontrol has forgotten it.
 """
@@ -81,6 +83,9 @@ class SlurmBackend:
         for key, option in _DIRECTIVES.items():
             if key in self.config:
                 lines.append(f"#SBATCH {option}={self.config[key]}")
+        if spec.array:
+            throttle = f"%{spec.throttle}" if spec.throttle else ""
+            lines.append(f"#SBATCH --array=0-{len(spec.array) - 1}{throttle}")
         lines += [
             f"#SBATCH --output={spec.output_log}",
             "#SBATCH --export=NIL",
@@ -91,7 +96,13 @@ class SlurmBackend:
         env = {name: self.environ[name] for name in _LOGIN if name in self.environ}
         env.update(spec.env)
         lines += [f"export {name}={shlex.quote(value)}" for name, value in sorted(env.items())]
-        lines.append("exec " + shlex.join(spec.argv))
+        if not spec.array:
+            lines.append("exec " + shlex.join(spec.argv))
+            return "\n".join(lines) + "\n"
+        lines.append('case "$SLURM_ARRAY_TASK_ID" in')
+        lines += [f"    {task}) exec {shlex.join(argv)} ;;" for task, argv in enumerate(spec.array)]
+        lines += ['    *) echo "mlrun: no task $SLURM_ARRAY_TASK_ID in this array" >&2; exit 1 ;;',
+                  "esac"]  # fmt: skip
         return "\n".join(lines) + "\n"
 
     def state(self, job_id: str) -> JobState | None:

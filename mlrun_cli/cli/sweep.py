@@ -26,14 +26,27 @@ from mlrun_cli.envs import MANAGERS
 )
 @click.option("--zip", "zipped", is_flag=True, help="Pair the lists instead of crossing them.")
 @click.option("--max-runs", default=1000, show_default=True, help="Refuse a grid with more points.")
-@click.option("-j", "--jobs", default=1, show_default=True, help="Children run at once.")
-@click.option("--fail-fast", is_flag=True, help="Start no child after the first failure.")
+@click.option(
+    "-j", "--jobs", default=1, show_default=True,
+    help="Children run at once (on Slurm, the job array's %N throttle).",
+)  # fmt: skip
+@click.option(
+    "--fail-fast",
+    is_flag=True,
+    help="Start no child after the first failure (on Slurm: cancel the rest of the array; "
+    "its pending and running children end KILLED).",
+)
 @click.option(
     "--backend",
     default="local",
     show_default=True,
     metavar="NAME",
-    help="Where the children run (local; slurm and ray are not available yet).",
+    help="Where the children run: local, or slurm (one job array; ray is not available yet).",
+)
+@click.option(
+    "--backend-config",
+    metavar="FILE|JSON",
+    help="The job backend's settings, as for mlrun run (see schemas/slurm.schema.json).",
 )
 @reuse_option
 @click.option(
@@ -66,6 +79,7 @@ def sweep(
     jobs: int,
     fail_fast: bool,
     backend: str,
+    backend_config: str | None,
     reuse: str | None,
     metrics: tuple[str, ...],
     order_by: str | None,
@@ -84,7 +98,8 @@ def sweep(
     """Run an entry point for every point of a grid: a parent run with one child per point.
 
     Each child's output is shown with its number in front and kept whole in its own logs.
-    Exits 0 only when every child finished; 130 after Ctrl-C (every child KILLED).
+    Exits 0 only when every child finished; 130 after Ctrl-C (every child KILLED). With
+    --backend slurm the children are the tasks of one job array, and Ctrl-C cancels it.
     """
     from mlrun_cli.cli.progress import TerminalProgress
     from mlrun_cli.context import Settings
@@ -109,6 +124,7 @@ def sweep(
         version=version,
         rebuild_env=rebuild_env,
         digest_inputs=not no_digest,
+        backend_config=backend_config,
     )
     request = SweepRequest(
         run=run_request,

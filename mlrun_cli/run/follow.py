@@ -93,7 +93,7 @@ def follow_run(
             stop.pending.wait(POLL_SECONDS)
             run = store.get_run(run_id)
     if backend is not None and STATE_TAG not in run.tags:
-        _await_record(store, run)
+        await_record(store, run)
     for tail in tails:
         tail.pump()
     if run.info.status == RunStatus.KILLED and backend is not None and job_id is not None:
@@ -101,7 +101,7 @@ def follow_run(
     return run
 
 
-def _await_record(store: Store, run: RecordedRun, timeout: float = 10.0) -> None:
+def await_record(store: Store, run: RecordedRun, timeout: float = 10.0) -> None:
     """The node writes its run record just after the final status: wait for it, briefly."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -38,7 +38,7 @@ from mlrun_cli.run.pipeline import (
     write_run_record,
 )
 from mlrun_cli.run.provenance import git_tags
-from mlrun_cli.run.run_key import RUN_KEY_TAG, compute_run_key
+from mlrun_cli.run.run_key import RUN_KEY_TAG, RunKey, compute_run_key
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.file_store import now_ms
@@ -68,18 +68,7 @@ def submit_run(plan: RunPlan, job: JobPlan, settings: Settings, output: RunOutpu
     experiment = experiment_for(store, plan)
     name = job.backend.name
     key = compute_run_key(plan)
-    tags = {
-        **start_tags(plan, settings),
-        **git_tags(plan.source),
-        RUN_KEY_TAG: key.key,
-        **plan.extra_tags,
-        "mlflow.project.backend": name,
-        BACKEND_TAG: name,
-        **job.backend.run_tags(),
-    }
-    run = store.create_run(experiment, plan.run_name, settings.user, tags)
-    run = store.set_run_status(run, RunStatus.SCHEDULED)
-    store.log_params(run, plan.command.recorded_values())
+    run = scheduled_run(plan, job, settings, store, experiment, key)
     started = time.time()
     try:
         record_inputs(plan, store, run, key)
@@ -104,7 +93,7 @@ def submit_run(plan: RunPlan, job: JobPlan, settings: Settings, output: RunOutpu
     )
     exit_code = final_exit_code(final, job.backend, job_id)
     if final.info.status != RunStatus.FINISHED:
-        _show_node_output(spec.output_log)
+        show_node_output(spec.output_log)
     if stop.signum is not None and final.info.status == RunStatus.KILLED:
         exit_code = INTERRUPTED_EXIT_CODE  # Ctrl-C cancelled the job, as it stops a local run
     outcome = Outcome(returncode=exit_code, started=started, ended=time.time())
@@ -113,7 +102,33 @@ def submit_run(plan: RunPlan, job: JobPlan, settings: Settings, output: RunOutpu
     return result
 
 
-def _show_node_output(path: Path, lines: int = 20) -> None:
+def scheduled_run(
+    plan: RunPlan,
+    job: JobPlan,
+    settings: Settings,
+    store: Store,
+    experiment: Experiment,
+    key: RunKey,
+) -> RunInfo:
+    """The run as the submitter records it: SCHEDULED, with its params and provenance tags;
+    the node-side mlrun continues it."""
+    name = job.backend.name
+    tags = {
+        **start_tags(plan, settings),
+        **git_tags(plan.source),
+        RUN_KEY_TAG: key.key,
+        **plan.extra_tags,
+        "mlflow.project.backend": name,
+        BACKEND_TAG: name,
+        **job.backend.run_tags(),
+    }
+    run = store.create_run(experiment, plan.run_name, settings.user, tags)
+    run = store.set_run_status(run, RunStatus.SCHEDULED)
+    store.log_params(run, plan.command.recorded_values())
+    return run
+
+
+def show_node_output(path: Path, lines: int = 20) -> None:
     """What mlrun itself printed on the node (an env build that failed, a missing mlrun)."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -133,15 +148,10 @@ def job_spec(
     experiment: Experiment,
 ) -> JobSpec:
     """The snapshot, the node's command and its environment: all a job needs."""
-    from mlrun_cli.backends.jobs import exported_environment
-
-    folder = _staging_root(job.config, settings) / run.run_id
+    folder = staging_root(job.config, settings) / run.run_id
     workdir = stage_project(plan.project.directory, folder / "project")
     tracking_uri = store.child_environment(run, experiment)["MLFLOW_TRACKING_URI"]
-    names = [str(item) for item in job.config.values.get("environment", ())]
-    env = exported_environment(names, settings.environ, ALWAYS_EXPORTED)
-    env["MLFLOW_TRACKING_URI"] = tracking_uri
-    env["PYTHONUNBUFFERED"] = "1"
+    env = job_environment(job, settings, tracking_uri)
     return JobSpec(
         run_id=run.run_id,
         name=f"mlrun-{run.run_id}",
@@ -150,6 +160,17 @@ def job_spec(
         workdir=workdir,
         output_log=folder / "job.out",
     )
+
+
+def job_environment(job: JobPlan, settings: Settings, tracking_uri: str) -> dict[str, str]:
+    """Exactly what the job's shell exports (it sees nothing else of this one)."""
+    from mlrun_cli.backends.jobs import exported_environment
+
+    names = [str(item) for item in job.config.values.get("environment", ())]
+    env = exported_environment(names, settings.environ, ALWAYS_EXPORTED)
+    env["MLFLOW_TRACKING_URI"] = tracking_uri
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
 
 
 def node_argv(
@@ -170,7 +191,7 @@ def node_argv(
     return tuple(argv)
 
 
-def _staging_root(config: BackendConfig, settings: Settings) -> Path:
+def staging_root(config: BackendConfig, settings: Settings) -> Path:
     if config.staging_dir:
         return Path(os.path.abspath(settings.cwd / Path(config.staging_dir).expanduser()))
     return staging_dir(settings.environ)

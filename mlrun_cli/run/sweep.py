@@ -6,7 +6,7 @@
             tagged mlflow.parentRunId) -> parent status -> the children's table
 
 Where the children run is the scheduler's business (sweep_schedulers.py): threads on this
-machine today, a Slurm job array or Ray jobs when those backends exist.
+machine, or one Slurm job array (sweep_slurm.py: no env is prepared here, the nodes do it).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class SweepRequest:
     max_runs: int = 1000
     jobs: int = 1
     fail_fast: bool = False
-    backend: str = "local"
+    backend: str = "local"  # `run.backend_config` configures a job backend
     reuse: str | None = None  # None, "skip" or "record"
     metrics: Sequence[str] = ()
     order_by: str | None = None
@@ -86,7 +86,8 @@ class SweepPlan:
     base: RunPlan
     grid: Grid
     points: tuple[SweepPoint, ...]
-    scheduler: SweepScheduler
+    scheduler: SweepScheduler | None  # None: one job array (base.job)
+    backend: str
     jobs: int
     fail_fast: bool
     reuse: str | None
@@ -160,7 +161,7 @@ def plan_sweep(request: SweepRequest, settings: Settings) -> SweepPlan:
     grid = parse_grid(request.run.parameters, settings.cwd, request.zipped, request.max_runs)
     values = grid.points()
     first = [f"{name}={value}" for name, value in values[0].items()]
-    base = plan_run(replace(request.run, parameters=first), settings)
+    base = plan_run(replace(request.run, parameters=first, backend=request.backend), settings)
     commands = _commands(base, values, settings, request.run.secret_params)
     points = tuple(
         SweepPoint(
@@ -173,6 +174,7 @@ def plan_sweep(request: SweepRequest, settings: Settings) -> SweepPlan:
         grid=grid,
         points=points,
         scheduler=scheduler,
+        backend=request.backend,
         jobs=min(request.jobs, len(points)),
         fail_fast=request.fail_fast,
         reuse=request.reuse,
@@ -203,7 +205,7 @@ def _commands(
             )
         except ParameterError as exc:
             for line in exc.lines():
-                problems.setdefault(f"point {index} ({_label(point)}): {line}")
+                problems.setdefault(f"point {index} ({label(point)}): {line}")
             continue
         commands.append(command.relocated(base.env_plan.path_map))
     if problems:
@@ -211,7 +213,7 @@ def _commands(
     return commands
 
 
-def _label(point: Mapping[str, str]) -> str:
+def label(point: Mapping[str, str]) -> str:
     return " ".join(f"{name}={value}" for name, value in point.items())
 
 
@@ -238,11 +240,21 @@ def execute_sweep(plan: SweepPlan, settings: Settings, output: SweepOutput) -> S
     if plan.reuse == "record":
         for point in plan.points:
             if (found := earlier.get(keys[point.index].key)) is not None:
-                tags = {**_child_tags(parent, point), RUN_KEY_TAG: keys[point.index].key}
+                tags = {**child_tags(parent, point), RUN_KEY_TAG: keys[point.index].key}
                 record_reuse(store, experiment, found, point.plan, settings.user, tags)
     stop = StopAll()
     statuses: dict[int, RunStatus] = {}
-    if to_run:
+    if to_run and plan.scheduler is None:
+        from mlrun_cli.run.sweep_slurm import run_array
+
+        try:
+            statuses = run_array(plan, to_run, parent, experiment, store, keys, settings, output,
+                                 stop)  # fmt: skip
+        except BaseException as exc:
+            killed = isinstance(exc, KeyboardInterrupt)
+            store.finish_run(parent, RunStatus.KILLED if killed else RunStatus.FAILED, now_ms())
+            raise
+    elif to_run and plan.scheduler is not None:
         prepared = _prepare_shared_env(store, parent, plan, output.progress)
         launch = _launcher(plan, parent, prepared, keys, settings, output)
         try:
@@ -279,7 +291,7 @@ def _create_parent(
         "mlflow.source.type": "PROJECT",
         "mlflow.project.entryPoint": base.entry.name,
         "mlflow.project.env": base.env_plan.manager,
-        "mlflow.project.backend": plan.scheduler.name,
+        "mlflow.project.backend": plan.backend,
         SWEEP_TAG: "zip" if plan.grid.zipped else "product",
         **git_tags(base.source),
         **runner_tags(),
@@ -309,7 +321,7 @@ def _prepare_shared_env(
     return replace(prepared, build_log=None)  # the build log belongs to the parent only
 
 
-def _child_tags(parent: RunInfo, point: SweepPoint) -> dict[str, str]:
+def child_tags(parent: RunInfo, point: SweepPoint) -> dict[str, str]:
     return {PARENT_TAG: parent.run_id, INDEX_TAG: str(point.index)}
 
 
@@ -326,7 +338,7 @@ def _launcher(
 
     def launch(index: int, stop: StopRequest) -> RunStatus:
         point = points[index]
-        child = replace(point.plan, prepared_env=prepared, extra_tags=_child_tags(parent, point))
+        child = replace(point.plan, prepared_env=prepared, extra_tags=child_tags(parent, point))
         prefix = f"[{point.index}] "
         streams = [
             PrefixedLines(target, prefix, lock) if target is not None else None
@@ -338,7 +350,7 @@ def _launcher(
                 child, settings, RunOutput(echo[0], echo[1], stop=stop), keys[point.index]
             )
         except MlrunError as exc:  # the child's run is already recorded as FAILED
-            log.warning("%s%s: %s", prefix, _label(point.values), exc.message)
+            log.warning("%s%s: %s", prefix, label(point.values), exc.message)
             return RunStatus.FAILED
         finally:
             for stream in streams:
@@ -346,7 +358,7 @@ def _launcher(
                     stream.finish()
         run = result.run
         log.info(
-            "%s%s: run %s %s in %.2fs", prefix, _label(point.values), run.run_id,
+            "%s%s: run %s %s in %.2fs", prefix, label(point.values), run.run_id,
             run.status.name, result.outcome.duration,
         )  # fmt: skip
         return run.status

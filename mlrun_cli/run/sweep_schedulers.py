@@ -2,8 +2,9 @@
 
 A scheduler receives the points to run (by index) and a `launch` that runs one of them to its
 end through the ordinary pipeline, and returns each started point's final status. Threads on
-this machine are the one scheduler today; a Slurm job array or Ray jobs plug in here as others
-when those backends exist, and until then asking for them is a clear error.
+this machine are the one scheduler; a Slurm sweep is one job array instead (run/sweep_slurm.py,
+which needs the whole plan, not a launch per point); Ray jobs would plug in here, and until
+then asking for them is a clear error.
 
 Backends install signal handlers only on the main thread, so a scheduler takes Ctrl-C itself
 (`StopAll`) and passes it to every running child's own stop request.
@@ -95,16 +96,22 @@ class ThreadScheduler:
 
 
 SCHEDULERS: dict[str, Callable[[], SweepScheduler]] = {"local": ThreadScheduler}
-# Job backends that run single runs (`mlrun run --backend slurm`) but not sweeps yet.
-PLANNED = ("slurm", "ray")
+# Job backends whose sweep is one job array submitted at once (run/sweep_slurm.py).
+JOB_ARRAYS = ("slurm",)
+# Job backends that run single runs (`mlrun run --backend ray`) but not sweeps yet.
+PLANNED = ("ray",)
 
 
-def scheduler_for(backend: str) -> SweepScheduler:
+def scheduler_for(backend: str) -> SweepScheduler | None:
+    """The scheduler of a sweep's children; None when they are one job array."""
+    if backend in JOB_ARRAYS:
+        return None
     if backend in PLANNED and backend not in SCHEDULERS:
         raise UsageError(
             f"--backend {backend}: sweeps do not submit {backend} jobs yet (single runs do: "
             f"mlrun run --backend {backend}); run the sweep with --backend local"
         )
     if backend not in SCHEDULERS:
-        raise UsageError(f"--backend {backend}: not a sweep backend ({', '.join(SCHEDULERS)})")
+        known = ", ".join([*SCHEDULERS, *JOB_ARRAYS])
+        raise UsageError(f"--backend {backend}: not a sweep backend ({known})")
     return SCHEDULERS[backend]()

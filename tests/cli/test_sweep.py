@@ -128,12 +128,19 @@ def test_every_value_is_type_checked_before_anything_is_written(
     assert not (tmp_path / "mlruns").exists()
 
 
-def test_cluster_backends_are_refused_until_they_exist(cli, make_project, tmp_path) -> None:
+def test_ray_is_refused_and_a_bad_slurm_config_is_refused_before_any_run(
+    cli, make_project, tmp_path
+) -> None:
     make_project(GRID_PROJECT)
-    for backend in ("slurm", "ray"):
-        result = cli("sweep", "project", "--no-env", "-P", "a=1,2", "--backend", backend)
-        assert result.exit_code == 2
-        assert f"--backend {backend}: sweeps do not submit {backend} jobs yet" in result.stderr
+    result = cli("sweep", "project", "--no-env", "-P", "a=1,2", "--backend", "ray")
+    assert result.exit_code == 2
+    assert "--backend ray: sweeps do not submit ray jobs yet" in result.stderr
+    result = cli("sweep", "project", "--no-env", "-P", "a=1,2", "--backend", "slurm")
+    assert result.exit_code == 2
+    assert "partition" in result.stderr  # the schema's required key, before anything is written
+    result = cli("sweep", "project", "--no-env", "-P", "a=1,2", "--backend-config", "{}")
+    assert result.exit_code == 2
+    assert "--backend-config is for the job backends" in result.stderr
     assert not (tmp_path / "mlruns").exists()
 
 
