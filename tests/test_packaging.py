@@ -38,14 +38,14 @@ def test_an_installed_wheel_finds_its_schema(tmp_path: Path) -> None:
     )
     case = tmp_path / "case"
     case.mkdir()
-    (case / "MLproject").write_text((INVALID / "unknown_type" / "MLproject").read_text())
+    (case / "MLproject").write_text((INVALID / "unknown_top_level_key" / "MLproject").read_text())
     done = subprocess.run(
         [venv / "bin" / "mlrun", "validate", "case"], cwd=tmp_path, capture_output=True, text=True
     )
     assert done.returncode == 2
     assert done.stderr.splitlines()[0] == (
-        "case/MLproject:5: entry_points.train.parameters.alpha.type: 'flaot' is not one of "
-        "string, float, path, uri, int, bool"
+        "case/MLproject:2: requirements: unknown key (allowed here: name, python_env, conda_env, "
+        "docker_env, entry_points, databricks_spark_job)"
     )
     version = subprocess.run([venv / "bin" / "mlrun", "--version"], capture_output=True, text=True)
     assert version.stdout.startswith("mlrun ")

@@ -500,10 +500,13 @@ class FileStore:
 
     def _newest_in(self, directory: Path) -> Iterator[tuple[tuple[int, str], Path, int]]:
         def start_of(run_id: str) -> int | None:
-            run = (
-                readable_run(directory / run_id) if (directory / run_id / META).is_file() else None
-            )
-            return None if run is None else run.info.start_time
+            """Quietly: the listing that follows names a damaged run, once."""
+            try:
+                meta = load_meta(directory / run_id / META)
+                check_run_meta(meta, directory / run_id)
+            except DamagedFile:
+                return None
+            return _run_info(meta).start_time
 
         for start, run_id in run_index.newest_first(directory, start_of):
             yield (-start, run_id), directory / run_id, start

@@ -37,10 +37,11 @@ def _usable_unprivileged(python: str, pythonpath: str | None) -> bool:
 
 @pytest.fixture(scope="module")
 def unprivileged_python() -> Iterator[tuple[str, str | None]]:
-    """An interpreter (and PYTHONPATH) with which an unprivileged user can run mlrun: this
-    one when it can; else (an interpreter or a checkout under root's private home) a venv of
-    the system Python with mlrun's dependencies and a copy of the package, world-readable."""
-    if os.geteuid() != 0 or SETPRIV is None or _usable_unprivileged(sys.executable, None):
+    """An interpreter (and PYTHONPATH) with which an unprivileged user can run mlrun: a venv
+    of the system Python with mlrun's dependencies and a copy of the package, world-readable
+    (the test's own interpreter may live under root's private home, and so may its venv's
+    target, which mlrun needs again to start the entry point's supervisor)."""
+    if os.geteuid() != 0 or SETPRIV is None:
         yield sys.executable, None
         return
     root = Path(tempfile.mkdtemp(prefix="mlrun-unprivileged-"))
