@@ -62,8 +62,13 @@ def test_train_then_infer_and_mlflow_reads_the_run(tmp_path: Path, monkeypatch) 
     assert artifacts - {"environment"} == {"data", "logs", "model", "provenance"}
     assert {a.path for a in client.list_artifacts(run_id, "provenance")} == {
         "provenance/inputs.json",
+        "provenance/outputs.json",  # output_file did not exist before the run: an output
         "provenance/run.json",
     }
+    assert (
+        run.data.tags["mlrun.output.output_file.digest"]
+        == hashlib.sha256((project / "models" / "model.joblib").read_bytes()).hexdigest()
+    )
     assert (
         run.data.tags["mlrun.input.input_file.digest"]
         == hashlib.sha256((project / "data" / "iris.csv").read_bytes()).hexdigest()
