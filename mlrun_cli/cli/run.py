@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING
 import click
 
 from mlrun_cli.backends.jobs import JOB_BACKENDS
-from mlrun_cli.cli.options import json_option, reuse_option, tracking_uri_option
+from mlrun_cli.cli.options import (
+    chosen_env_manager,
+    json_option,
+    quiet_logging,
+    reuse_option,
+    tracking_uri_option,
+)
 from mlrun_cli.cli.render import echo_json
 from mlrun_cli.envs import MANAGERS
 
@@ -140,18 +146,15 @@ def run(
     """
     from mlrun_cli.cli.progress import TerminalProgress
     from mlrun_cli.context import Settings
-    from mlrun_cli.errors import UsageError
     from mlrun_cli.run.pipeline import RunOutput, RunRequest, execute_run, plan_run
 
-    if no_env and env_manager not in (None, "local"):
-        raise UsageError(f"--no-env contradicts --env-manager {env_manager}")
-    if quiet:
-        logging.getLogger("mlrun_cli").setLevel(logging.WARNING)
+    manager = chosen_env_manager(no_env, env_manager)
+    quiet_logging(quiet)
     request = RunRequest(
         uri=uri,
         entry_point=entry_point,
         parameters=params,
-        env_manager="local" if no_env else env_manager,
+        env_manager=manager,
         experiment_name=experiment_name,
         experiment_id=experiment_id,
         run_name=run_name,

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import click
 
-from mlrun_cli.cli.options import json_option, reuse_option, tracking_uri_option
+from mlrun_cli.cli.options import (
+    chosen_env_manager,
+    json_option,
+    quiet_logging,
+    reuse_option,
+    tracking_uri_option,
+)
 from mlrun_cli.cli.render import echo_json, echo_table
 from mlrun_cli.envs import MANAGERS
 
@@ -103,21 +108,18 @@ def sweep(
     """
     from mlrun_cli.cli.progress import TerminalProgress
     from mlrun_cli.context import Settings
-    from mlrun_cli.errors import UsageError
     from mlrun_cli.run.pipeline import RunRequest
     from mlrun_cli.run.run_key import reuse_mode
     from mlrun_cli.run.sweep import SweepOutput, SweepRequest, execute_sweep, plan_sweep
 
-    if no_env and env_manager not in (None, "local"):
-        raise UsageError(f"--no-env contradicts --env-manager {env_manager}")
-    if quiet:
-        logging.getLogger("mlrun_cli").setLevel(logging.WARNING)
+    manager = chosen_env_manager(no_env, env_manager)
+    quiet_logging(quiet)
     settings = Settings.resolve(tracking_uri)
     run_request = RunRequest(
         uri=uri,
         entry_point=entry_point,
         parameters=params,
-        env_manager="local" if no_env else env_manager,
+        env_manager=manager,
         experiment_name=experiment_name,
         experiment_id=experiment_id,
         run_name=run_name,

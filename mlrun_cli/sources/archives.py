@@ -113,6 +113,7 @@ def _extract(archive: Path, target: Path, location: str) -> None:
                 raise SourceError(f"{location}: refused, {problem}")
             try:
                 bundle.extractall(staging)
+            # zipfile raises NotImplementedError for a compression method it lacks
             except (OSError, ValueError, RuntimeError, NotImplementedError) as exc:
                 raise SourceError(f"{location}: cannot extract: {exc}") from None
         try:
