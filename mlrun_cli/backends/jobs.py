@@ -159,6 +159,8 @@ def plan_job(
         known = ", ".join(["local", "docker", *JOB_BACKENDS])
         raise UsageError(f"--backend {name}: not a backend of this mlrun ({known})")
     config = load_backend_config(name, config_text, cwd)
+    # A variable the job cannot get is a usage error now, before the run exists.
+    exported_environment([str(item) for item in config.values.get("environment", ())], environ, ())
     return JobPlan(config, select_job_backend(config, environ), detach)
 
 

@@ -44,3 +44,18 @@ def test_detach_without_a_job_backend_is_a_usage_error(cli, tmp_path: Path) -> N
     assert result.exit_code == 2
     assert result.stderr == "mlrun: error: --detach needs a job backend: --backend slurm or ray\n"
     assert not (tmp_path / "mlruns").exists()
+
+
+def test_an_unset_environment_variable_is_refused_before_any_run_exists(
+    cli, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.delenv("MLRUN_TEST_UNSET_VARIABLE", raising=False)
+    write_files(tmp_path / "p", SLEEPER)
+    config = '{"partition": "debug", "environment": ["MLRUN_TEST_UNSET_VARIABLE"]}'
+    result = cli("run", "p", "--backend", "slurm", "--backend-config", config)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "mlrun: error: --backend-config environment: MLRUN_TEST_UNSET_VARIABLE not set in this "
+        "shell; set it or give NAME=value\n"
+    )
+    assert not (tmp_path / "mlruns").exists()
