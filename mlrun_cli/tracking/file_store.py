@@ -57,6 +57,10 @@ DEFAULT_EXPERIMENT_NAME = "Default"
 TRASH = ".trash"
 META = "meta.yaml"
 LOCK = ".mlrun.lock"
+RUN_LOCK = ".meta.lock"  # in the run's folder: serialises mlrun's read-modify-writes of its meta
+RUN_KEYS = ("run_id", "experiment_id")  # a run meta.yaml without them is torn or damaged
+TORN_READ_SECONDS = 2.0  # how long a meta.yaml MLflow is rewriting in place may look torn
+TORN_READ_POLL = 0.02
 # MLflow's experiment ids are random integers of this many digits.
 _EXPERIMENT_ID_DIGITS = 18
 
@@ -242,6 +246,7 @@ class FileStore:
         meta.update(changes, last_update_time=now_ms())
         write_atomic(directory / META, dump_yaml(meta), durable=True)
 
+    @store_io("rename the experiment")
     def rename_experiment(self, experiment_id: str, new_name: str) -> Experiment:
         check_experiment_name(new_name)
         with self._locked():
@@ -252,6 +257,7 @@ class FileStore:
             self._update_experiment_meta(self.root / experiment_id, name=new_name)
         return self.get_experiment(experiment_id)
 
+    @store_io("delete the experiment")
     def delete_experiment(self, experiment_id: str) -> Experiment:
         """MLflow's soft delete: the runs are marked deleted and the folder goes to .trash."""
         if experiment_id == DEFAULT_EXPERIMENT_ID:
@@ -268,6 +274,7 @@ class FileStore:
             os.replace(directory, self.root / TRASH / experiment_id)
         return self.get_experiment(experiment_id)
 
+    @store_io("restore the experiment")
     def restore_experiment(self, experiment_id: str) -> Experiment:
         with self._locked():
             experiment = self.get_experiment(experiment_id)
@@ -330,11 +337,14 @@ class FileStore:
         return directory / info.run_id
 
     def _update_run_meta(self, run_dir: Path, **changes: Any) -> None:
-        meta = self._read_meta(run_dir / META)
-        meta.update(changes)
-        if meta.get("deleted_time", 0) is None:
-            del meta["deleted_time"]  # MLflow drops it on every rewrite of a live run
-        write_atomic(run_dir / META, dump_yaml(meta), durable=True)
+        """Read-modify-write under the run's lock, so a delete racing the final status keeps
+        both; the read waits out MLflow's in-place rewrites, which no lock of ours can stop."""
+        with exclusive_lock(run_dir / RUN_LOCK):
+            meta = read_run_meta(run_dir / META)
+            meta.update(changes)
+            if meta.get("deleted_time", 0) is None:
+                del meta["deleted_time"]  # MLflow drops it on every rewrite of a live run
+            write_atomic(run_dir / META, dump_yaml(meta), durable=True)
 
     @store_io("write params")
     def log_params(self, info: RunInfo, params: Mapping[str, str]) -> None:
@@ -360,6 +370,7 @@ class FileStore:
         self._update_run_meta(self._run_dir(info), status=int(status), end_time=end_time)
         return RunInfo(**{**info.__dict__, "status": status, "end_time": end_time})
 
+    @store_io("write metrics")
     def log_metrics(self, info: RunInfo, metrics: Mapping[str, float], timestamp: int) -> None:
         """Appended as MLflow's file store appends: `<timestamp ms> <value> <step>`."""
         metrics_dir = self._run_dir(info) / "metrics"
@@ -369,6 +380,7 @@ class FileStore:
             with open(path, "a", encoding="utf-8") as handle:
                 handle.write(f"{timestamp} {value!r} 0\n")
 
+    @store_io("record the run's status")
     def set_run_status(self, info: RunInfo, status: RunStatus) -> RunInfo:
         self._update_run_meta(self._run_dir(info), status=int(status))
         return RunInfo(**{**info.__dict__, "status": status})
@@ -378,7 +390,7 @@ class FileStore:
             raise NotFoundError(f"no run {run_id!r} in {self.root} (run ids are hexadecimal)")
         for parent in (self.root, self.root / TRASH):
             for meta_path in parent.glob(f"*/{run_id}/{META}"):
-                return StoredRun(meta_path.parent, _run_info(self._read_meta(meta_path)))
+                return StoredRun(meta_path.parent, _run_info(read_run_meta(meta_path)))
         raise NotFoundError(f"no run {run_id} in {self.root}")
 
     def artifact_dir(self, info: RunInfo) -> Path:
@@ -453,7 +465,7 @@ class FileStore:
         for parent in (self.root, self.root / TRASH):
             for meta_path in sorted(parent.glob(f"*/{run_id}/{META}")):
                 run_dir = meta_path.parent
-                info = _run_info(self._read_meta(meta_path))
+                info = _run_info(read_run_meta(meta_path))
                 return info, read_values(run_dir / "params"), read_values(run_dir / "tags")
         raise NotFoundError(f"no run {run_id} in {self.root}")
 
@@ -538,6 +550,7 @@ class FileStore:
                 found.append(salvaged_run(meta_path.parent))
         return found
 
+    @store_io("change the run's lifecycle stage")
     def set_run_lifecycle(self, info: RunInfo, stage: str) -> None:
         """MLflow's soft delete and restore: lifecycle_stage, and deleted_time while deleted."""
         deleted_time = now_ms() if stage == DELETED else None
@@ -582,6 +595,30 @@ def _path_clash(folder: Path, key: str) -> str | None:
 
 def _run_dirs(experiment_dir: Path) -> list[Path]:
     return [d for d in experiment_dir.iterdir() if (d / META).is_file()]
+
+
+def read_run_meta(path: Path) -> dict[str, Any]:
+    """A run's meta.yaml, re-read for up to TORN_READ_SECONDS while it looks torn: MLflow's
+    writer truncates and rewrites it in place, so a reader may catch it empty or half written.
+    One that stays torn is damaged, and said so in one line."""
+    deadline = time.monotonic() + TORN_READ_SECONDS
+    while True:
+        problem = _run_meta_problem(path)
+        if isinstance(problem, dict):
+            return problem
+        if time.monotonic() >= deadline:
+            raise StoreError(f"{path}: damaged ({problem}); run `mlrun doctor`")
+        time.sleep(TORN_READ_POLL)
+
+
+def _run_meta_problem(path: Path) -> dict[str, Any] | str:
+    """The meta of a whole run, or what is wrong with the file now."""
+    try:
+        meta = read_meta(path)
+    except StoreError as exc:
+        return str(exc).removeprefix(f"{path}: ")
+    missing = [key for key in RUN_KEYS if key not in meta]
+    return f"no {', '.join(missing)}" if missing else meta
 
 
 def read_meta(path: Path) -> dict[str, Any]:
