@@ -43,7 +43,9 @@ from mlrun_cli.run.provenance import (
     check_inputs_readable,
     diff_text,
     digest_input,
+    excluding,
     git_tags,
+    non_code_paths,
     run_record,
 )
 from mlrun_cli.run.run_key import RUN_KEY_TAG, RunKey, compute_run_key
@@ -52,7 +54,7 @@ from mlrun_cli.sources.resolve import ProjectSource, resolve_source
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.file_store import DEFAULT_EXPERIMENT_ID, now_ms
-from mlrun_cli.tracking.store import Store, open_store
+from mlrun_cli.tracking.store import Store, file_store_root, open_store
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +163,14 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
             experiment_id = None  # MLflow lets the name win when both are set
     check_request_text(request.uri, request.entry_point, request.run_name, experiment_name)
     source = resolve_source(request.uri, settings.cwd, request.version, settings.environ)
+    project = load_project(source.directory, settings.cwd)
+    entry = select_entry_point(project, request.entry_point)
+    given = parse_assignments(request.parameters)
+    command = resolve_command(
+        entry, given, settings.cwd, project.directory, secret_names=request.secret_params
+    )
+    store_root = file_store_root(settings.tracking_uri)
+    source = excluding(source, non_code_paths(store_root, settings.environ, command.parameters))
     if request.require_clean and source.git is not None and source.git.dirty:
         changed = len(source.git.untracked) + source.git.diff.count("diff --git ")
 
@@ -168,12 +178,6 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
             f"{source.git.toplevel} has uncommitted changes ({changed} files); commit or stash "
             "them, or drop --require-clean"
         )
-    project = load_project(source.directory, settings.cwd)
-    entry = select_entry_point(project, request.entry_point)
-    given = parse_assignments(request.parameters)
-    command = resolve_command(
-        entry, given, settings.cwd, project.directory, secret_names=request.secret_params
-    )
     context = EnvContext(
         environ=settings.environ,
         display_base=settings.cwd,

@@ -9,17 +9,18 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from mlrun_cli import __version__
+from mlrun_cli.caches import cache_root, env_cache_dir, source_cache_dir, staging_dir
 from mlrun_cli.errors import ParameterError
 from mlrun_cli.project.params import ResolvedParameter
 from mlrun_cli.run.digest_cache import cached_digest
 from mlrun_cli.run.host import host_description, host_name
-from mlrun_cli.sources.git import GitState
+from mlrun_cli.sources.git import GitState, git_state
 from mlrun_cli.sources.resolve import ProjectSource
 from mlrun_cli.tracking import artifacts
 
@@ -61,6 +62,26 @@ def git_tags(source: ProjectSource) -> dict[str, str]:
                 else f"the diff has {len(text)} characters; see the artifact {artifacts.GIT_DIFF}"
             )
     return tags
+
+
+def non_code_paths(
+    store_root: Path | None,
+    environ: Mapping[str, str],
+    parameters: Iterable[ResolvedParameter],
+) -> tuple[Path, ...]:
+    """What is never a code change nor an input: the tracking store, mlrun's caches and the
+    outputs the run writes. Left in, every run's own writes would make the next one differ."""
+    caches = (cache_root(environ), env_cache_dir(environ), source_cache_dir(environ))
+    outputs = (Path(p.value) for p in parameters if p.type == "path" and p.role == "output")
+    found = [*([store_root] if store_root is not None else []), *caches, staging_dir(environ)]
+    return tuple(dict.fromkeys(Path(os.path.abspath(p)) for p in (*found, *outputs)))
+
+
+def excluding(source: ProjectSource, excluded: tuple[Path, ...]) -> ProjectSource:
+    """The source with those paths left out of its git state and its content digest."""
+    if source.git is None:
+        return replace(source, excluded=excluded)
+    return replace(source, excluded=excluded, git=git_state(source.directory, excluded))
 
 
 @dataclass(frozen=True)

@@ -117,16 +117,21 @@ def source_fingerprint(source: ProjectSource) -> str:
         return digest.hexdigest()
     if source.commit is not None:  # a clean checkout of a git source
         return f"git {source.commit}"
-    return f"content {_content_digest(source.directory)}"
+    return f"content {_content_digest(source.directory, source.excluded)}"
 
 
-def _content_digest(root: Path) -> str:
+def _content_digest(root: Path, excluded: Collection[Path] = ()) -> str:
+    """The project's files by content, leaving out the store, caches and outputs (`excluded`)."""
+    skipped = {Path(os.path.abspath(p)) for p in excluded}
     total = hashlib.sha256()
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIPPED_DIRS)
+        here = Path(os.path.abspath(dirpath))
+        dirnames[:] = sorted(
+            d for d in dirnames if d not in _SKIPPED_DIRS and here / d not in skipped
+        )
         for name in sorted(filenames):
             path = Path(dirpath) / name
-            if path.is_file():
+            if path.is_file() and here / name not in skipped:
                 relative = path.relative_to(root).as_posix()
                 total.update(f"{relative}\0{digest_path(path)[0]}\n".encode())
     return total.hexdigest()

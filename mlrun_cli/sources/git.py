@@ -14,7 +14,7 @@ import re
 import secrets
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,8 +128,24 @@ def inside_work_tree(directory: Path) -> bool:
         current = current.parent
 
 
-def git_state(directory: Path) -> GitState | None:
-    """None when the directory is not in a git repository (or git is missing: one warning)."""
+def exclude_pathspecs(toplevel: Path, excluded: Iterable[Path]) -> tuple[str, ...]:
+    """`-- . :(exclude)mlruns ...` for the excluded paths inside the repository: the store,
+    the caches and a run's outputs are never code changes, so git itself leaves them out."""
+    top = toplevel.resolve()
+    specs = []
+    for path in excluded:
+        try:
+            relative = Path(os.path.abspath(path)).resolve().relative_to(top).as_posix()
+        except ValueError:
+            continue  # outside the repository: git never sees it
+        if relative != ".":
+            specs.append(f":(exclude,literal){relative}")
+    return ("--", ".", *sorted(set(specs))) if specs else ()
+
+
+def git_state(directory: Path, excluded: Iterable[Path] = ()) -> GitState | None:
+    """None when the directory is not in a git repository (or git is missing: one warning).
+    Paths in `excluded` (and everything below them) are not part of the state."""
     if not inside_work_tree(directory):
         return None
     if not git_available():
@@ -145,12 +161,15 @@ def git_state(directory: Path) -> GitState | None:
         return None
     branch = git("symbolic-ref", "--short", "-q", "HEAD", cwd=toplevel).stdout.strip() or None
     remote = git("remote", "get-url", "origin", cwd=toplevel)
-    status = git("status", "--porcelain=v1", "-z", "--untracked-files=all", cwd=toplevel).stdout
+    specs = exclude_pathspecs(toplevel, excluded)
+    status = git(
+        "status", "--porcelain=v1", "-z", "--untracked-files=all", *specs, cwd=toplevel
+    ).stdout
     entries = [e for e in status.split("\0") if e]
     untracked = tuple(sorted(e[3:] for e in entries if e.startswith("??")))
     tracked_changes = any(not e.startswith("??") for e in entries)
     diff = (
-        git("diff", "HEAD", "--no-color", "--no-ext-diff", cwd=toplevel).stdout
+        git("diff", "HEAD", "--no-color", "--no-ext-diff", *specs, cwd=toplevel).stdout
         if tracked_changes
         else ""
     )

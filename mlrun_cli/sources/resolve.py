@@ -34,6 +34,7 @@ class ProjectSource:
     repo_url: str | None = None
     version: str | None = None
     git: GitState | None = None  # a local project's working tree, as it is
+    excluded: tuple[Path, ...] = ()  # never its code: the store, caches, run outputs
 
 
 def strip_quotes(uri: str) -> str:

@@ -30,3 +30,19 @@ def test_git_dir_in_the_environment_always_asks_git(
 ) -> None:
     monkeypatch.setenv("GIT_DIR", str(tmp_path / "elsewhere.git"))
     assert inside_work_tree(tmp_path)
+
+
+def test_excluded_paths_are_neither_untracked_nor_in_the_diff(tmp_path: Path) -> None:
+    from tests.gitrepos import make_repo
+
+    repo = make_repo(tmp_path / "repo", {"train.py": "print(1)\n", "model.bin": "old\n"})
+    (repo / "mlruns" / "0").mkdir(parents=True)
+    (repo / "mlruns" / "0" / "meta.yaml").write_text("x\n")
+    (repo / "model.bin").write_text("new\n")  # a tracked output, rewritten by the run
+    (repo / "notes.txt").write_text("real change\n")
+    state = git_state(repo, excluded=(repo / "mlruns", repo / "model.bin"))
+    assert state is not None
+    assert state.untracked == ("notes.txt",)
+    assert state.diff == ""
+    clean = git_state(repo, excluded=(repo / "mlruns", repo / "model.bin", repo / "notes.txt"))
+    assert clean is not None and not clean.dirty
