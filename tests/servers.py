@@ -59,12 +59,12 @@ class MlflowServer:
             "--serve-artifacts", "--artifacts-destination", str(self.data_dir / "artifacts"),
             "--workers", "1",
         ]  # fmt: skip
+        self.data_dir.mkdir(parents=True, exist_ok=True)  # the auth config is written there
         env = {**os.environ, "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD}
         if self.app_name:
             argv += ["--app-name", self.app_name]
             env["MLFLOW_AUTH_CONFIG_PATH"] = str(self._auth_config())
             env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = secrets.token_hex(16)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115  # the server keeps it
         self.process = subprocess.Popen(
             argv, stdout=log, stderr=log, env=env, cwd=self.data_dir, start_new_session=True

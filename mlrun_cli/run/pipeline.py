@@ -54,6 +54,7 @@ from mlrun_cli.sources.resolve import ProjectSource, resolve_source
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.file_store import DEFAULT_EXPERIMENT_ID, now_ms
+from mlrun_cli.tracking.http_client import credential_values
 from mlrun_cli.tracking.store import Store, file_store_root, open_store
 
 log = logging.getLogger(__name__)
@@ -297,7 +298,10 @@ def _launch_request(
         stderr_log=store.artifact_dir(run) / artifacts.STDERR_LOG,
         echo_stdout=output.stdout,
         echo_stderr=output.stderr,
-        redact=tuple(plan.command.secret_values()),
+        redact=(
+            *plan.command.secret_values(),
+            *credential_values(settings.environ, settings.tracking_uri),
+        ),
         on_group_started=lambda pgid: store.set_tags(run, group_tags(pgid)),
         stop=output.stop,
     )

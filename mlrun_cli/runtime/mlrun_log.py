@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote, urlencode, urlparse
+from urllib.parse import quote, unquote, urlencode, urlparse, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     import ssl
@@ -53,7 +53,7 @@ __all__ = [
     "start_run",
 ]
 
-_KEY = re.compile(r"^[\w.\- :/]+$")
+_KEY = re.compile(r"[\w.\- :/]+")
 _STATUS = {"RUNNING": 1, "FINISHED": 3, "FAILED": 4, "KILLED": 5}
 
 
@@ -115,7 +115,7 @@ def active_run_id() -> str:
 
 
 def _check_key(key: str) -> str:
-    if not _KEY.match(key) or key.startswith("/") or ".." in key.split("/"):
+    if not _KEY.fullmatch(key) or key.startswith("/") or ".." in key.split("/"):
         raise ValueError(f"invalid key {key!r}: use letters, digits and _ - . : / without '..'")
     return key
 
@@ -370,12 +370,37 @@ def _remote_uri() -> str | None:
     return uri.rstrip("/") if uri.lower().startswith(("http://", "https://")) else None
 
 
+def _split_userinfo(uri: str) -> tuple[str, str | None]:
+    """The URI without `user:password@` (so messages never show it), and that part decoded."""
+    parts = urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    return urlunsplit(parts._replace(netloc=host)), f"{unquote(user)}:{unquote(password)}"
+
+
+def _json_number(value: float) -> float | str:
+    """NaN and infinities as MLflow's client sends them: strings, since JSON has no such tokens
+    (the server reads the token NaN as 0.0 and drops Infinity with the rest of its batch)."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+class _Refused(RuntimeError):
+    """HTTP 400: the server refuses a value in the request, so sending it again cannot succeed
+    (401, 403 and 404 concern the whole run, not one item)."""
+
+
 class _RestClient:
     """MLflow's REST API with MLflow's client variables for auth, TLS, retries and timeouts."""
 
     def __init__(self, uri: str) -> None:
         env = os.environ
-        self.uri = uri
+        self.uri, userinfo = _split_userinfo(uri)  # urllib refuses user:password@ in a URL
         self.retries = int(env.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES") or 7)
         self.backoff = float(env.get("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR") or 2)
         self.timeout = float(env.get("MLFLOW_HTTP_REQUEST_TIMEOUT") or 120)
@@ -383,7 +408,9 @@ class _RestClient:
         user, password = env.get("MLFLOW_TRACKING_USERNAME"), env.get("MLFLOW_TRACKING_PASSWORD")
         token = env.get("MLFLOW_TRACKING_TOKEN")
         if user and password:
-            pair = base64.b64encode(f"{user}:{password}".encode()).decode()
+            userinfo = f"{user}:{password}"
+        if userinfo:
+            pair = base64.b64encode(userinfo.encode()).decode()
             self.headers["Authorization"] = f"Basic {pair}"
         elif token:
             self.headers["Authorization"] = f"Bearer {token}"
@@ -425,7 +452,7 @@ class _RestClient:
                 if exc.code not in _RETRIED or attempt >= self.retries:
                     detail = exc.read().decode("utf-8", "replace")[:500]
                     message = f"mlrun_log: {self.uri}: HTTP {exc.code}: {detail}"
-                    raise RuntimeError(message) from None
+                    raise (_Refused if exc.code == 400 else RuntimeError)(message) from None
             except (urllib.error.URLError, OSError) as exc:
                 if attempt >= self.retries:
                     raise ConnectionError(f"mlrun_log: {self.uri} is unreachable ({exc})") from None
@@ -467,7 +494,7 @@ class _RestRun:
             self.flush()
 
     def log_metric(self, key: str, value: float, step: int, stamp: int) -> None:
-        point = {"key": key, "value": value, "timestamp": stamp, "step": step}
+        point = {"key": key, "value": _json_number(value), "timestamp": stamp, "step": step}
         with self.lock:
             self.metrics.append(point)
             full = len(self.metrics) >= _MAX_METRICS
@@ -482,7 +509,7 @@ class _RestRun:
             self.flush()
 
     def flush(self) -> None:
-        """Send everything buffered; a failed batch goes back to the front of the buffer."""
+        """Send everything buffered; what did not reach the server goes back to the buffer."""
         while True:
             with self.lock:
                 metrics, self.metrics = self.metrics[:_MAX_METRICS], self.metrics[_MAX_METRICS:]
@@ -492,22 +519,43 @@ class _RestRun:
                     del self.params[key]
                 for key in tags:
                     del self.tags[key]
-            if not (metrics or params or tags):
+            items = [("metrics", point) for point in metrics]
+            items += [("params", {"key": k, "value": v}) for k, v in params.items()]
+            items += [("tags", {"key": k, "value": v}) for k, v in tags.items()]
+            if not items:
                 return
-            batch = {
-                "run_id": self.run_id,
-                "metrics": metrics,
-                "params": [{"key": k, "value": v} for k, v in params.items()],
-                "tags": [{"key": k, "value": v} for k, v in tags.items()],
-            }
+            self._send(items)
+
+    def _send(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """One batch; a refused batch is halved until the refused item is alone, and that item
+        is dropped with one line on stderr, so one bad value never holds back the others."""
+        pending = [items]
+        while pending:
+            chunk = pending.pop(0)
+            batch: dict[str, Any] = {"run_id": self.run_id, "metrics": [], "params": [], "tags": []}
+            for kind, item in chunk:
+                batch[kind].append(item)
             try:
                 self.client.call("runs/log-batch", batch)
+            except _Refused as exc:
+                if len(chunk) == 1:
+                    kind, item = chunk[0]
+                    sys.stderr.write(f"{exc}; dropped the {kind[:-1]} {item['key']!r}\n")
+                    continue
+                middle = len(chunk) // 2
+                pending[:0] = [chunk[:middle], chunk[middle:]]
             except BaseException:
-                with self.lock:
-                    self.metrics[:0] = metrics
-                    self.params = {**params, **self.params}
-                    self.tags = {**tags, **self.tags}
+                self._put_back([item for rest in (chunk, *pending) for item in rest])
                 raise
+
+    def _put_back(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Unsent items return to the front of the buffer, ahead of what was logged since."""
+        with self.lock:
+            self.metrics[:0] = [item for kind, item in items if kind == "metrics"]
+            params = {i["key"]: i["value"] for kind, i in items if kind == "params"}
+            tags = {i["key"]: i["value"] for kind, i in items if kind == "tags"}
+            self.params = {**params, **self.params}
+            self.tags = {**tags, **self.tags}
 
     def artifact_uri(self) -> str:
         answer = self.client.call("runs/get", {"run_id": self.run_id}, method="GET")
@@ -536,6 +584,7 @@ class _RestRun:
 
     def end(self, status: str | None) -> None:
         self.stop.set()
+        self.flusher.join()  # a batch it is sending would be lost when the program exits
         try:
             self.flush()
         except (ConnectionError, RuntimeError) as exc:

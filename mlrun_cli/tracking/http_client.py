@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from mlrun_cli.errors import NotFoundError, StoreError
 
@@ -41,6 +41,20 @@ def display_uri(uri: str) -> str:
     if "@" not in parts.netloc:
         return uri
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def credential_values(environ: Mapping[str, str], uri: str) -> tuple[str, ...]:
+    """Every credential an entry point can see, for masking its output: MLflow's password and
+    token variables and the URI's password (as written and decoded, as a program may print
+    either)."""
+    password = urlsplit(uri).password if "@" in urlsplit(uri).netloc else None
+    found = (
+        environ.get("MLFLOW_TRACKING_PASSWORD"),
+        environ.get("MLFLOW_TRACKING_TOKEN"),
+        password,
+        unquote(password) if password else None,
+    )
+    return tuple(dict.fromkeys(value for value in found if value))
 
 
 def _flag(value: str | None) -> bool:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlrun_cli.tracking.http_client import display_uri
 from mlrun_cli.tracking.meta_files import write_atomic
 
 OUTBOX_FORMAT = 1
@@ -77,7 +78,8 @@ def keep(
     calls: Sequence[PendingCall],
     staged: Path | None,
 ) -> OutboxEntry:
-    """Move the undelivered calls and staged files of one run into the outbox."""
+    """Move the undelivered calls and staged files of one run into the outbox; the URI is kept
+    without its user:password@ part (sync takes credentials from its own invocation)."""
     directory = outbox / run_id
     directory.mkdir(parents=True, exist_ok=True)
     if staged is not None and staged.is_dir():
@@ -85,7 +87,8 @@ def keep(
         shutil.rmtree(staged, ignore_errors=True)
     previous = read_entry(directory)
     earlier = previous.calls if previous else ()
-    entry = OutboxEntry(directory, tracking_uri, run_id, artifact_uri, (*earlier, *calls))
+    shown = display_uri(tracking_uri)
+    entry = OutboxEntry(directory, shown, run_id, artifact_uri, (*earlier, *calls))
     entry.save()
     return entry
 

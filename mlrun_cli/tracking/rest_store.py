@@ -15,6 +15,7 @@ into the outbox that `mlrun sync` replays: the entry point is never stopped by a
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -265,7 +266,7 @@ class RestStore:
 
     def log_metrics(self, info: RunInfo, metrics: Mapping[str, float], timestamp: int) -> None:
         items = [
-            {"key": key, "value": value, "timestamp": timestamp, "step": 0}
+            {"key": key, "value": json_number(value), "timestamp": timestamp, "step": 0}
             for key, value in metrics.items()
         ]
         for start in range(0, len(items), MAX_METRICS_PER_BATCH):
@@ -440,6 +441,16 @@ class RestStore:
     def host_paths(self, info: RunInfo) -> tuple[Path, ...]:
         local = self.repository(info).local_dir
         return () if local is None else (local,)
+
+
+def json_number(value: float) -> float | str:
+    """NaN and infinities as MLflow's client sends them, as strings: JSON has no such tokens, and
+    the server reads the token NaN as 0.0 and drops Infinity with the rest of its batch."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
 
 
 def sync_entry(store: RestStore, entry: outbox.OutboxEntry) -> None:

@@ -33,7 +33,7 @@ def sync(settings: Settings) -> SyncReport:
     """
     sent, kept = [], []
     for entry in outbox.entries(outbox_dir(settings.environ)):
-        target = dataclasses.replace(settings, tracking_uri=entry.tracking_uri)
+        target = dataclasses.replace(settings, tracking_uri=_with_credentials(entry, settings))
         store = open_store(target)
         if not isinstance(store, RestStore):
             kept.append((entry.run_id, f"{entry.tracking_uri} is not a remote store"))
@@ -45,3 +45,11 @@ def sync(settings: Settings) -> SyncReport:
             continue
         sent.append((entry.run_id, display_uri(entry.tracking_uri)))
     return SyncReport(sent, kept)
+
+
+def _with_credentials(entry: outbox.OutboxEntry, settings: Settings) -> str:
+    """The entry's server, with the user:password@ of this invocation's URI when it names the
+    same server (the outbox never stores them)."""
+    if display_uri(settings.tracking_uri) == entry.tracking_uri:
+        return settings.tracking_uri
+    return entry.tracking_uri
