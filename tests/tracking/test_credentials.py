@@ -109,7 +109,10 @@ def test_no_credential_is_written_printed_or_uploaded(tmp_path, isolated) -> Non
 
         server.start()
         synced = run_mlrun("sync", cwd=tmp_path, **env)
-        assert (synced.returncode, synced.stdout) == (0, f"run {offline_id}: sent to {server.uri}\n")
+        assert (synced.returncode, synced.stdout) == (
+            0,
+            f"run {offline_id}: sent to {server.uri}\n",
+        )
         uploaded = server.data_dir / "artifacts"
         stdout_logs = [p.read_text() for p in uploaded.rglob("stdout.log")]
         assert len(stdout_logs) == 2
