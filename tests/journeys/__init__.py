@@ -1,0 +1,1 @@
+"""Users' workflows through real mlrun processes, several features at once."""

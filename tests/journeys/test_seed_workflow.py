@@ -1,0 +1,67 @@
+"""The README's seed workflow in a git repository with ./mlruns beside the code (not ignored):
+create the experiment, train twice with --reuse, infer on the trained model, list with a
+filter, and read everything back with MLflow's own client."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLE, run_mlrun
+from tests.gitrepos import commit_all, git
+
+pytestmark = [pytest.mark.journey, pytest.mark.slow]
+
+
+def _mlrun(repo: Path, *args: str) -> dict[str, object]:
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    done = run_mlrun(*args, cwd=repo, timeout=300, PATH=path)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    return json.loads(done.stdout) if "--json" in args else {"stderr": done.stderr}
+
+
+def _repository(tmp_path: Path) -> Path:
+    repo = tmp_path / "iris"
+    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns("*.joblib", "mlruns"))
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.email", "user@example.com")
+    git(repo, "config", "user.name", "User")
+    commit_all(repo, "iris")
+    return repo
+
+
+def test_train_twice_with_reuse_in_git_then_infer_and_list(tmp_path: Path) -> None:
+    repo = _repository(tmp_path)
+    _mlrun(repo, "experiments", "create", "--experiment-name", "iris")
+    train = ("run", ".", "-e", "train", "-P", "alpha=0.01", "--no-env", "--reuse",
+             "--require-clean", "--experiment-name", "iris", "--json")  # fmt: skip
+    first = _mlrun(repo, *train)["run"]
+    second = _mlrun(repo, *train)["run"]
+    assert isinstance(first, dict) and isinstance(second, dict)
+    assert second["run_id"] == first["run_id"], "the second identical run was not reused"
+
+    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=(repo / "mlruns").as_uri())
+    recorded = client.get_run(str(first["run_id"]))
+    assert recorded.data.tags["mlflow.source.git.dirty"] == "false"
+    assert "mlruns" not in recorded.data.tags.get("mlflow.source.git.diff", "")
+    assert recorded.info.status == "FINISHED"
+
+    model = repo / "models" / "model.joblib"
+    assert model.is_file()
+    _mlrun(repo, "run", ".", "-e", "infer", "-P", f"classifier_path={model}",
+           "-P", "input_file=data/iris.csv", "--no-env", "--experiment-name", "iris")  # fmt: skip
+    listed = run_mlrun("runs", "list", "--experiment-name", "iris", "--filter",
+                       "params.alpha = '0.01'", cwd=repo)  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert str(first["run_id"])[:8] in listed.stdout
+    names = {run.info.run_id for run in client.search_runs([recorded.info.experiment_id])}
+    assert str(first["run_id"]) in names and len(names) >= 2
