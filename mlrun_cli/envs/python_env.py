@@ -7,6 +7,7 @@ project directory, and their content is part of what identifies the environment.
 from __future__ import annotations
 
 import hashlib
+import platform
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -61,11 +62,16 @@ def load_python_env(path: Path, display_base: Path) -> PythonEnvSpec:
         raise SpecError(problems)
     data: dict[str, Any] = doc.data
     return PythonEnvSpec(
-        python=str(data["python"]).strip(),
+        python=str(data.get("python") or _current_python()).strip(),
         build_dependencies=tuple(data.get("build_dependencies") or ()),
         dependencies=tuple(data.get("dependencies") or ()),
         source=path,
     )
+
+
+def _current_python() -> str:
+    """MLflow's `_PythonEnv` reads a missing `python` as the running interpreter's version."""
+    return platform.python_version()
 
 
 def text_value(text: str, key: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import sys
 from pathlib import Path
 
@@ -102,6 +103,16 @@ def test_python_env_loads_and_resolves_requirement_files(tmp_path) -> None:
     assert spec.fingerprint(project) != before
 
 
+def test_python_env_without_python_means_the_current_interpreter(tmp_path) -> None:
+    """As MLflow's `_PythonEnv`: sklearn_elasticnet_wine and its peers ship no `python` key."""
+    (tmp_path / "python_env.yaml").write_text(
+        "build_dependencies:\n  - pip\ndependencies:\n  - six\n"
+    )
+    spec = load_python_env(tmp_path / "python_env.yaml", tmp_path)
+    assert spec.python == platform.python_version()
+    assert spec.dependencies == ("six",)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -109,7 +120,6 @@ def test_python_env_loads_and_resolves_requirement_files(tmp_path) -> None:
             "python: 3.10\n",
             ['python_env.yaml:1: python: write the version in quotes: python: "3.10"'],
         ),
-        ("dependencies: [six]\n", ["python_env.yaml:1: missing required key 'python'"]),
         (
             "python: '3.11'\ndeps: [six]\n",
             [
