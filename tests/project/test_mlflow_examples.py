@@ -27,6 +27,7 @@ EXPECTED_ARGS = {
         "--max-epochs", "5", "--gpus", "0", "--distributed-backend", "None", "--batch-size",
         "64", "--num-workers", "1", "--lr", "1e-3", "--tracking-uri", "http://localhost:5000",
     ],
+    "sklearn_elasticnet_wine": ["0.5", "0.1"],
     "torchscript_iris": ["--epochs", "50", "--tracking-uri", "http://localhost:5000"],
     "torchscript_mnist": [
         "--epochs", "5", "--batch-size", "64", "--lr", "1e-3",
@@ -67,3 +68,24 @@ def test_mlflow_examples_run_with_their_defaults(
     result = cli("run", case, "--no-env")
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "args.txt").read_text().split("\n") == EXPECTED_ARGS[case]
+
+
+@pytest.mark.slow
+def test_an_env_file_without_python_builds_with_the_current_version(tmp_path: Path) -> None:
+    """As MLflow's `_PythonEnv`: a missing `python` is the running interpreter's version, which
+    the run records and the env cache is keyed by."""
+    import platform
+
+    from tests.conftest import run_mlrun, write_files
+
+    project = write_files(tmp_path / "p", {
+        "MLproject": "name: p\npython_env: python_env.yaml\nentry_points:\n  main:\n"
+                     "    command: python -c 'import sys; print(sys.version_info[:2])'\n",
+        "python_env.yaml": "build_dependencies: [pip]\ndependencies: []\n",
+    })  # fmt: skip
+    done = run_mlrun("run", str(project), "--env-manager", "uv", cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr
+    version = platform.python_version_tuple()
+    assert f"({version[0]}, {version[1]})" in done.stdout
+    (tag,) = (tmp_path / "mlruns").glob("*/*/tags/mlrun.env.python")
+    assert tag.read_text() == platform.python_version()
