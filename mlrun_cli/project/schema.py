@@ -63,7 +63,7 @@ def check_schema(doc: LocatedDoc, schema_name: str, file_label: str) -> list[Pro
     again: the stamp saves importing jsonschema on every run of an unchanged project.
     """
     stamp = _stamp(doc, schema_name)
-    if stamp is not None and stamp.exists():
+    if stamp is not None and _stamped(stamp):
         return []
     from jsonschema import Draft202012Validator
 
@@ -77,6 +77,15 @@ def check_schema(doc: LocatedDoc, schema_name: str, file_label: str) -> list[Pro
         except OSError as exc:  # a cache that cannot be written only costs time
             _stamps_unusable(stamp.parent, exc.strerror or str(exc))
     return problems
+
+
+def _stamped(stamp: Path) -> bool:
+    """An unreadable validation cache is a cache miss: it costs a full check, never the run."""
+    try:
+        return stamp.exists()
+    except OSError as exc:
+        _stamps_unusable(stamp.parent, exc.strerror or str(exc))
+        return False
 
 
 @cache
@@ -198,6 +207,9 @@ def _message(error: ValidationError) -> str:
     return str(error.message)
 
 
+_SHOWN_CHARS = 60  # a whole file read as one string must not become the message
+
+
 def _describe(value: Any) -> str:
     if value is None:
         return "nothing (null)"
@@ -206,7 +218,8 @@ def _describe(value: Any) -> str:
     if isinstance(value, (int, float)):
         return f"a number ({value})"
     if isinstance(value, str):
-        return f"a string ({value!r})"
+        shown = value if len(value) <= _SHOWN_CHARS else f"{value[:_SHOWN_CHARS]}..."
+        return f"a string ({shown!r})"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
