@@ -120,11 +120,11 @@ def load_project(directory: Path, display_base: Path | None = None) -> Project:
     label = display_path(mlproject, display_base or Path.cwd())
     doc, problems = load_checked(read_spec_text(mlproject, label), "mlproject", label, empty={})
     problems = problems + list(_semantic_problems(doc, label, directory))
+    warnings = tuple(_parameter_warnings(doc, label))
+    for warning in warnings:  # said even beside errors: every problem at once
+        log.warning("%s", warning)
     if problems:
         raise SpecError(problems)
-    warnings = tuple(_parameter_warnings(doc, label))
-    for warning in warnings:
-        log.warning("%s", warning)
     return replace(_build(doc.data, directory, mlproject), warnings=warnings)
 
 
@@ -236,17 +236,27 @@ def _nul_paths(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
 
 
 def _parameter_warnings(doc: LocatedDoc, label: str) -> Iterator[Problem]:
-    """What MLflow accepts without a word and mlrun runs the same way, but points out."""
-    for name, entry in doc.data.get("entry_points", {}).items():
-        for param, spec in entry.get("parameters", {}).items():
-            path = ("entry_points", name, "parameters", param)
-            declared = spec if isinstance(spec, str) else spec.get("type", "string")
-            where = path if isinstance(spec, str) else (*path, "type")
-            if known_type(declared) is None:
-                message = _unknown_type_message(str(declared))
-                yield Problem(label, doc.line_of(where), format_path(where), message)
-            if isinstance(spec, dict):
-                yield from _mapping_warnings(doc, label, path, spec)
+    """What MLflow accepts without a word and mlrun runs the same way, but points out.
+    Read defensively: a document with errors is looked at too, and may have any shape."""
+    for name, param, spec in _declared_parameters(doc.data):
+        path = ("entry_points", name, "parameters", param)
+        declared = spec if isinstance(spec, str) else spec.get("type", "string")
+        where = path if isinstance(spec, str) else (*path, "type")
+        if isinstance(declared, str) and known_type(declared) is None:
+            message = _unknown_type_message(declared)
+            yield Problem(label, doc.line_of(where), format_path(where), message)
+        if isinstance(spec, dict) and isinstance(declared, str):
+            yield from _mapping_warnings(doc, label, path, spec)
+
+
+def _declared_parameters(data: object) -> Iterator[tuple[Any, Any, str | dict[Any, Any]]]:
+    """(entry point, parameter, its spec) for every spec that is a type name or a mapping."""
+    entry_points = data.get("entry_points") if isinstance(data, dict) else None
+    for name, entry in entry_points.items() if isinstance(entry_points, dict) else ():
+        parameters = entry.get("parameters") if isinstance(entry, dict) else None
+        for param, spec in parameters.items() if isinstance(parameters, dict) else ():
+            if isinstance(spec, (str, dict)):
+                yield name, param, spec
 
 
 def _unknown_type_message(declared: str) -> str:

@@ -123,3 +123,32 @@ def test_a_docker_volume_whose_host_path_is_missing_is_refused_as_run_refuses_it
     ran = cli("run", "project")  # refused the same way, before any engine is asked
     assert (ran.exit_code, ran.stderr) == (2, result.stderr)
     assert not (tmp_path / "mlruns").exists()
+
+
+# Each warning kind (line 5 of the MLproject) beside each error kind: both are reported.
+_WARNINGS = {
+    "unknown type": ("      alpha: flaot\n", "unknown type 'flaot'"),
+    "type without colon": ("      alpha: {type float: null}\n", "lacks the colon after 'type'"),
+    "default not an int": ("      alpha: {type: int, default: 0.5}\n", "not a valid int"),
+}
+_ERRORS = {
+    "unknown placeholder": ("    command: echo {alpha} {nope}\n", "", "{nope} names no parameter"),
+    "unknown key": ("    command: echo {alpha}\n", "colour: red\n", "colour: unknown key"),
+    "command not a string": ("    command: [echo]\n", "", "command: expected a string"),
+}
+
+
+@pytest.mark.parametrize("warning", sorted(_WARNINGS))
+@pytest.mark.parametrize("error", sorted(_ERRORS))
+def test_warnings_are_reported_beside_errors(cli, make_project, warning, error) -> None:
+    parameter, warned = _WARNINGS[warning]
+    command, top_level, refused = _ERRORS[error]
+    mlproject = f"name: t\n{top_level}entry_points:\n  main:\n    parameters:\n{parameter}{command}"
+    make_project({"MLproject": mlproject})
+    for args in (("validate", "project"), ("run", "project", "--no-env")):
+        result = cli(*args)
+        assert result.exit_code == 2
+        lines = result.stderr.splitlines()
+        assert [line for line in lines if warned in line and "warning" in line], result.stderr
+        assert [line for line in lines if refused in line], result.stderr
+        assert lines[-1].startswith("mlrun: ") and "problem" in lines[-1]
