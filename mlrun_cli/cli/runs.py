@@ -100,7 +100,7 @@ def list_(
     elif as_csv:
         _write_csv(listing)
     else:
-        _print_table(listing)
+        _print_table(listing, every_key=filter_string is not None)
 
 
 def _run_json(run: Any, names: dict[str, str]) -> dict[str, Any]:
@@ -119,11 +119,8 @@ def _run_json(run: Any, names: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _print_table(listing: Any) -> None:
-    params, metrics = listing.differing_keys()
-    columns = ([("params", k) for k in params] + [("metrics", k) for k in metrics])[
-        :MAX_VALUE_COLUMNS
-    ]
+def _print_table(listing: Any, every_key: bool) -> None:
+    columns = _value_columns(listing, every_key)[:MAX_VALUE_COLUMNS]
     several = len({r.info.experiment_id for r in listing.runs}) > 1
     headers = ["RUN ID", "NAME", *(["EXPERIMENT"] if several else []), "STATUS", "START"]
     headers += ["TOTAL", "ENTRY POINT"] + [f"{s}.{k}" for s, k in columns]
@@ -144,6 +141,22 @@ def _print_table(listing: Any) -> None:
     echo_table(headers, rows)
 
 
+def _value_columns(listing: Any, every_key: bool) -> list[tuple[str, str]]:
+    """The params and metrics that differ, first; a filtered listing (often one run, or runs
+    alike in what was filtered on) shows every other one after them, so that filtering never
+    hides the values a plain listing shows."""
+    params, metrics = listing.differing_keys()
+    columns = [("params", k) for k in params] + [("metrics", k) for k in metrics]
+    if every_key:
+        every = [(s, k) for s in ("params", "metrics") for k in _keys(listing.runs, s)]
+        columns += [column for column in every if column not in columns]
+    return columns
+
+
+def _keys(runs: Any, section: str) -> list[str]:
+    return sorted({key for run in runs for key in getattr(run, section)})
+
+
 def _entry_point_seconds(tags: dict[str, str]) -> float | None:
     """How long the entry point itself ran (the run's total also counts the env build)."""
     try:
@@ -153,8 +166,8 @@ def _entry_point_seconds(tags: dict[str, str]) -> float | None:
 
 
 def _write_csv(listing: Any) -> None:
-    params = sorted({k for r in listing.runs for k in r.params})
-    metrics = sorted({k for r in listing.runs for k in r.metrics})
+    params = _keys(listing.runs, "params")
+    metrics = _keys(listing.runs, "metrics")
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(
         [

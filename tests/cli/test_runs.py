@@ -433,3 +433,26 @@ def test_runs_list_shows_the_total_and_the_entry_point_time(cli, tmp_path) -> No
     make_stored_runs(tmp_path / "mlruns", ["alpha"])
     lines = cli("runs", "list").stdout.splitlines()
     assert lines[1].split()[-2:] == ["1.5m", "2.0s"]
+
+
+@pytest.mark.parametrize(
+    ("filter_string", "lr", "acc"),
+    [
+        ("params.lr = '0.5'", "0.5", "0.75"),  # two runs alike
+        ("metrics.acc < 0.8", "0.5", "0.75"),
+        ("params.lr = '0.1'", "0.1", "0.95"),  # one run
+        ("metrics.acc > 0.9 and params.lr = '0.1'", "0.1", "0.95"),
+    ],
+)
+def test_runs_list_filter_keeps_the_params_and_metrics_columns(
+    cli, make_project, filter_string, lr, acc
+) -> None:
+    make_runs(cli, make_project, "0.1", "0.5", "0.5")
+    plain = cli("runs", "list").stdout.splitlines()[0].split()
+    assert plain[-2:] == ["params.lr", "metrics.acc"]
+    listed = cli("runs", "list", "--filter", filter_string).stdout.splitlines()
+    header = listed[0].split()
+    values = header[header.index("POINT") + 1 :]
+    assert {"params.lr", "metrics.acc"} <= set(values)
+    newest = dict(zip(values, listed[1].split()[-len(values) :], strict=True))
+    assert (newest["params.lr"], newest["metrics.acc"]) == (lr, acc)
