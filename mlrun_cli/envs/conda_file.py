@@ -48,30 +48,41 @@ class CondaFile:
 
 
 def load_conda_file(path: Path, label: str) -> CondaFile:
+    """Refuses what MLflow's reading of a conda.yaml refuses (`_PythonEnv.from_conda_yaml`:
+    an empty file, null dependencies, an item neither a string nor a `pip:` mapping, a `pip:`
+    section that is not a list), each with its line; what it accepts is accepted."""
     doc = load_located(read_spec_text(path, label), label)
-    data: Any = doc.data if doc.data is not None else {}
+    data: Any = doc.data
     if not isinstance(data, dict):
-        raise SpecError([Problem(label, 1, "", "expected a mapping (channels, dependencies)")])
+        shown = "an empty file" if data is None else "not a mapping"
+        message = f"{shown}; expected a mapping with dependencies (and channels)"
+        raise SpecError([Problem(label, 1, "", message)])
     problems: list[Problem] = []
     channels = data.get("channels")
-    if channels is not None and not (
-        isinstance(channels, list) and all(isinstance(c, str) for c in channels)
-    ):
+    if isinstance(channels, str):
+        channels = [channels]
+    elif channels is not None and not _strings(channels):
         message = "expected a list of channel names, for example [conda-forge]"
         problems.append(Problem(label, doc.line_of(("channels",)), "channels", message))
-    dependencies = data.get("dependencies")
-    if dependencies is not None and not isinstance(dependencies, list):
+    dependencies = data.get("dependencies", [])
+    if not isinstance(dependencies, list):
         message = "expected a list of packages"
         problems.append(Problem(label, doc.line_of(("dependencies",)), "dependencies", message))
         dependencies = []
     conda_specs: list[str] = []
     pip_specs: list[str] = []
-    for index, item in enumerate(dependencies or []):
-        where = ("dependencies", index)
-        if isinstance(item, dict) and set(item) == {"pip"} and _strings(item["pip"]):
-            pip_specs.extend(item["pip"])
-        elif isinstance(item, (str, int, float)) and not isinstance(item, bool):
-            conda_specs.append(str(item))
+    for index, item in enumerate(dependencies):
+        where: tuple[str | int, ...] = ("dependencies", index)
+        if isinstance(item, str):
+            conda_specs.append(item)
+        elif isinstance(item, dict) and "pip" in item:
+            pip = item["pip"] if item["pip"] is not None else []
+            if _strings(pip):
+                pip_specs.extend(pip)
+            else:
+                where = (*where, "pip")
+                message = "expected a list of pip requirements"
+                problems.append(Problem(label, doc.line_of(where), format_path(where), message))
         else:
             message = "expected a package spec or {pip: [requirements]}"
             problems.append(Problem(label, doc.line_of(where), format_path(where), message))

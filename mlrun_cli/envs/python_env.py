@@ -7,6 +7,7 @@ project directory, and their content is part of what identifies the environment.
 from __future__ import annotations
 
 import hashlib
+import logging
 import platform
 import re
 from collections.abc import Iterator, Sequence
@@ -16,9 +17,14 @@ from typing import Any
 
 from mlrun_cli.errors import Problem, SpecError
 from mlrun_cli.project.checked_docs import load_checked
+from mlrun_cli.project.located_doc import LocatedDoc
+from mlrun_cli.project.schema import format_path
 from mlrun_cli.project.spec import display_path
 from mlrun_cli.project.spec_text import read_spec_text
 
+log = logging.getLogger(__name__)
+
+_VERSION = re.compile(r"^\s*(\d+(\.\d+){0,2})?\s*$")  # as the schema's pattern
 _FILE_OPTION = re.compile(r"^(-r|--requirement|-c|--constraint)(\s+|=)(.+)$")
 
 
@@ -45,28 +51,60 @@ class PythonEnvSpec:
 
 
 def load_python_env(path: Path, display_base: Path) -> PythonEnvSpec:
+    """Accepts what MLflow's `_PythonEnv.from_yaml` accepts and its builds can use (null
+    fields, empty requirement lines, with a warning); refuses the rest with its line."""
     label = display_path(path, display_base)
     text = read_spec_text(path, label)
     doc, problems = load_checked(text, "python_env", label)
-    python = doc.data.get("python") if isinstance(doc.data, dict) else None
-    if isinstance(python, float):
-        message = f'write the version in quotes: python: "{text_value(text, "python")}"'
-        problems = [p for p in problems if p.path != "python"]
-        problems.append(Problem(label, doc.line_of(("python",)), "python", message))
-    if isinstance(doc.data, dict):
-        deps = doc.data.get("dependencies")
-        deps = deps if isinstance(deps, list) else []
-        for missing in _missing_files(deps, path.parent):
+    data: Any = doc.data
+    if isinstance(data, dict):
+        problems = [p for p in problems if p.path != "python"] + _python_problems(doc, text, label)
+        for key in ("build_dependencies", "dependencies"):
+            for index in _empty_lines(data.get(key)):
+                where = (key, index)
+                log.warning(
+                    "%s:%s: %s: an empty requirement, skipped (MLflow skips it too)",
+                    label,
+                    doc.line_of(where),
+                    format_path(where),
+                )
+        for missing in _missing_files(_lines(data.get("dependencies")), path.parent):
             problems.append(Problem(label, doc.line_of(("dependencies",)), "dependencies", missing))
+    if data is None:
+        message = "an empty file, which MLflow refuses too; write at least `dependencies: []`"
+        problems = [Problem(label, 1, "", message)]
     if problems:
         raise SpecError(problems)
-    data: dict[str, Any] = doc.data
     return PythonEnvSpec(
-        python=str(data.get("python") or _current_python()).strip(),
-        build_dependencies=tuple(data.get("build_dependencies") or ()),
-        dependencies=tuple(data.get("dependencies") or ()),
+        python=str(data.get("python") or "").strip() or _current_python(),
+        build_dependencies=_lines(data.get("build_dependencies")),
+        dependencies=_lines(data.get("dependencies")),
         source=path,
     )
+
+
+def _python_problems(doc: LocatedDoc, text: str, label: str) -> list[Problem]:
+    """`python` is a quoted version, or nothing: YAML reads `3.10` as the number 3.1."""
+    python = doc.data.get("python")
+    if python is None or (isinstance(python, str) and _VERSION.match(python)):
+        return []
+    if isinstance(python, (int, float)) and not isinstance(python, bool):
+        message = f'write the version in quotes: python: "{text_value(text, "python")}"'
+    else:
+        shown = repr(python) if isinstance(python, str) else f"a {type(python).__name__}"
+        message = f'expected a version such as "3.11" or "3.10.13", got {shown}'
+    return [Problem(label, doc.line_of(("python",)), "python", message)]
+
+
+def _lines(value: Any) -> tuple[str, ...]:
+    """A requirement list as given, without its empty lines; null is no requirements."""
+    items = value if isinstance(value, list) else []
+    return tuple(str(item) for item in items if str(item).strip())
+
+
+def _empty_lines(value: Any) -> Iterator[int]:
+    items = value if isinstance(value, list) else []
+    return (i for i, item in enumerate(items) if isinstance(item, str) and not item.strip())
 
 
 def _current_python() -> str:

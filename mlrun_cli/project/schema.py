@@ -198,6 +198,7 @@ def _message(error: ValidationError) -> str:
         return f"{instance!r} is not one of " + ", ".join(map(str, wanted))
     if error.validator == "type":
         names = [wanted] if isinstance(wanted, str) else list(wanted)
+        names = [n for n in names if n != "null"] or names  # null is allowed, never asked for
         expected = " or ".join(_JSON_TYPE_NAMES.get(n, n) for n in names)
         return f"expected {expected}, got {_describe(instance)}"
     if error.validator == "minLength":
