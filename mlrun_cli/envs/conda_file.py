@@ -59,9 +59,7 @@ def load_conda_file(path: Path, label: str) -> CondaFile:
         raise SpecError([Problem(label, 1, "", message)])
     problems: list[Problem] = []
     channels = data.get("channels")
-    if isinstance(channels, str):
-        channels = [channels]
-    elif channels is not None and not _strings(channels):
+    if channels is not None and not _strings(channels):
         message = "expected a list of channel names, for example [conda-forge]"
         problems.append(Problem(label, doc.line_of(("channels",)), "channels", message))
     dependencies = data.get("dependencies", [])

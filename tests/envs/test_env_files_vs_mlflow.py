@@ -138,14 +138,17 @@ _UNPINNED_PYTHON = re.compile(r"^python((<|>|!=)[\d.]*)?$")
 
 def _conda_oracle(data: Any, path: Path) -> dict[str, Any] | None:
     """MLflow's verdict, but for where mlrun differs on purpose:
-    - channels must be names: conda engines read them (MLflow hands them to conda unread);
+    - channels must be a list of names, conda's format: conda engines read them (MLflow
+      hands them to conda unread);
     - a string for dependencies is refused: MLflow iterates it letter by letter;
     - an unpinned python (`python`, `python>3.8`) is accepted: it is conda's to solve (MLflow's
       conda manager accepts it too); the pip translation then uses the current Python."""
     if not isinstance(data, dict):
         return _mlflow_conda(path)
     channels = data.get("channels")
-    if isinstance(channels, list) and not all(isinstance(c, str) for c in channels):
+    if channels is not None and not (
+        isinstance(channels, list) and all(isinstance(c, str) for c in channels)
+    ):
         return None
     specs = data.get("dependencies")
     if isinstance(specs, str):
