@@ -120,7 +120,7 @@ def load_project(directory: Path, display_base: Path | None = None) -> Project:
     label = display_path(mlproject, display_base or Path.cwd())
     doc, problems = load_checked(read_spec_text(mlproject, label), "mlproject", label, empty={})
     problems = problems + list(_semantic_problems(doc, label, directory))
-    warnings = tuple(_parameter_warnings(doc, label))
+    warnings = (*_env_warnings(doc, label), *_parameter_warnings(doc, label))
     for warning in warnings:  # said even beside errors: every problem at once
         log.warning("%s", warning)
     if problems:
@@ -133,7 +133,7 @@ def _semantic_problems(doc: LocatedDoc, label: str, directory: Path) -> Iterator
     data = doc.data
     if not isinstance(data, dict):
         return
-    present = [key for key in ENV_KEYS if key in data]
+    present = [key for key in ENV_KEYS if key in data]  # MLflow counts even empty ones
     for key in present[1:]:
         others = ", ".join(present)
         yield Problem(
@@ -144,7 +144,7 @@ def _semantic_problems(doc: LocatedDoc, label: str, directory: Path) -> Iterator
         if isinstance(value, str) and value and not (directory / value).is_file():
             yield Problem(label, doc.line_of((key,)), key, f"no file {value!r} in the project")
     docker = data.get("docker_env")
-    if isinstance(docker, dict):
+    if isinstance(docker, dict) and docker:
         yield from _docker_problems(doc, label, directory, docker)
     if "databricks_spark_job" in data:
         message = "Databricks Spark jobs run only on Databricks; mlrun cannot run them"
@@ -233,6 +233,29 @@ def _nul_paths(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _nul_paths(item, (*path, index))
+
+
+def _declared_envs(data: object) -> list[str]:
+    """The environment keys MLflow acts on, in its order of precedence: an empty one (null,
+    "", {}) it skips, as if absent."""
+    if not isinstance(data, dict):
+        return []
+    return [key for key in ENV_KEYS if key in data and data[key] not in (None, "", {})]
+
+
+def _env_warnings(doc: LocatedDoc, label: str) -> Iterator[Problem]:
+    """An empty environment key: MLflow accepts it and acts as if it were absent."""
+    data = doc.data
+    if not isinstance(data, dict):
+        return
+    declared = _declared_envs(data)
+    for key in ENV_KEYS:
+        if key in data and key not in declared:
+            message = (
+                "empty, so ignored as MLflow ignores it (python_env.yaml or conda.yaml beside "
+                "MLproject is used, if any); remove it or name a file"
+            )
+            yield Problem(label, doc.line_of((key,)), key, message)
 
 
 def _parameter_warnings(doc: LocatedDoc, label: str) -> Iterator[Problem]:
@@ -326,7 +349,11 @@ def _parameter(name: str, spec: Any) -> Parameter:
 
 
 def _env_declared(data: dict[str, Any], directory: Path) -> EnvDecl:
-    if "docker_env" in data:
+    declared = _declared_envs(data)
+    if not declared:
+        return _env_beside(directory)
+    key = declared[0]
+    if key == "docker_env":
         docker = data["docker_env"]
         environment = tuple(
             (item, None) if isinstance(item, str) else (str(item[0]), str(item[1]))
@@ -339,10 +366,7 @@ def _env_declared(data: dict[str, Any], directory: Path) -> EnvDecl:
             docker.get("dockerfile"),
         )
         return EnvDecl("docker_env", docker=image, origin="MLproject docker_env")
-    for key in ("python_env", "conda_env"):
-        if key in data:
-            return EnvDecl(key, file=directory / data[key], origin=f"MLproject {key}")
-    return _env_beside(directory)
+    return EnvDecl(key, file=directory / data[key], origin=f"MLproject {key}")
 
 
 def _env_beside(directory: Path) -> EnvDecl:

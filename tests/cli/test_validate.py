@@ -152,3 +152,20 @@ def test_warnings_are_reported_beside_errors(cli, make_project, warning, error) 
         assert [line for line in lines if warned in line and "warning" in line], result.stderr
         assert [line for line in lines if refused in line], result.stderr
         assert lines[-1].startswith("mlrun: ") and "problem" in lines[-1]
+
+
+@pytest.mark.parametrize("line", ["python_env:", "python_env: ''", "conda_env:", "docker_env: {}"])
+def test_an_empty_environment_key_is_ignored_with_a_warning_as_mlflow_ignores_it(
+    cli, make_project, line
+) -> None:
+    make_project(
+        {
+            "MLproject": f"name: t\n{line}\nentry_points:\n  main:\n    command: echo hi\n",
+            "conda.yaml": "dependencies: [python=3.11]\n",
+        }
+    )
+    result = cli("validate", "project")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.endswith("environment: conda.yaml in the project\n")
+    [warning] = result.stderr.splitlines()
+    assert warning.startswith(f"mlrun: warning: project/MLproject:2: {line.split(':')[0]}: empty")
