@@ -205,3 +205,18 @@ def test_an_empty_requirement_is_skipped_with_a_warning(tmp_path: Path, caplog) 
     path = _write(tmp_path / "python_env.yaml", None, "dependencies:\n  - six\n  - ''\n")
     assert load_python_env(path, tmp_path).dependencies == ("six",)
     assert "python_env.yaml:3: dependencies[1]: an empty requirement" in caplog.text
+
+
+EXAMPLES = Path(__file__).parents[1] / "fixtures" / "mlflow_examples"
+
+
+@pytest.mark.parametrize(
+    "example", sorted(p.parent.name for p in EXAMPLES.glob("*/python_env.yaml"))
+)
+def test_mlflow_examples_env_files_read_as_mlflow_reads_them(example: str) -> None:
+    path = EXAMPLES / example / "python_env.yaml"
+    theirs = _PythonEnv.from_yaml(str(path))
+    ours = load_python_env(path, EXAMPLES)
+    assert ours.python == theirs.python
+    assert list(ours.dependencies) == theirs.dependencies
+    assert list(ours.build_dependencies) == theirs.build_dependencies

@@ -22,7 +22,11 @@ EXPECTED_ARGS = {
         "--trainer.accelerator", "auto", "--data.batch_size", "64", "--data.num_workers", "3",
         "--data.num_samples", "2000", "--model.lr", "0.001", "--data.dataset", "20newsgroups",
     ],
+    "hyperparam": ["../../tests/datasets/winequality-white.csv"],
     "iterative_pruning": ["--max_epochs", "3", "--mlflow_run_name", "BaseModel"],
+    "multistep_workflow": [
+        "--als-max-iter", "10", "--keras-hidden-units", "20", "--max-row-limit", "100000",
+    ],
     "sentiment_analysis": [
         "--max-epochs", "5", "--gpus", "0", "--distributed-backend", "None", "--batch-size",
         "64", "--num-workers", "1", "--lr", "1e-3", "--tracking-uri", "http://localhost:5000",
