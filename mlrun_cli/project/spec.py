@@ -357,11 +357,11 @@ def _env_declared(data: dict[str, Any], directory: Path) -> EnvDecl:
         docker = data["docker_env"]
         environment = tuple(
             (item, None) if isinstance(item, str) else (str(item[0]), str(item[1]))
-            for item in docker.get("environment", [])
+            for item in docker.get("environment") or []
         )
         image = DockerEnv(
             docker.get("image"),
-            tuple(docker.get("volumes", [])),
+            tuple(docker.get("volumes") or []),
             environment,
             docker.get("dockerfile"),
         )

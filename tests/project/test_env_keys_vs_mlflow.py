@@ -60,3 +60,30 @@ def test_environment_keys_are_chosen_as_mlflow_chooses_them(tmp_path: Path) -> N
         if theirs != ours:
             disagreements.append(f"{data} beside {beside}: mlflow {theirs}, mlrun {ours}")
     assert not disagreements, "\n".join(disagreements[:40])
+
+
+VOLUMES = [ABSENT, None, [], ["data:/data"], ["data:/data:ro"], [1], "data:/data"]
+ENVIRONMENT = [ABSENT, None, [], ["HOME"], [["SEED", "1"]], [["SEED", 1]], [1], "HOME", [["SEED"]]]
+
+
+def _mlflow_runs_docker(environment: Any) -> bool:
+    """MLflow's docker run reads each `[NAME, value]` item's second element: a shorter list
+    passes its loader and fails the run (IndexError), so it counts as refused."""
+    items = environment if isinstance(environment, list) else []
+    return all(not isinstance(item, list) or len(item) >= 2 for item in items)
+
+
+def test_docker_env_volumes_and_environment_are_read_as_mlflow_reads_them(tmp_path: Path):
+    disagreements = []
+    for index, (volumes, environment) in enumerate(itertools.product(VOLUMES, ENVIRONMENT)):
+        directory = tmp_path / str(index)
+        (directory / "data").mkdir(parents=True)
+        fields = {"image": "python:3.11", "volumes": volumes, "environment": environment}
+        docker = {k: v for k, v in fields.items() if v is not ABSENT}
+        data = {"docker_env": docker, "entry_points": {"main": {"command": "echo hi"}}}
+        (directory / "MLproject").write_text(yaml.safe_dump(data))
+        theirs = _mlflow_choice(directory) if _mlflow_runs_docker(environment) else None
+        ours = _mlrun_choice(directory)
+        if theirs != ours:
+            disagreements.append(f"{docker}: mlflow {theirs}, mlrun {ours}")
+    assert not disagreements, "\n".join(disagreements)
