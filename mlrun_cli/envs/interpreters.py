@@ -56,7 +56,7 @@ def find_interpreter(wanted: str, environ: Mapping[str, str]) -> Interpreter:
         installed = ", ".join(sorted({i.version for i in cheap}, key=_sort_key)) or "none found"
         raise EnvUnavailableError(
             f"no installed Python matches python: {wanted!r} (installed: {installed}); "
-            "install it (for example with pyenv) or change python_env.yaml"
+            "install it (for example with pyenv) or ask for an installed version"
         )
     return max(matches, key=lambda i: (i.parts, i.path == Path(sys.executable)))
 

@@ -90,7 +90,13 @@ class VenvManager(ABC):
 
     def plan(self, project: Project) -> VenvPlan:
         spec = spec_for(project, self.display_base)
-        interpreter = find_interpreter(spec.python, self.environ)
+        try:
+            interpreter = find_interpreter(spec.python, self.environ)
+        except EnvUnavailableError as exc:
+            if spec.source is None:
+                raise
+            label = display_path(spec.source, self.display_base)
+            raise EnvUnavailableError(f"{exc.message} (asked for by {label})") from None
         inputs = EnvInputs(
             manager=self.name,
             manager_version=self.version(),

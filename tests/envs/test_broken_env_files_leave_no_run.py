@@ -81,3 +81,17 @@ def test_a_broken_conda_file_leaves_no_run(cli, tmp_path: Path, case: str, manag
     mlproject = "conda_env: env.yaml\nentry_points:\n  main:\n    command: echo hi\n"
     _write(tmp_path / "project", {"MLproject": mlproject, "env.yaml": BROKEN_CONDA[case]})
     _refused(cli, tmp_path, *manager)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("python_env.yaml", "python: '3.99'\n"), ("conda.yaml", "dependencies: [python=3.99]\n")],
+)
+@pytest.mark.parametrize("manager", ["uv", "virtualenv"])
+def test_an_uninstalled_python_names_the_file_that_asks_for_it(
+    cli, tmp_path: Path, name: str, content: str, manager: str
+) -> None:
+    _write(tmp_path / "project", {"train.py": "print('hi')\n", name: content})
+    _refused(cli, tmp_path, "-e", "train.py", "--env-manager", manager)
+    stderr = cli("run", "project", "-e", "train.py", "--env-manager", manager).stderr
+    assert stderr.rstrip().endswith(f"(asked for by project/{name})"), stderr
