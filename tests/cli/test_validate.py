@@ -169,3 +169,18 @@ def test_an_empty_environment_key_is_ignored_with_a_warning_as_mlflow_ignores_it
     assert result.stdout.endswith("environment: conda.yaml in the project\n")
     [warning] = result.stderr.splitlines()
     assert warning.startswith(f"mlrun: warning: project/MLproject:2: {line.split(':')[0]}: empty")
+
+
+@pytest.mark.parametrize("name", ["python_env.yaml", "MLproject"])
+def test_a_file_read_as_one_long_string_is_not_echoed_whole(cli, make_project, name) -> None:
+    """A wrong file named as the env file (or as MLproject) is one long YAML string: the
+    message shows its start, not the whole file."""
+    text = "root:x:0:0:root:/root:/bin/bash " * 40
+    files = {"MLproject": "entry_points:\n  main:\n    command: echo hi\n", name: text}
+    make_project(files)
+    result = cli("validate", "project")
+    assert result.exit_code == 2
+    [problem, summary] = result.stderr.splitlines()
+    assert summary == "mlrun: 1 problem found; nothing was run"
+    assert problem.startswith(f"project/{name}:1: expected a mapping, got a string ('root:x")
+    assert len(problem) < 200 and problem.endswith("...')")
