@@ -7,20 +7,23 @@ turns the tracking URI (`--tracking-uri`, else MLFLOW_TRACKING_URI, else ./mlrun
 
 Artifacts: `artifact_dir(run)` is always a folder on this machine, because the backends stream
 the entry point's logs into it. A file store writes there in place; a remote store stages
-there (under the user cache directory) and uploads everything in `publish(run)`, which the
-pipeline calls once the run has ended. What a remote store cannot deliver by then goes to the
-outbox that `mlrun sync` replays.
+there (under the user cache directory) and uploads everything in `publish(run)`. Every path
+that ends a run (the pipeline, a job's submitter, a sweep's parent, a Slurm array's children)
+publishes; `finish` is the final status and the publish together. What a remote store cannot
+deliver by then goes to the outbox that `mlrun sync` replays.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from mlrun_cli.errors import StoreError
 from mlrun_cli.sources.uri import local_path_of
+from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus, SearchableRun
 
 if TYPE_CHECKING:
@@ -153,6 +156,42 @@ class Store(Protocol):
     def host_paths(self, info: RunInfo) -> tuple[Path, ...]:
         """Local folders the entry point writes to through the store (mounted in containers)."""
         ...
+
+
+def finish(store: Store, info: RunInfo, status: RunStatus, end_time: int | None = None) -> RunInfo:
+    """End the run: its final status, then everything staged for it published to the store."""
+    ended_at = int(time.time() * 1000) if end_time is None else end_time
+    ended = store.finish_run(info, status, ended_at)
+    store.publish(ended)
+    return ended
+
+
+def log_locations(store: Store, info: RunInfo) -> dict[str, str]:
+    """Where the user finds the run's logs once it has ended: the files on this machine when
+    the store keeps artifacts here, else their URIs in the store (the staging folder the logs
+    were written to is gone once they are published)."""
+    logs = {"stdout": artifacts.STDOUT_LOG, "stderr": artifacts.STDERR_LOG}
+    if local_path_of(info.artifact_uri) is not None or not info.artifact_uri:
+        return {name: str(store.artifact_dir(info) / path) for name, path in logs.items()}
+    return {name: f"{info.artifact_uri.rstrip('/')}/{path}" for name, path in logs.items()}
+
+
+def runs_tagged(
+    store: Store, experiment_id: str, tag: str, value: str, limit: int = 10**9
+) -> Sequence[RecordedRun]:
+    """The experiment's active runs with `tag` = `value`, newest first: a server evaluates the
+    filter itself, so only the matching runs travel. `value` is an id or a hash (no quote)."""
+    filter_string = f"tags.`{tag}` = '{value}'"
+    return store.search_runs([experiment_id], filter_string, (), "active_only", limit)
+
+
+def newest_finished_tagged(
+    store: Store, experiment_id: str, tag: str, value: str
+) -> RecordedRun | None:
+    """The newest FINISHED active run with `tag` = `value`, in one search of one run."""
+    filter_string = f"tags.`{tag}` = '{value}' and attributes.status = 'FINISHED'"
+    found = store.search_runs([experiment_id], filter_string, (), "active_only", 1)
+    return found[0] if found else None
 
 
 def resolve_tracking_uri(uri: str | None, environ: Mapping[str, str], cwd: Path) -> str:
