@@ -156,9 +156,8 @@ def find_identical(store: Store, experiment_id: str, key: str) -> RecordedRun | 
 def identical_runs(
     store: Store, experiment_id: str, keys: Collection[str]
 ) -> dict[str, RecordedRun]:
-    """key -> the newest FINISHED run with it: the store's own search, one run per key."""
-    found = {key: newest_finished_tagged(store, experiment_id, RUN_KEY_TAG, key) for key in keys}
-    return {key: run for key, run in found.items() if run is not None}
+    """key -> the newest FINISHED run with it, found by the store's own search."""
+    return newest_finished_tagged(store, experiment_id, RUN_KEY_TAG, keys)
 
 
 def existing_experiment(store: Store, plan: RunPlan) -> Experiment | None:

@@ -22,7 +22,7 @@ from typing import IO
 from mlrun_cli.backends.streams import StopRequest
 from mlrun_cli.context import Settings
 from mlrun_cli.envs import BuildProgress, PreparedEnv, SilentProgress
-from mlrun_cli.errors import EnvBuildError, MlrunError, ParameterError, UsageError
+from mlrun_cli.errors import EnvBuildError, MlrunError, ParameterError, StoreError, UsageError
 from mlrun_cli.project.params import ResolvedCommand, resolve_command
 from mlrun_cli.run.interrupts import interrupted_exit_code
 from mlrun_cli.run.pipeline import (
@@ -264,7 +264,14 @@ def execute_sweep(plan: SweepPlan, settings: Settings, output: SweepOutput) -> S
             raise
     status, exit_code = _parent_status(stop, statuses, len(to_run))
     parent = finish(store, parent, status)
-    rows = _rows(store, experiment, parent, plan, earlier if plan.reuse == "skip" else {}, keys)
+    finished = sum(s == RunStatus.FINISHED for s in statuses.values())
+    try:
+        rows = _rows(store, experiment, parent, plan, earlier if plan.reuse == "skip" else {}, keys)
+    except StoreError as exc:
+        raise StoreError(
+            f"sweep {parent.run_id} ended {status.name} ({finished} of {len(to_run)} runs "
+            f"FINISHED), but its runs cannot be listed: {exc.message}"
+        ) from None
     return _result(plan, parent.run_id, status, experiment.experiment_id, rows, len(statuses),
                    exit_code)  # fmt: skip
 

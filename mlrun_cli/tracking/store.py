@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -186,12 +186,33 @@ def runs_tagged(
 
 
 def newest_finished_tagged(
-    store: Store, experiment_id: str, tag: str, value: str
-) -> RecordedRun | None:
-    """The newest FINISHED active run with `tag` = `value`, in one search of one run."""
-    filter_string = f"tags.`{tag}` = '{value}' and attributes.status = 'FINISHED'"
-    found = store.search_runs([experiment_id], filter_string, (), "active_only", 1)
-    return found[0] if found else None
+    store: Store, experiment_id: str, tag: str, values: Collection[str]
+) -> dict[str, RecordedRun]:
+    """value -> the newest FINISHED active run with `tag` = value. A server or database answers
+    one search per value with at most one run (MLflow's filter has no IN for tags); the file
+    store reads its runs here anyway, so it answers all values in one pass."""
+    finished = "attributes.status = 'FINISHED'"
+    if not _searches_remotely(store):
+        found: dict[str, RecordedRun] = {}
+        tagged = f"tags.`{tag}` IS NOT NULL and {finished}"
+        for run in store.search_runs([experiment_id], tagged, (), "active_only", 10**9):
+            value = run.tags[tag]
+            if value in values and value not in found:
+                found[value] = run
+        return found
+    answers = {
+        value: store.search_runs(
+            [experiment_id], f"tags.`{tag}` = '{value}' and {finished}", (), "active_only", 1
+        )
+        for value in values
+    }
+    return {value: runs[0] for value, runs in answers.items() if runs}
+
+
+def _searches_remotely(store: Store) -> bool:
+    from mlrun_cli.tracking.file_store import FileStore
+
+    return not isinstance(store, FileStore)
 
 
 def resolve_tracking_uri(uri: str | None, environ: Mapping[str, str], cwd: Path) -> str:

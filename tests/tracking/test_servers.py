@@ -11,15 +11,19 @@ import ipaddress
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.backends.engines import slurm_conf
+from tests.backends.jobs_common import sleeper
 from tests.conftest import EXAMPLE, child_env, mlrun_command, run_mlrun, write_files
 from tests.servers import (
     ADMIN_PASSWORD,
@@ -32,6 +36,8 @@ from tests.servers import (
 )
 
 pytestmark = pytest.mark.slow
+__all__ = ["slurm_conf"]
+PENDING_AN_HOUR = json.dumps({"partition": "debug", "sbatch_args": ["--begin=now+1hour"]})
 
 SCORES = {
     "MLproject": """
@@ -477,3 +483,70 @@ def test_reuse_and_sweep_rows_ask_the_server_for_the_matching_runs_only(
     assert filters and all(filters), filters  # no search that downloads the whole experiment
     assert sum("mlrun.run_key" in f for f in filters) == 2
     assert sum("mlflow.parentRunId" in f for f in filters) == 1
+
+
+def server_runs(uri: str, filter_string: str) -> list[dict[str, object]]:
+    """The Default experiment's runs that match, straight from the server's REST API."""
+    body = json.dumps({"experiment_ids": ["0"], "filter": filter_string}).encode()
+    request = urllib.request.Request(
+        f"{uri}/api/2.0/mlflow/runs/search", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        runs: list[dict[str, object]] = json.load(answer).get("runs", [])
+    return runs
+
+
+@pytest.mark.slurm
+def test_a_submitted_job_publishes_what_its_submitter_wrote(
+    tmp_path, sqlite_server, isolated, slurm_conf
+) -> None:
+    sleeper(tmp_path)
+    submitted = run_mlrun(
+        "run", "sleeper", "--no-env", "--backend", "slurm", "--detach", "--json",
+        "--backend-config", PENDING_AN_HOUR, "--tracking-uri", sqlite_server.uri,
+        cwd=tmp_path, SLURM_CONF=slurm_conf, **isolated,
+    )  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    run = json.loads(submitted.stdout)["run"]
+    try:
+        listed = mlflow_lists(sqlite_server.uri, run["run_id"])
+        assert "provenance/run.json" in listed[run["run_id"]]  # the job has not started
+    finally:
+        env = {**os.environ, "SLURM_CONF": slurm_conf}
+        subprocess.run(["scancel", run["job_id"]], env=env, check=True)
+
+
+@pytest.mark.slurm
+def test_a_slurm_arrays_children_publish_what_the_sweep_wrote(
+    tmp_path, sqlite_server, isolated, slurm_conf
+) -> None:
+    sleeper(tmp_path)
+    marker = f"seconds-{tmp_path.name}"
+    sweep = subprocess.Popen(
+        mlrun_command(
+            "sweep", "sleeper", "--no-env", "-P", "seconds=1,2", "--backend", "slurm",
+            "--backend-config", PENDING_AN_HOUR, "--run-name", marker,
+            "--tracking-uri", sqlite_server.uri,
+        ),
+        cwd=tmp_path, env=child_env(SLURM_CONF=slurm_conf, **isolated),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        children: list[dict[str, object]] = []
+        while len(children) < 2:
+            assert time.monotonic() < deadline, "the array's children were not submitted"
+            assert sweep.poll() is None, sweep.communicate()
+            children = server_runs(
+                sqlite_server.uri,
+                f"attributes.run_name LIKE '{marker}-%' and tags.`mlrun.slurm.job_id` LIKE '%_%'",
+            )
+            time.sleep(0.2)
+        ids = [str(child["info"]["run_id"]) for child in children]  # type: ignore[index]
+        listed = mlflow_lists(sqlite_server.uri, *ids)
+        for run_id in ids:
+            assert "provenance/run.json" in listed[run_id]  # no task has started
+    finally:
+        sweep.send_signal(signal.SIGINT)  # cancels the array
+        _, err = sweep.communicate(timeout=300)
+    assert sweep.returncode == 130, err
