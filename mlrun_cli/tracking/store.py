@@ -176,13 +176,11 @@ def log_locations(store: Store, info: RunInfo) -> dict[str, str]:
     return {name: f"{info.artifact_uri.rstrip('/')}/{path}" for name, path in logs.items()}
 
 
-def runs_tagged(
-    store: Store, experiment_id: str, tag: str, value: str, limit: int = 10**9
-) -> Sequence[RecordedRun]:
+def runs_tagged(store: Store, experiment_id: str, tag: str, value: str) -> Sequence[RecordedRun]:
     """The experiment's active runs with `tag` = `value`, newest first: a server evaluates the
     filter itself, so only the matching runs travel. `value` is an id or a hash (no quote)."""
     filter_string = f"tags.`{tag}` = '{value}'"
-    return store.search_runs([experiment_id], filter_string, (), "active_only", limit)
+    return store.search_runs([experiment_id], filter_string, (), "active_only", 10**9)
 
 
 def newest_finished_tagged(
