@@ -21,7 +21,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from mlrun_cli.tracking.file_store import FileStore
 from tests.backends.engines import slurm_conf
 from tests.backends.jobs_common import sleeper
 from tests.conftest import EXAMPLE, child_env, mlrun_command, run_mlrun, write_files
@@ -550,3 +553,27 @@ def test_a_slurm_arrays_children_publish_what_the_sweep_wrote(
         sweep.send_signal(signal.SIGINT)  # cancels the array
         _, err = sweep.communicate(timeout=300)
     assert sweep.returncode == 130, err
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    param_length=st.integers(0, 7000) | st.sampled_from([5999, 6000, 6001, 100_000]),
+    tag_length=st.integers(0, 9000) | st.sampled_from([7999, 8000, 8001, 100_000]),
+)
+def test_every_value_length_is_kept_as_mlflow_keeps_it(
+    tmp_path, caplog, param_length, tag_length
+) -> None:
+    """The file store (the REST store shares the same cut) at and around MLflow's limits."""
+    store = FileStore(tmp_path / f"mlruns-{param_length}-{tag_length}")
+    store.ensure()
+    run = store.create_run(store.get_experiment("0"), "limits", "user", {})
+    caplog.clear()
+    store.log_params(run, {"p": "p" * param_length})
+    store.set_tags(run, {"t": "t" * tag_length})
+    recorded = store.get_run(run.run_id)
+    assert len(recorded.params["p"]) == min(param_length, 6000)
+    assert len(recorded.tags["t"]) == min(tag_length, 8000)
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == (param_length > 6000) + (tag_length > 8000)
