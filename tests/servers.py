@@ -6,15 +6,21 @@ With CI=true a missing engine fails the test instead of skipping it.
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import secrets
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -157,3 +163,57 @@ def create_database(admin_uri: str, name: str) -> str:
         cursor.execute(f'CREATE DATABASE "{name}"')
     connection.close()
     return admin_uri.rsplit("/", 1)[0] + f"/{name}"
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    body: bytes
+
+    def payload(self) -> dict[str, object]:
+        try:
+            document = json.loads(self.body or b"{}")
+        except ValueError:
+            return {}
+        return document if isinstance(document, dict) else {}
+
+
+@contextmanager
+def recording_proxy(target: str) -> Iterator[tuple[str, list[Request]]]:
+    """(URI, requests): a pass-through HTTP proxy in front of a real server that keeps every
+    request it forwards, so a test sees what a client asked the server for."""
+    seen: list[Request] = []
+    host, port = target.removeprefix("http://").split(":")
+
+    class Forward(BaseHTTPRequestHandler):
+        def _forward(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.append(Request(self.command, self.path, body))
+            upstream = http.client.HTTPConnection(host, int(port), timeout=300)
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+            upstream.request(self.command, self.path, body=body, headers=headers)
+            answer = upstream.getresponse()
+            data = answer.read()
+            self.send_response(answer.status)
+            for key, value in answer.getheaders():
+                if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            upstream.close()
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet: the recorded requests are the log."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()

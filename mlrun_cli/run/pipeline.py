@@ -55,7 +55,7 @@ from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.file_store import DEFAULT_EXPERIMENT_ID, now_ms
 from mlrun_cli.tracking.http_client import credential_values
-from mlrun_cli.tracking.store import Store, file_store_root, open_store
+from mlrun_cli.tracking.store import Store, file_store_root, log_locations, open_store
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class RunResult:
     command: str
     exit_code: int  # what mlrun exits with
     outcome: Outcome
-    logs: Mapping[str, Path] = field(default_factory=dict)
+    logs: Mapping[str, str] = field(default_factory=dict)  # a path, or a URI in the store
     job_id: str | None = None
 
     def as_json(self) -> dict[str, object]:
@@ -139,7 +139,7 @@ class RunResult:
             "end_time": self.run.end_time,
             "duration_seconds": round(self.outcome.duration, 3),
             "artifact_uri": self.run.artifact_uri,
-            "logs": {name: str(path) for name, path in self.logs.items()},
+            "logs": dict(self.logs),
             "job_id": self.job_id,
         }
 
@@ -271,10 +271,7 @@ def _execute_run(
     run = store.finish_run(run, status, int(outcome.ended * 1000))
     write_run_record(plan, store, run, prepared, outcome)
     store.publish(run)
-    logs = {
-        "stdout": store.artifact_dir(run) / artifacts.STDOUT_LOG,
-        "stderr": store.artifact_dir(run) / artifacts.STDERR_LOG,
-    }
+    logs = log_locations(store, run)
     return RunResult(run, experiment, plan.command.display_command, exit_code, outcome, logs)
 
 

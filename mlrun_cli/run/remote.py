@@ -39,10 +39,8 @@ from mlrun_cli.run.pipeline import (
 )
 from mlrun_cli.run.provenance import git_tags
 from mlrun_cli.run.run_key import RUN_KEY_TAG, RunKey, compute_run_key
-from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
-from mlrun_cli.tracking.file_store import now_ms
-from mlrun_cli.tracking.store import Store, open_store
+from mlrun_cli.tracking.store import Store, finish, log_locations, open_store
 
 log = logging.getLogger(__name__)
 
@@ -73,17 +71,15 @@ def submit_run(plan: RunPlan, job: JobPlan, settings: Settings, output: RunOutpu
     try:
         record_inputs(plan, store, run, key)
         write_run_record(plan, store, run, None, None)
+        store.publish(run)  # before the job starts: the node stages into the same folder
         spec = job_spec(plan, job, settings, store, run, experiment)
         job_id = job.backend.submit(spec)
     except BaseException as exc:
         interrupted = isinstance(exc, KeyboardInterrupt)
-        store.finish_run(run, RunStatus.KILLED if interrupted else RunStatus.FAILED, now_ms())
+        finish(store, run, RunStatus.KILLED if interrupted else RunStatus.FAILED)
         raise
     store.set_tags(run, {job_id_tag(name): job_id})
-    logs = {
-        "stdout": store.artifact_dir(run) / artifacts.STDOUT_LOG,
-        "stderr": store.artifact_dir(run) / artifacts.STDERR_LOG,
-    }
+    logs = log_locations(store, run)
     if job.detach:
         outcome = Outcome(returncode=0, started=started, ended=time.time())
         return RunResult(run, experiment, plan.command.display_command, 0, outcome, logs, job_id)

@@ -26,8 +26,7 @@ from mlrun_cli.run.provenance import InputDigest, diff_text, digest_input, diges
 from mlrun_cli.sources.resolve import ProjectSource
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.file_store import DEFAULT_EXPERIMENT_ID, now_ms
-from mlrun_cli.tracking.search import matches, parse_filter, sort_runs
-from mlrun_cli.tracking.store import RecordedRun, Store, open_store
+from mlrun_cli.tracking.store import RecordedRun, Store, newest_finished_tagged, open_store
 
 if TYPE_CHECKING:
     from mlrun_cli.context import Settings
@@ -157,16 +156,8 @@ def find_identical(store: Store, experiment_id: str, key: str) -> RecordedRun | 
 def identical_runs(
     store: Store, experiment_id: str, keys: Collection[str]
 ) -> dict[str, RecordedRun]:
-    """key -> the newest FINISHED run with it: one search of the experiment for all keys."""
-    clauses = parse_filter(f"tags.`{RUN_KEY_TAG}` IS NOT NULL and attributes.status = 'FINISHED'")
-    found: dict[str, RecordedRun] = {}
-    for run in sort_runs(
-        (r for r in store.stored_runs([experiment_id]) if matches(r, clauses)), []
-    ):
-        key = run.tags[RUN_KEY_TAG]
-        if key in keys and key not in found:
-            found[key] = run
-    return found
+    """key -> the newest FINISHED run with it, found by the store's own search."""
+    return newest_finished_tagged(store, experiment_id, RUN_KEY_TAG, keys)
 
 
 def existing_experiment(store: Store, plan: RunPlan) -> Experiment | None:

@@ -22,7 +22,7 @@ from typing import IO
 from mlrun_cli.backends.streams import StopRequest
 from mlrun_cli.context import Settings
 from mlrun_cli.envs import BuildProgress, PreparedEnv, SilentProgress
-from mlrun_cli.errors import EnvBuildError, MlrunError, ParameterError, UsageError
+from mlrun_cli.errors import EnvBuildError, MlrunError, ParameterError, StoreError, UsageError
 from mlrun_cli.project.params import ResolvedCommand, resolve_command
 from mlrun_cli.run.interrupts import interrupted_exit_code
 from mlrun_cli.run.pipeline import (
@@ -49,9 +49,8 @@ from mlrun_cli.run.sweep_grid import Grid, parse_grid
 from mlrun_cli.run.sweep_schedulers import Launch, StopAll, SweepScheduler, scheduler_for
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
-from mlrun_cli.tracking.file_store import now_ms
 from mlrun_cli.tracking.search import METRIC, PARAM, OrderBy, parse_order_by
-from mlrun_cli.tracking.store import RecordedRun, Store, open_store
+from mlrun_cli.tracking.store import RecordedRun, Store, finish, open_store, runs_tagged
 
 log = logging.getLogger(__name__)
 SWEEP_TAG = "mlrun.sweep"
@@ -252,7 +251,7 @@ def execute_sweep(plan: SweepPlan, settings: Settings, output: SweepOutput) -> S
                                  stop)  # fmt: skip
         except BaseException as exc:
             killed = isinstance(exc, KeyboardInterrupt)
-            store.finish_run(parent, RunStatus.KILLED if killed else RunStatus.FAILED, now_ms())
+            finish(store, parent, RunStatus.KILLED if killed else RunStatus.FAILED)
             raise
     elif to_run and plan.scheduler is not None:
         prepared = _prepare_shared_env(store, parent, plan, output.progress)
@@ -261,11 +260,18 @@ def execute_sweep(plan: SweepPlan, settings: Settings, output: SweepOutput) -> S
             indexes = [p.index for p in to_run]
             statuses = plan.scheduler.run(indexes, launch, stop, plan.jobs, plan.fail_fast)
         except BaseException:
-            store.finish_run(parent, RunStatus.KILLED, now_ms())
+            finish(store, parent, RunStatus.KILLED)
             raise
     status, exit_code = _parent_status(stop, statuses, len(to_run))
-    parent = store.finish_run(parent, status, now_ms())
-    rows = _rows(store, experiment, parent, plan, earlier if plan.reuse == "skip" else {}, keys)
+    parent = finish(store, parent, status)
+    finished = sum(s == RunStatus.FINISHED for s in statuses.values())
+    try:
+        rows = _rows(store, experiment, parent, plan, earlier if plan.reuse == "skip" else {}, keys)
+    except StoreError as exc:
+        raise StoreError(
+            f"sweep {parent.run_id} ended {status.name} ({finished} of {len(to_run)} runs "
+            f"FINISHED), but its runs cannot be listed: {exc.message}"
+        ) from None
     return _result(plan, parent.run_id, status, experiment.experiment_id, rows, len(statuses),
                    exit_code)  # fmt: skip
 
@@ -312,7 +318,7 @@ def _prepare_shared_env(
         if isinstance(exc, EnvBuildError) and exc.log_path is not None:
             store.add_artifact(parent, exc.log_path, artifacts.BUILD_LOG)
         killed = isinstance(exc, KeyboardInterrupt)
-        store.finish_run(parent, RunStatus.KILLED if killed else RunStatus.FAILED, now_ms())
+        finish(store, parent, RunStatus.KILLED if killed else RunStatus.FAILED)
         raise
     if prepared.build_log is not None:
         store.add_artifact(parent, prepared.build_log, artifacts.BUILD_LOG)
@@ -387,8 +393,7 @@ def _rows(
     """The children as the store has them, and the earlier runs that stood in for some."""
     children = {
         r.tags.get(INDEX_TAG): r
-        for r in store.stored_runs([experiment.experiment_id])
-        if r.tags.get(PARENT_TAG) == parent.run_id
+        for r in runs_tagged(store, experiment.experiment_id, PARENT_TAG, parent.run_id)
     }
     rows = []
     for point in plan.points:

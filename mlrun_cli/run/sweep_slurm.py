@@ -45,8 +45,7 @@ from mlrun_cli.run.run_key import RunKey
 from mlrun_cli.run.sweep import SweepOutput, SweepPlan, SweepPoint, child_tags, label
 from mlrun_cli.run.sweep_schedulers import StopAll
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
-from mlrun_cli.tracking.file_store import now_ms
-from mlrun_cli.tracking.store import RecordedRun, Store
+from mlrun_cli.tracking.store import RecordedRun, Store, finish
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +81,13 @@ def run_array(
             children.append(child)
             record_inputs(child_plan, store, child, keys[point.index])
             write_run_record(child_plan, store, child, None, None)
+            store.publish(child)  # before the array starts: a task stages into the same folder
         spec = _array_spec(plan, points, children, job, settings, store, parent, experiment)
         array_id = job.backend.submit(spec)
     except BaseException as exc:
         status = RunStatus.KILLED if isinstance(exc, KeyboardInterrupt) else RunStatus.FAILED
         for child in children:
-            store.finish_run(child, status, now_ms())
+            finish(store, child, status)
         raise
     log.info("sweep %s: Slurm job array %s (%d tasks)", parent.run_id, array_id, len(points))
     tasks = []

@@ -37,6 +37,8 @@ from mlrun_cli.tracking.keys import (
     clash_problem,
     experiment_name_problem,
     key_problem,
+    params_within_limits,
+    tags_within_limits,
     text_encoding_problem,
 )
 from mlrun_cli.tracking.meta_files import (
@@ -351,7 +353,7 @@ class FileStore:
         """Params are immutable, as in MLflow: the same value again is fine, another is not."""
         params_dir = self._run_dir(info) / "params"
         _check_keys(params_dir, params)
-        for key, value in params.items():
+        for key, value in params_within_limits(params).items():
             path = params_dir / key
             if path.is_file() and path.read_text(encoding="utf-8") != value:
                 raise ConflictError(f"run {info.run_id}: param '{key}' is already logged")
@@ -361,7 +363,7 @@ class FileStore:
     def set_tags(self, info: RunInfo, tags: Mapping[str, str]) -> None:
         tags_dir = self._run_dir(info) / "tags"
         _check_keys(tags_dir, tags)
-        for key, value in tags.items():
+        for key, value in tags_within_limits(tags).items():
             write_atomic(tags_dir / key, value)
 
     @store_io("record the run's end")

@@ -4,12 +4,16 @@ Honours the variables MLflow's own client reads, with its defaults:
 MLFLOW_TRACKING_USERNAME/PASSWORD (basic auth), MLFLOW_TRACKING_TOKEN (bearer),
 MLFLOW_TRACKING_INSECURE_TLS, MLFLOW_TRACKING_SERVER_CERT_PATH, MLFLOW_TRACKING_CLIENT_CERT_PATH,
 MLFLOW_HTTP_REQUEST_MAX_RETRIES, MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR, MLFLOW_HTTP_REQUEST_TIMEOUT.
-Connection errors, 429 and 5xx are retried with exponential backoff; a 4xx never is.
+Connection errors, 429 and 5xx are retried with exponential backoff, each retry announced
+("retrying (n of N)"); a 4xx never is, nor a refused connection to a loopback address (nothing
+listens there: waiting minutes for it would only delay the error).
 `requests` is imported here only, and this module only when a server URI is used.
 """
 
 from __future__ import annotations
 
+import errno
+import ipaddress
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +23,12 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from mlrun_cli.errors import NotFoundError, StoreError
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     import requests
+    from urllib3.connectionpool import ConnectionPool
+    from urllib3.response import BaseHTTPResponse
+    from urllib3.util.retry import Retry
 
 log = logging.getLogger(__name__)
 # urllib3 announces each retry as a warning; mlrun reports the outcome once, in its own words.
@@ -111,7 +120,7 @@ class HttpClient:
 
     def session(self) -> requests.Session:
         if self._session is None:
-            self._session = _new_session(self.settings)
+            self._session = _new_session(self.settings, self.shown_uri)
         return self._session
 
     def call(
@@ -192,13 +201,12 @@ def _cause(exc: Exception) -> str:
     return text.strip("()'\" ") or type(exc).__name__
 
 
-def _new_session(settings: ClientSettings) -> requests.Session:
+def _new_session(settings: ClientSettings, shown_uri: str) -> requests.Session:
     import requests
     from requests.adapters import HTTPAdapter
-    from urllib3.util.retry import Retry
 
     session = requests.Session()
-    retry = Retry(
+    retry = _announced_retry(settings.max_retries, shown_uri)(
         total=settings.max_retries,
         connect=settings.max_retries,
         read=settings.max_retries,
@@ -223,3 +231,54 @@ def _new_session(settings: ClientSettings) -> requests.Session:
     if settings.client_cert_path:
         session.cert = settings.client_cert_path
     return session
+
+
+def _announced_retry(limit: int, shown_uri: str) -> type[Retry]:
+    """urllib3's Retry that says each retry out loud and gives up at once on a refused loopback
+    connection. A class per session, as urllib3 copies a Retry through its constructor."""
+    from urllib3.exceptions import MaxRetryError
+    from urllib3.util.retry import Retry
+
+    class AnnouncedRetry(Retry):
+        def increment(
+            self,
+            method: str | None = None,
+            url: str | None = None,
+            response: BaseHTTPResponse | None = None,
+            error: Exception | None = None,
+            _pool: ConnectionPool | None = None,
+            _stacktrace: TracebackType | None = None,
+        ) -> AnnouncedRetry:
+            host = getattr(_pool, "host", None)
+            if error is not None and host is not None and _refused(error) and _loopback(host):
+                raise MaxRetryError(_pool, url, error)  # type: ignore[arg-type]  # a pool here
+            retried = super().increment(method, url, response, error, _pool, _stacktrace)
+            why = _cause(error) if error is not None else f"HTTP {getattr(response, 'status', '')}"
+            log.warning(
+                "tracking server %s: %s; retrying (%d of %d)",
+                shown_uri, why, len(retried.history), limit,
+            )  # fmt: skip
+            return retried
+
+    return AnnouncedRetry
+
+
+def _refused(error: BaseException) -> bool:
+    """Whether the error (or what caused it) is ECONNREFUSED: nothing listens on that port."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError) or getattr(seen, "errno", None) == (
+            errno.ECONNREFUSED
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "Connection refused" in str(error)
+
+
+def _loopback(host: str) -> bool:
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -6,17 +6,25 @@ both a file and a folder (`x` and `x/y`) would write somewhere else or fail half
 rules are MLflow's (letters, digits, `_ - . space : /`, unique as a path, 250 characters),
 plus what a file system needs: each component short enough for a file name with room for
 the temporary name it is written through, and text that can be stored as UTF-8.
+
+Values have MLflow's limits too (6,000 characters for a param, 8,000 for a tag). A tracking
+server cuts a longer value without telling the client, and MLflow's own client and file store
+cut it with a warning; every mlrun store cuts it the same way, with a warning.
 """
 
 from __future__ import annotations
 
+import logging
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
+log = logging.getLogger(__name__)
 MAX_KEY_LENGTH = 250  # MLflow's MAX_ENTITY_KEY_LENGTH, for params, tags and metrics
 MAX_EXPERIMENT_NAME_LENGTH = 500  # MLflow's
 MAX_RUN_NAME_LENGTH = 250  # a run name is stored as the tag mlflow.runName
+MAX_PARAM_VALUE_LENGTH = 6000  # MLflow's MAX_PARAM_VAL_LENGTH
+MAX_TAG_VALUE_LENGTH = 8000  # MLflow's MAX_TAG_VAL_LENGTH
 # File names are limited to 255 bytes; a key component also needs room for the temporary
 # name it is written through (`.NAME.<pid>.<token>.tmp`).
 MAX_COMPONENT_BYTES = 200
@@ -82,3 +90,26 @@ def run_name_problem(name: str) -> str | None:
     if len(name) > MAX_RUN_NAME_LENGTH:
         return f"{len(name)} characters, more than MLflow's limit of {MAX_RUN_NAME_LENGTH}"
     return text_encoding_problem(name)
+
+
+def params_within_limits(params: Mapping[str, str]) -> dict[str, str]:
+    """The params as every MLflow store keeps them: a value cut to 6,000 characters."""
+    return _within_limit("param", params, MAX_PARAM_VALUE_LENGTH)
+
+
+def tags_within_limits(tags: Mapping[str, str]) -> dict[str, str]:
+    """The tags as every MLflow store keeps them: a value cut to 8,000 characters."""
+    return _within_limit("tag", tags, MAX_TAG_VALUE_LENGTH)
+
+
+def _within_limit(kind: str, values: Mapping[str, str], limit: int) -> dict[str, str]:
+    kept = dict(values)
+    for key, value in values.items():
+        if len(value) > limit:
+            log.warning(
+                "%s '%s': its value has %d characters; only the first %d are recorded "
+                "(MLflow's limit)",
+                kind, key, len(value), limit,
+            )  # fmt: skip
+            kept[key] = value[:limit]
+    return kept

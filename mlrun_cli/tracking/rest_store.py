@@ -26,6 +26,7 @@ from mlrun_cli.tracking import outbox
 from mlrun_cli.tracking.artifact_repos import ArtifactRepository, artifact_repository
 from mlrun_cli.tracking.entities import ACTIVE, DELETED, Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.http_client import HttpClient, ServerUnreachableError
+from mlrun_cli.tracking.keys import params_within_limits, tags_within_limits
 from mlrun_cli.tracking.outbox import PendingCall
 from mlrun_cli.tracking.remote_run import (
     JsonObject,
@@ -167,7 +168,10 @@ class RestStore:
         existing = self.find_experiment(name)
         if existing is None:
             try:
-                return self.create_experiment(name)
+                created = self.create_experiment(name)
+                # a mistyped name would otherwise silently start a new experiment
+                log.info("created experiment '%s' (id %s)", name, created.experiment_id)
+                return created
             except ConflictError:  # created by someone else meanwhile
                 existing = self.find_experiment(name)
                 if existing is None:
@@ -213,7 +217,7 @@ class RestStore:
 
         if experiment.lifecycle_stage != ACTIVE:
             raise ConflictError(f"experiment {experiment.experiment_id} is deleted")
-        all_tags = {"mlflow.runName": run_name, **tags}
+        all_tags = tags_within_limits({"mlflow.runName": run_name, **tags})
         first = dict(list(all_tags.items())[:MAX_TAGS_PER_BATCH])
         payload = {
             "experiment_id": experiment.experiment_id,
@@ -242,14 +246,14 @@ class RestStore:
         deferred.append(PendingCall("POST", endpoint, payload))
 
     def log_params(self, info: RunInfo, params: Mapping[str, str]) -> None:
-        items = list(params.items())
+        items = list(params_within_limits(params).items())
         for start in range(0, len(items), MAX_PARAMS_PER_BATCH):
             chunk = dict(items[start : start + MAX_PARAMS_PER_BATCH])
             payload = {"run_id": info.run_id, "params": as_key_values(chunk)}
             self._write(info, "runs/log-batch", payload)
 
     def set_tags(self, info: RunInfo, tags: Mapping[str, str]) -> None:
-        items = list(tags.items())
+        items = list(tags_within_limits(tags).items())
         for start in range(0, len(items), MAX_TAGS_PER_BATCH):
             chunk = dict(items[start : start + MAX_TAGS_PER_BATCH])
             payload = {"run_id": info.run_id, "tags": as_key_values(chunk)}

@@ -7,20 +7,23 @@ turns the tracking URI (`--tracking-uri`, else MLFLOW_TRACKING_URI, else ./mlrun
 
 Artifacts: `artifact_dir(run)` is always a folder on this machine, because the backends stream
 the entry point's logs into it. A file store writes there in place; a remote store stages
-there (under the user cache directory) and uploads everything in `publish(run)`, which the
-pipeline calls once the run has ended. What a remote store cannot deliver by then goes to the
-outbox that `mlrun sync` replays.
+there (under the user cache directory) and uploads everything in `publish(run)`. Every path
+that ends a run (the pipeline, a job's submitter, a sweep's parent, a Slurm array's children)
+publishes; `finish` is the final status and the publish together. What a remote store cannot
+deliver by then goes to the outbox that `mlrun sync` replays.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from mlrun_cli.errors import StoreError
 from mlrun_cli.sources.uri import local_path_of
+from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus, SearchableRun
 
 if TYPE_CHECKING:
@@ -153,6 +156,61 @@ class Store(Protocol):
     def host_paths(self, info: RunInfo) -> tuple[Path, ...]:
         """Local folders the entry point writes to through the store (mounted in containers)."""
         ...
+
+
+def finish(store: Store, info: RunInfo, status: RunStatus, end_time: int | None = None) -> RunInfo:
+    """End the run: its final status, then everything staged for it published to the store."""
+    ended_at = int(time.time() * 1000) if end_time is None else end_time
+    ended = store.finish_run(info, status, ended_at)
+    store.publish(ended)
+    return ended
+
+
+def log_locations(store: Store, info: RunInfo) -> dict[str, str]:
+    """Where the user finds the run's logs once it has ended: the files on this machine when
+    the store keeps artifacts here, else their URIs in the store (the staging folder the logs
+    were written to is gone once they are published)."""
+    logs = {"stdout": artifacts.STDOUT_LOG, "stderr": artifacts.STDERR_LOG}
+    if local_path_of(info.artifact_uri) is not None or not info.artifact_uri:
+        return {name: str(store.artifact_dir(info) / path) for name, path in logs.items()}
+    return {name: f"{info.artifact_uri.rstrip('/')}/{path}" for name, path in logs.items()}
+
+
+def runs_tagged(store: Store, experiment_id: str, tag: str, value: str) -> Sequence[RecordedRun]:
+    """The experiment's active runs with `tag` = `value`, newest first: a server evaluates the
+    filter itself, so only the matching runs travel. `value` is an id or a hash (no quote)."""
+    filter_string = f"tags.`{tag}` = '{value}'"
+    return store.search_runs([experiment_id], filter_string, (), "active_only", 10**9)
+
+
+def newest_finished_tagged(
+    store: Store, experiment_id: str, tag: str, values: Collection[str]
+) -> dict[str, RecordedRun]:
+    """value -> the newest FINISHED active run with `tag` = value. A server or database answers
+    one search per value with at most one run (MLflow's filter has no IN for tags); the file
+    store reads its runs here anyway, so it answers all values in one pass."""
+    finished = "attributes.status = 'FINISHED'"
+    if not _searches_remotely(store):
+        found: dict[str, RecordedRun] = {}
+        tagged = f"tags.`{tag}` IS NOT NULL and {finished}"
+        for run in store.search_runs([experiment_id], tagged, (), "active_only", 10**9):
+            value = run.tags[tag]
+            if value in values and value not in found:
+                found[value] = run
+        return found
+    answers = {
+        value: store.search_runs(
+            [experiment_id], f"tags.`{tag}` = '{value}' and {finished}", (), "active_only", 1
+        )
+        for value in values
+    }
+    return {value: runs[0] for value, runs in answers.items() if runs}
+
+
+def _searches_remotely(store: Store) -> bool:
+    from mlrun_cli.tracking.file_store import FileStore
+
+    return not isinstance(store, FileStore)
 
 
 def resolve_tracking_uri(uri: str | None, environ: Mapping[str, str], cwd: Path) -> str:
