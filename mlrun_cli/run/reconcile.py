@@ -16,6 +16,7 @@ import logging
 import time
 
 from mlrun_cli.backends.jobs import (
+    BACKEND_TAG,
     REASON_TAG,
     STATE_TAG,
     UNREACHABLE_AFTER_TAG,
@@ -33,6 +34,7 @@ UNREACHABLE_SINCE_TAG = "mlrun.engine.unreachable_since"  # ms; empty once reach
 UNREACHABLE_STATE = "UNREACHABLE"
 DEFAULT_UNREACHABLE_AFTER = 300.0
 ENGINE_LOG = "logs/engine.log"  # what the engine said of a job that ended unrecorded
+_FINAL = (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED)
 
 
 def engine_state(
@@ -73,12 +75,19 @@ def known_state(backend: JobBackend, job_id: str) -> JobState | None:
 
 
 def report_unreachable(store: Store, run: RecordedRun) -> None:
-    """`runs gc` names each run it left as it is because its engine did not answer."""
+    """`runs gc` names each run it left as it is because its engine did not answer, the
+    engine's address, and when the run will be settled."""
     run = store.get_run(run.info.run_id)
-    reason = unreachable_reason(run)
-    if reason is not None:
-        log.warning("run %s (%s) left %s: %s", run.info.run_id, run.info.run_name,
-                    run.info.status.name, reason)  # fmt: skip
+    since = run.tags.get(UNREACHABLE_SINCE_TAG, "")
+    backend = run.tags.get(BACKEND_TAG)
+    if not since.isdigit() or backend is None:
+        return
+    address = run.tags.get(f"mlrun.{backend}.address")
+    waited = (now_ms() - int(since)) / 1000
+    left = max(unreachable_after(run) - waited, 0.0)
+    log.warning("run %s (%s) left %s: cannot reach its %s engine%s for %.0fs; it is settled "
+                "FAILED in %.0fs", run.info.run_id, run.info.run_name, run.info.status.name,
+                backend, f" at {address}" if address else "", waited, left)  # fmt: skip
 
 
 def unreachable_after(run: RecordedRun) -> float:
@@ -87,24 +96,6 @@ def unreachable_after(run: RecordedRun) -> float:
         return float(run.tags.get(UNREACHABLE_AFTER_TAG, DEFAULT_UNREACHABLE_AFTER))
     except ValueError:
         return DEFAULT_UNREACHABLE_AFTER
-
-
-def unreachable_reason(run: RecordedRun) -> str | None:
-    """For `runs gc`: why a run was left as it is (its engine did not answer), else None."""
-    since = run.tags.get(UNREACHABLE_SINCE_TAG, "")
-    if not since.isdigit() or run.tags.get("mlrun.backend") is None:
-        return None
-    waited = (now_ms() - int(since)) / 1000
-    left = max(unreachable_after(run) - waited, 0.0)
-    return (
-        f"cannot reach its {run.tags['mlrun.backend']} engine"
-        f"{_address(run)} for {waited:.0f}s; it is settled FAILED in {left:.0f}s"
-    )
-
-
-def _address(run: RecordedRun) -> str:
-    address = run.tags.get(f"mlrun.{run.tags['mlrun.backend']}.address")
-    return f" at {address}" if address else ""
 
 
 def keep_engine_log(store: Store, run: RecordedRun, state: JobState) -> None:
@@ -121,6 +112,8 @@ def wait_reachable_or_settled(
     caller then cancels) or its stated time has passed (the run is settled FAILED)."""
     while True:
         run = store.get_run(run.info.run_id)
+        if run.info.status in _FINAL:
+            return run
         state = engine_state(store, run, backend, job_id)
         if state is None or state.state != UNREACHABLE_STATE:
             return run
