@@ -36,6 +36,7 @@ _ADDRESS_VARIABLES = ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")
 # A stopped job's entrypoint got Ray's stop signal (RAY_JOB_STOP_SIGNAL, SIGTERM by default).
 STOPPED_EXIT_CODE = 128 + signal.SIGTERM
 REASON_LIMIT = 300  # characters of the engine's message kept in the reason tag
+CAUSE_LIMIT = 120  # characters of the client's error kept when the cluster cannot be reached
 _STATUSES = {
     "PENDING": (False, RunStatus.SCHEDULED),
     "RUNNING": (False, RunStatus.RUNNING),
@@ -83,7 +84,11 @@ class RayBackend:
         return self._client
 
     def _unreachable(self, exc: BaseException) -> EngineUnreachable:
-        cause = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        """One line naming the address: Ray's and requests' messages run to many lines."""
+        lines = str(exc).strip().splitlines()
+        cause = lines[0] if lines else type(exc).__name__
+        if len(cause) > CAUSE_LIMIT:
+            cause = cause[: CAUSE_LIMIT - 3] + "..."
         return EngineUnreachable(f"cannot reach the Ray cluster at {self.address} ({cause})")
 
     def submit(self, spec: JobSpec) -> str:
