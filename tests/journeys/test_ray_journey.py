@@ -63,6 +63,10 @@ def test_detached_runs_wait_and_a_lost_head_settled_failed(tmp_path: Path) -> No
     code, out, err = mlrun("runs", "wait", second)
     assert (code, out) == (1, f"{second} FAILED (exit code 1)\n"), err
     assert time.monotonic() - lost >= UNREACHABLE_AFTER - 1.0
+    code, out, err = mlrun("runs", "describe", second)
+    assert code == 0, err
+    assert f"  mlrun.engine.reason: cannot reach the Ray cluster at {address} (" in out, out
+    assert "  mlrun.engine.state: UNREACHABLE" in out, out
 
     os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
     from mlflow.tracking import MlflowClient
