@@ -16,7 +16,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any, Protocol
 
-from mlrun_cli.errors import Problem, SpecError, UsageError
+from mlrun_cli.errors import LaunchError, Problem, SpecError, UsageError
 from mlrun_cli.tracking.entities import RunStatus
 
 # name -> (module, class); the class is built from a validated config and the environment.
@@ -27,6 +27,8 @@ JOB_BACKENDS: dict[str, tuple[str, str]] = {
 BACKEND_TAG = "mlrun.backend"
 REASON_TAG = "mlrun.engine.reason"  # why the engine ended a job the node could not record
 STATE_TAG = "mlrun.engine.state"
+# Seconds a run's engine may stay unreachable before the run is settled FAILED (run/reconcile.py).
+UNREACHABLE_AFTER_TAG = "mlrun.engine.unreachable_after"
 
 
 def job_id_tag(backend: str) -> str:
@@ -55,8 +57,14 @@ class JobState:
     state: str  # the engine's word: PENDING, RUNNING, COMPLETED, CANCELLED, TIMEOUT, ...
     final: bool  # the job is over
     status: RunStatus | None  # the run's status when the node could not write one
-    reason: str  # the engine's reason, as a tag of a reconciled run
+    reason: str  # the engine's reason, as a tag of a reconciled run: one line
     exit_code: int | None = None
+    log: str = ""  # the engine's log of a job that ended unrecorded (an artifact, not a tag)
+
+
+class EngineUnreachable(LaunchError):
+    """The engine did not answer (its head is gone, the network is down): the job's fate is
+    unknown, which is not the same as "the engine no longer knows the job"."""
 
 
 class JobBackend(Protocol):
@@ -67,7 +75,8 @@ class JobBackend(Protocol):
         ...
 
     def state(self, job_id: str) -> JobState | None:
-        """The engine's view of the job, or None when the engine no longer knows it."""
+        """The engine's view of the job, or None when the engine no longer knows it; raise
+        EngineUnreachable when the engine cannot be asked."""
         ...
 
     def cancel(self, job_id: str) -> None:

@@ -4,25 +4,39 @@ The staged project is the job's `working_dir` (Ray ships it to the node), the co
 `runtime_env` is passed through with mlrun's variables added to its `env_vars`, and
 `num_cpus`/`num_gpus`/`memory` reserve resources for the job's entrypoint. The cluster is the
 config's `address`, else RAY_ADDRESS; it is recorded on the run, so `runs wait/cancel/gc`
-find it again. Ray is imported only here, only when a run uses it.
+find it again, and it is the one the client talks to (Ray's own client would let RAY_ADDRESS
+override it). Ray is imported only here, only when a run uses it; its log records go through
+mlrun's log, warnings only, so mlrun's output stays mlrun's.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import shlex
+import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from mlrun_cli.backends.jobs import JobSpec, JobState
+from mlrun_cli.backends.jobs import UNREACHABLE_AFTER_TAG, EngineUnreachable, JobSpec, JobState
 from mlrun_cli.errors import LaunchError, UsageError
 from mlrun_cli.tracking.entities import RunStatus
 
 if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
 
+log = logging.getLogger(__name__)
+
 ADDRESS_TAG = "mlrun.ray.address"
 AGENT_WAIT_SECONDS = 60.0  # how long a just-started head may take to accept jobs
+# Ray's client takes these over the address it is given; mlrun's recorded address wins.
+_ADDRESS_VARIABLES = ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")
+# A stopped job's entrypoint got Ray's stop signal (RAY_JOB_STOP_SIGNAL, SIGTERM by default).
+STOPPED_EXIT_CODE = 128 + signal.SIGTERM
+REASON_LIMIT = 300  # characters of the engine's message kept in the reason tag
+CAUSE_LIMIT = 120  # characters of the client's error kept when the cluster cannot be reached
 _STATUSES = {
     "PENDING": (False, RunStatus.SCHEDULED),
     "RUNNING": (False, RunStatus.RUNNING),
@@ -51,20 +65,31 @@ class RayBackend:
         return cls({"address": tags.get(ADDRESS_TAG, "")}, environ)
 
     def run_tags(self) -> dict[str, str]:
-        return {ADDRESS_TAG: self.address}
+        tags = {ADDRESS_TAG: self.address}
+        if "unreachable_after" in self.config:
+            tags[UNREACHABLE_AFTER_TAG] = str(self.config["unreachable_after"])
+        return tags
 
     @property
     def client(self) -> JobSubmissionClient:
         if self._client is None:
             from ray.job_submission import JobSubmissionClient
 
+            _quiet_ray_logging()
             try:
-                self._client = JobSubmissionClient(self.address)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise LaunchError(
-                    f"cannot reach the Ray cluster at {self.address}: {exc}"
-                ) from None
+                with _without_variables(_ADDRESS_VARIABLES):
+                    self._client = JobSubmissionClient(self.address)
+            except (OSError, RuntimeError, ValueError) as exc:
+                raise self._unreachable(exc) from None
         return self._client
+
+    def _unreachable(self, exc: BaseException) -> EngineUnreachable:
+        """One line naming the address: Ray's and requests' messages run to many lines."""
+        lines = str(exc).strip().splitlines()
+        cause = lines[0] if lines else type(exc).__name__
+        if len(cause) > CAUSE_LIMIT:
+            cause = cause[: CAUSE_LIMIT - 3] + "..."
+        return EngineUnreachable(f"cannot reach the Ray cluster at {self.address} ({cause})")
 
     def submit(self, spec: JobSpec) -> str:
         runtime_env = dict(self.config.get("runtime_env", {}))
@@ -86,7 +111,7 @@ class RayBackend:
                     **resources,
                 )
                 return job_id
-            except (ConnectionError, RuntimeError, ValueError) as exc:
+            except (OSError, RuntimeError, ValueError) as exc:
                 # A head that has just started answers before its job agent is up.
                 if "try again later" in str(exc) and time.monotonic() < deadline:
                     time.sleep(1.0)
@@ -97,16 +122,63 @@ class RayBackend:
     def state(self, job_id: str) -> JobState | None:
         try:
             info = self.client.get_job_info(job_id)
-        except RuntimeError:
-            return None  # the cluster does not know the job (any more)
+        except OSError as exc:
+            raise self._unreachable(exc) from None
+        except RuntimeError as exc:
+            if "status code 404" in str(exc):
+                return None  # the cluster does not know the job (any more)
+            raise self._unreachable(exc) from None
         word = str(getattr(info.status, "value", info.status))
         final, status = _STATUSES.get(word, (False, RunStatus.RUNNING))
-        reason = word if not info.message else f"{word} ({info.message})"
+        summary, engine_log = _split_message(info.message or "")
+        reason = f"{word} ({summary})" if summary else word
         exit_code = getattr(info, "driver_exit_code", None)
-        return JobState(word, final, status, reason, exit_code)
+        if word == "STOPPED" and not exit_code:
+            exit_code = STOPPED_EXIT_CODE
+        return JobState(word, final, status, reason, exit_code, engine_log)
 
     def cancel(self, job_id: str) -> None:
         try:
             self.client.stop_job(job_id)
+        except OSError as exc:
+            raise self._unreachable(exc) from None
         except RuntimeError as exc:
             raise LaunchError(f"cannot stop Ray job {job_id}: {exc}") from None
+
+
+def _split_message(message: str) -> tuple[str, str]:
+    """Ray's job message as a one-line summary and the log it carries: a failed job's message
+    holds up to 20,000 characters of its log after the first line."""
+    first, _, rest = message.strip().partition("\n")
+    summary = first.split(", last available logs", 1)[0].rstrip(":. ")
+    if len(summary) > REASON_LIMIT:
+        summary = summary[: REASON_LIMIT - 3] + "..."
+    return summary, rest.strip()
+
+
+@contextmanager
+def _without_variables(names: tuple[str, ...]) -> Iterator[None]:
+    """Ray's client reads its address from these variables over its argument: hide them
+    while it is built, so the address mlrun records is the one used."""
+    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+class _ToMlrunLog(logging.Handler):
+    """Ray's log records as mlrun's own (warnings and errors; its INFO lines about package
+    uploads are not the user's business)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        log.log(record.levelno, "ray: %s", record.getMessage())
+
+
+def _quiet_ray_logging() -> None:
+    ray_log = logging.getLogger("ray")
+    if not any(isinstance(handler, _ToMlrunLog) for handler in ray_log.handlers):
+        for handler in list(ray_log.handlers):
+            ray_log.removeHandler(handler)
+        ray_log.addHandler(_ToMlrunLog(logging.WARNING))
+        ray_log.propagate = False

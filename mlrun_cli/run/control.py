@@ -15,6 +15,7 @@ from mlrun_cli.backends.jobs import (
     BACKEND_TAG,
     JOB_BACKENDS,
     STATE_TAG,
+    EngineUnreachable,
     JobBackend,
     backend_for_run,
     job_id_tag,
@@ -29,6 +30,7 @@ from mlrun_cli.run.follow import (
     follow_run,
     settle,
 )
+from mlrun_cli.run.reconcile import report_unreachable, wait_reachable_or_settled
 from mlrun_cli.run.runner_identity import runner_alive
 from mlrun_cli.tracking.entities import RunStatus
 from mlrun_cli.tracking.file_store import now_ms
@@ -88,7 +90,13 @@ def cancel_run(settings: Settings, prefix: str) -> RecordedRun:
     if run.info.status in FINAL:
         raise UsageError(f"run {run.info.run_id} is already {run.info.status.name}")
     job_id = run.tags[job_id_tag(backend.name)]
-    backend.cancel(job_id)
+    try:
+        backend.cancel(job_id)
+    except EngineUnreachable:
+        run = wait_reachable_or_settled(store, run, backend, job_id)
+        if run.info.status in FINAL:
+            return run
+        backend.cancel(job_id)
     deadline = time.monotonic() + CANCEL_DEADLINE_SECONDS
     while run.info.status not in FINAL or not _job_over(backend, job_id):
         if time.monotonic() >= deadline:
@@ -134,4 +142,6 @@ def reconcile_jobs(settings: Settings) -> list[RecordedRun]:
             continue  # the engine cannot be reached from here; another gc will settle it
         if after.info.status != status:
             changed.append(after)
+        else:
+            report_unreachable(store, after)
     return changed

@@ -17,6 +17,7 @@ from typing import IO
 
 from mlrun_cli.backends.jobs import REASON_TAG, STATE_TAG, JobBackend, JobState
 from mlrun_cli.backends.streams import StopRequest, echo_chunk, handling_signals
+from mlrun_cli.run.reconcile import engine_state, keep_engine_log, known_state
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import RunStatus
 from mlrun_cli.tracking.file_store import now_ms
@@ -118,7 +119,7 @@ def await_record(store: Store, run: RecordedRun, timeout: float = 10.0) -> None:
 def settle(store: Store, run: RecordedRun, backend: JobBackend, job_id: str) -> RecordedRun:
     """The run as it should be now: unchanged while the job lives or after the node wrote its
     status; else the engine's outcome."""
-    state = backend.state(job_id)
+    state = engine_state(store, run, backend, job_id)
     if state is not None and not state.final:
         return run
     run = store.get_run(run.info.run_id)  # the node may have written while we asked
@@ -138,7 +139,7 @@ def correct_killed(store: Store, run: RecordedRun, backend: JobBackend, job_id: 
     """A node that saw only a signal wrote KILLED; a time limit or a lost node is a failure."""
     if STATE_TAG in run.tags:
         return run
-    state = backend.state(job_id)
+    state = known_state(backend, job_id)
     if state is None or not state.final:
         return run
     status = RunStatus.FAILED if state.status == RunStatus.FAILED else RunStatus.KILLED
@@ -149,6 +150,7 @@ def _record(
     store: Store, run: RecordedRun, status: RunStatus, state: JobState, reason: str
 ) -> RecordedRun:
     tags = {STATE_TAG: state.state, REASON_TAG: reason}
+    keep_engine_log(store, run, state)
     if state.exit_code is not None and "mlrun.exit_code" not in run.tags:
         tags["mlrun.exit_code"] = str(state.exit_code)
     store.set_tags(run.info, tags)
@@ -165,7 +167,7 @@ def final_exit_code(run: RecordedRun, backend: JobBackend, job_id: str) -> int:
         return code
     deadline = time.monotonic() + 10.0
     while time.monotonic() < deadline:
-        state = backend.state(job_id)
+        state = known_state(backend, job_id)
         if state is None:
             break
         if state.final:

@@ -6,6 +6,7 @@ cannot be had, its tests skip, except under CI=true, where a missing engine fail
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -77,17 +79,29 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def ray_address() -> Iterator[str]:
-    """The job API address of a Ray head started for this session (its process group is
-    ended afterwards; never `ray stop`, which would end every Ray process on the machine)."""
-    ray = Path(sys.executable).parent / "ray"
-    if not ray.exists():
+    """The job API address of a Ray head started for this session."""
+    with ray_head() as (address, _head):
+        yield address
+
+
+@contextmanager
+def ray_head() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A Ray head of its own: its job API address and its `ray start` process, the leader of
+    its process group (ended afterwards, or earlier by `stop_ray_head`; never `ray stop`,
+    which would end every Ray process on the machine)."""
+    if importlib.util.find_spec("ray") is None:
         unavailable("ray is not installed in this environment (pip install 'ray[default]')")
     temp = tempfile.mkdtemp(prefix="mlrun-ray-", dir="/tmp")  # short: Ray's socket paths
     dashboard = _free_port()
-    env = {**os.environ, "PATH": f"{ray.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
     env["RAY_USAGE_STATS_ENABLED"] = "0"
+    for name in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS"):
+        env.pop(name, None)
+    # `python -m`: a venv with system site packages has Ray but not its `ray` script.
     head = subprocess.Popen(
-        [str(ray), "start", "--head", "--block", "--num-cpus", "2",
+        [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
+         "--num-cpus", "2",
          "--node-ip-address", "127.0.0.1", "--port", str(_free_port()),
          "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard),
          "--include-dashboard", "true", "--temp-dir", temp, "--disable-usage-stats",
@@ -114,10 +128,15 @@ def ray_address() -> Iterator[str]:
             return True
 
         wait_for(reachable, 120, "the Ray head's job API")
-        yield address
+        yield address, head
     finally:
         _end_group(head)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def stop_ray_head(head: subprocess.Popen[bytes]) -> None:
+    """End a head's whole process group now, as a lost head node would (by its pgid)."""
+    _end_group(head)
 
 
 def _end_group(process: subprocess.Popen[bytes]) -> None:
