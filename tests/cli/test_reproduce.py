@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from mlrun_cli.tracking.file_store import FileStore
 from tests.gitrepos import make_repo
 
@@ -108,16 +110,54 @@ def test_dry_run_says_what_would_be_done_and_runs_nothing(cli, tmp_path) -> None
     assert len(FileStore(tmp_path / "mlruns").stored_runs(["0"])) == 1
 
 
-def test_code_outside_git_or_an_unreachable_commit_is_refused(cli, make_project, tmp_path) -> None:
-    make_project(PROJECT)
-    done = cli("run", "project", "--no-env", "--json")
-    run_id = json.loads(done.stdout)["run"]["run_id"]
-    refused = cli("reproduce", run_id)
-    assert refused.exit_code == 5
-    assert "which is not in git: its code cannot be checked out again" in refused.stderr
-
+def test_an_unreachable_commit_is_refused(cli, tmp_path) -> None:
     in_git = original_run(cli, tmp_path)
     shutil.rmtree(tmp_path / "repo" / ".git")
     refused = cli("reproduce", in_git)
     assert refused.exit_code == 5
     assert "is not reachable" in refused.stderr
+
+
+def test_a_run_outside_git_is_reproduced_in_place_while_its_files_are_unchanged(
+    cli, make_project, tmp_path
+) -> None:
+    project = make_project(PROJECT)
+    done = cli("run", "project", "--no-env", "-P", "k=3", "--json")
+    run_id = json.loads(done.stdout)["run"]["run_id"]
+    (project / "__pycache__").mkdir()  # neither bytecode nor the store counts as code
+    (project / "__pycache__" / "score.pyc").write_text("")
+
+    dry = cli("reproduce", run_id, "--dry-run")
+    assert dry.exit_code == 0, dry.stderr
+    assert f"code: {project} in place, its files unchanged since the run" in dry.stdout
+    done = cli("reproduce", run_id, "--json")
+    assert done.exit_code == 0, done.stderr
+    result = json.loads(done.stdout)["reproduce"]
+    assert result["metrics"] == [
+        {"name": "score", "original": 112.0, "reproduced": 112.0, "matches": True}
+    ]
+    new = stored(tmp_path, result["run_id"])
+    assert new.params == stored(tmp_path, run_id).params
+    assert new.tags["mlrun.reproduces"] == run_id
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda p: (p / "score.py").write_text("OFFSET = 1\n"), "changed score.py"),
+        (lambda p: (p / "extra.py").write_text(""), "added extra.py"),
+        (lambda p: (p / "score.py").unlink(), "removed score.py"),
+        (lambda p: (p / "sub").mkdir() or (p / "sub" / "a.py").write_text(""), "added sub/a.py"),
+    ],
+)
+def test_a_run_outside_git_whose_files_changed_is_refused_naming_them(
+    cli, make_project, change, said: str
+) -> None:
+    project = make_project(PROJECT)
+    done = cli("run", "project", "--no-env", "--json")
+    run_id = json.loads(done.stdout)["run"]["run_id"]
+    change(project)
+    refused = cli("reproduce", run_id)
+    assert refused.exit_code == 5
+    assert f"which is not in git, and its files changed since: {said}" in refused.stderr
+    assert "Traceback" not in refused.stderr

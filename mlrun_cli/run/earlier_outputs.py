@@ -1,0 +1,110 @@
+"""What earlier runs of a project wrote: never its code, and outputs again next time.
+
+The rule, in this one place:
+- a `path` parameter is an output of a run when it is declared `role: output`, when its path
+  does not exist when the run starts, or when an earlier run of the same entry point of the
+  same project (same `mlflow.source.name`) recorded it as an output (`mlrun.output.NAME.digest`);
+- the tracking store, mlrun's caches, this run's outputs and every path an earlier run of the
+  project recorded as an output are never code: they are left out of the git state, the diff
+  and the content digest of a project outside git.
+
+A path another entry point wrote stays an input where a run reads it through a parameter that
+is not one of its outputs (infer reading the model train wrote): its digest is what makes the
+run key change when the data changes. It only stops counting as a change to the code.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from mlrun_cli.context import Settings
+from mlrun_cli.errors import StoreError
+from mlrun_cli.project.params import ResolvedCommand
+from mlrun_cli.run.provenance import excluding, non_code_paths
+from mlrun_cli.sources.resolve import ProjectSource
+from mlrun_cli.tracking.store import RecordedRun, Store, file_store_root, open_store
+
+log = logging.getLogger(__name__)
+SOURCE_TAG = "mlflow.source.name"
+ENTRY_POINT_TAG = "mlflow.project.entryPoint"
+_OUTPUT_TAG = re.compile(r"^mlrun\.output\.(?P<name>.+)\.digest$")
+_MAX_RUNS = 50_000
+
+
+@dataclass(frozen=True)
+class EarlierOutputs:
+    parameters: frozenset[tuple[str, str]] = frozenset()  # (entry point, parameter)
+    paths: tuple[Path, ...] = ()  # what those runs wrote
+
+
+def earlier_outputs(store: Store, source_name: str) -> EarlierOutputs:
+    """The outputs recorded by the project's runs in every active experiment of the store."""
+    if not store.exists():
+        return EarlierOutputs()
+    parameters: set[tuple[str, str]] = set()
+    paths: dict[Path, None] = {}
+    for run in _project_runs(store, source_name):
+        entry_point = run.tags.get(ENTRY_POINT_TAG, "")
+        for tag in run.tags:
+            found = _OUTPUT_TAG.match(tag)
+            if found is None:
+                continue
+            parameters.add((entry_point, found["name"]))
+            value = run.params.get(found["name"])
+            if value and os.path.isabs(value):
+                paths[Path(value)] = None
+    return EarlierOutputs(frozenset(parameters), tuple(paths))
+
+
+def _project_runs(store: Store, source_name: str) -> Iterable[RecordedRun]:
+    ids = [e.experiment_id for e in store.list_experiments()]
+    # a name with both quote kinds cannot be written in a filter: it is compared below alone
+    quote = "'" if "'" not in source_name else '"' if '"' not in source_name else None
+    narrowing = f"tags.`{SOURCE_TAG}` = {quote}{source_name}{quote}" if quote else None
+    runs = store.search_runs(ids, narrowing, [], "active_only", _MAX_RUNS) if ids else []
+    return (run for run in runs if run.tags.get(SOURCE_TAG) == source_name)
+
+
+def mark_outputs(
+    command: ResolvedCommand, entry_point: str, earlier: EarlierOutputs
+) -> ResolvedCommand:
+    """The command with each `path` parameter an earlier run of the entry point recorded as
+    an output marked as an output of this run too."""
+    parameters = tuple(
+        replace(p, role="output")
+        if p.type == "path" and (entry_point, p.name) in earlier.parameters
+        else p
+        for p in command.parameters
+    )
+    return replace(command, parameters=parameters)
+
+
+def separate_outputs(
+    source: ProjectSource, entry_point: str, command: ResolvedCommand, settings: Settings
+) -> tuple[ProjectSource, ResolvedCommand]:
+    """The source without its non-code paths, and the command with its outputs marked."""
+    earlier = _earlier(source.source_name, settings)
+    command = mark_outputs(command, entry_point, earlier)
+    found = non_code_paths(
+        file_store_root(settings.tracking_uri), settings.environ, command.parameters
+    )
+    return excluding(source, tuple(dict.fromkeys((*found, *earlier.paths)))), command
+
+
+def project_non_code(source_name: str, settings: Settings) -> tuple[Path, ...]:
+    """The store, the caches and what the project's runs recorded as outputs, now."""
+    found = non_code_paths(file_store_root(settings.tracking_uri), settings.environ, ())
+    return tuple(dict.fromkeys((*found, *_earlier(source_name, settings).paths)))
+
+
+def _earlier(source_name: str, settings: Settings) -> EarlierOutputs:
+    try:
+        return earlier_outputs(open_store(settings), source_name)
+    except StoreError as exc:
+        log.warning("earlier runs' outputs unknown (%s): only this run's are left out", exc)
+        return EarlierOutputs()
