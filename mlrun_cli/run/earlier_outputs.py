@@ -88,7 +88,7 @@ def separate_outputs(
     source: ProjectSource, entry_point: str, command: ResolvedCommand, settings: Settings
 ) -> tuple[ProjectSource, ResolvedCommand]:
     """The source without its non-code paths, and the command with its outputs marked."""
-    earlier = _earlier(source.source_name, settings)
+    earlier = read_earlier_outputs(source.source_name, settings)
     command = mark_outputs(command, entry_point, earlier)
     found = non_code_paths(
         file_store_root(settings.tracking_uri), settings.environ, command.parameters
@@ -99,10 +99,11 @@ def separate_outputs(
 def project_non_code(source_name: str, settings: Settings) -> tuple[Path, ...]:
     """The store, the caches and what the project's runs recorded as outputs, now."""
     found = non_code_paths(file_store_root(settings.tracking_uri), settings.environ, ())
-    return tuple(dict.fromkeys((*found, *_earlier(source_name, settings).paths)))
+    return tuple(dict.fromkeys((*found, *read_earlier_outputs(source_name, settings).paths)))
 
 
-def _earlier(source_name: str, settings: Settings) -> EarlierOutputs:
+def read_earlier_outputs(source_name: str, settings: Settings) -> EarlierOutputs:
+    """The project's recorded outputs in the invocation's store; unknown is none, said once."""
     try:
         return earlier_outputs(open_store(settings), source_name)
     except StoreError as exc:
