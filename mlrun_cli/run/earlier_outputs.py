@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -27,11 +27,13 @@ from mlrun_cli.errors import StoreError
 from mlrun_cli.project.params import ResolvedCommand
 from mlrun_cli.run.provenance import excluding, non_code_paths
 from mlrun_cli.sources.resolve import ProjectSource
+from mlrun_cli.tracking.file_store import FileStore
 from mlrun_cli.tracking.store import RecordedRun, Store, file_store_root, open_store
 
 log = logging.getLogger(__name__)
 SOURCE_TAG = "mlflow.source.name"
 ENTRY_POINT_TAG = "mlflow.project.entryPoint"
+OUTPUT_TAG_PREFIX = "mlrun.output."
 _OUTPUT_TAG = re.compile(r"^mlrun\.output\.(?P<name>.+)\.digest$")
 _MAX_RUNS = 50_000
 
@@ -62,12 +64,19 @@ def earlier_outputs(store: Store, source_name: str) -> EarlierOutputs:
 
 
 def _project_runs(store: Store, source_name: str) -> Iterable[RecordedRun]:
+    if isinstance(store, FileStore):  # asked before every run: only runs with outputs are read
+        runs: Iterable[RecordedRun] = store.runs_tagged(OUTPUT_TAG_PREFIX)
+    else:
+        runs = _search_project(store, source_name)
+    return (run for run in runs if run.tag(SOURCE_TAG) == source_name)
+
+
+def _search_project(store: Store, source_name: str) -> Sequence[RecordedRun]:
     ids = [e.experiment_id for e in store.list_experiments()]
-    # a name with both quote kinds cannot be written in a filter: it is compared below alone
+    # a name with both quote kinds cannot be written in a filter: it is compared alone
     quote = "'" if "'" not in source_name else '"' if '"' not in source_name else None
     narrowing = f"tags.`{SOURCE_TAG}` = {quote}{source_name}{quote}" if quote else None
-    runs = store.search_runs(ids, narrowing, [], "active_only", _MAX_RUNS) if ids else []
-    return (run for run in runs if run.tags.get(SOURCE_TAG) == source_name)
+    return store.search_runs(ids, narrowing, [], "active_only", _MAX_RUNS) if ids else []
 
 
 def mark_outputs(
