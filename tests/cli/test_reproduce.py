@@ -161,3 +161,19 @@ def test_a_run_outside_git_whose_files_changed_is_refused_naming_them(
     assert refused.exit_code == 5
     assert f"which is not in git, and its files changed since: {said}" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_a_run_outside_git_recorded_without_its_files_is_refused(
+    cli, make_project, tmp_path
+) -> None:
+    """A record written before file manifests were kept cannot say what the code was."""
+    make_project(PROJECT)
+    done = cli("run", "project", "--no-env", "--json")
+    run_id = json.loads(done.stdout)["run"]["run_id"]
+    record = next((tmp_path / "mlruns").glob(f"*/{run_id}/artifacts/provenance/run.json"))
+    document = json.loads(record.read_text())
+    del document["source"]["content"]
+    record.write_text(json.dumps(document))
+    refused = cli("reproduce", run_id)
+    assert refused.exit_code == 5
+    assert "its record has no content digest (recorded by an older mlrun)" in refused.stderr
