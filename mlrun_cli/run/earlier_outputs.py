@@ -112,7 +112,7 @@ def project_non_code(source_name: str, settings: Settings) -> tuple[Path, ...]:
 
 
 def read_earlier_outputs(source_name: str, settings: Settings) -> EarlierOutputs:
-    """The project's recorded outputs in the invocation's store; unknown is none, said once."""
+    """The project's recorded outputs in the invocation's store (unreadable: none, warned)."""
     try:
         return earlier_outputs(open_store(settings), source_name)
     except StoreError as exc:
