@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from mlrun_cli.context import Settings
+from mlrun_cli.errors import SourceError
+from mlrun_cli.run.reproduce import ReproduceRequest, plan_reproduce
 from mlrun_cli.tracking.file_store import FileStore
 from tests.gitrepos import make_repo
 
@@ -177,3 +183,49 @@ def test_a_run_outside_git_recorded_without_its_files_is_refused(
     refused = cli("reproduce", run_id)
     assert refused.exit_code == 5
     assert "its record has no content digest (recorded by an older mlrun)" in refused.stderr
+
+
+NAMES = ("a.txt", "b.txt", "sub/c.txt", "sub/d.txt")
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    changed=st.sets(st.sampled_from(NAMES)),
+    removed=st.sets(st.sampled_from(NAMES)),
+    added=st.sets(st.sampled_from(("new.txt", "sub/new.txt", "deep/er/new.txt"))),
+)
+def test_what_changed_outside_git_is_named_file_by_file(
+    cli, make_project, tmp_path, changed: set[str], removed: set[str], added: set[str]
+) -> None:
+    project = tmp_path / "project"
+    if not project.exists():  # one run for all the examples
+        make_project({**PROJECT, **{name: name for name in NAMES}})
+        done = cli("run", "project", "--no-env", "--json")
+        (tmp_path / "run_id").write_text(json.loads(done.stdout)["run"]["run_id"])
+    run_id = (tmp_path / "run_id").read_text()
+    changed -= removed
+    for name in changed:
+        (project / name).write_text("edited")
+    for name in removed:
+        (project / name).unlink()
+    for name in added:
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text("new")
+    try:
+        settings_ = Settings.resolve(None, cwd=tmp_path, environ=dict(os.environ))
+        if not (changed or removed or added):
+            assert plan_reproduce(ReproduceRequest(run_id), settings_).commit is None
+            return
+        with pytest.raises(SourceError) as raised:
+            plan_reproduce(ReproduceRequest(run_id), settings_)
+        said = str(raised.value).split("changed since: ", 1)[1]
+        for kind, names in (("changed", changed), ("added", added), ("removed", removed)):
+            part = next((p for p in said.split("; ") if p.startswith(kind + " ")), "")
+            assert set(part.removeprefix(kind + " ").split(", ")) - {""} == set(names), said
+    finally:
+        for name in added:
+            (project / name).unlink()
+        for name in changed | removed:
+            (project / name).write_text(name)
