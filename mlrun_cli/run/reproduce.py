@@ -24,7 +24,7 @@ from mlrun_cli.context import Settings
 from mlrun_cli.errors import SourceError, UsageError
 from mlrun_cli.project.params import MASK
 from mlrun_cli.project.spec import EnvDecl
-from mlrun_cli.run.earlier_outputs import project_non_code
+from mlrun_cli.run.earlier_outputs import EarlierOutputs, mark_outputs, project_non_code
 from mlrun_cli.run.pipeline import RunOutput, RunPlan, RunRequest, RunResult, execute_run, plan_run
 from mlrun_cli.run.provenance import content_manifest, digest_path, manifest_digest
 from mlrun_cli.sources.git import GitCache, git
@@ -61,6 +61,7 @@ class ReproducePlan:
     untracked: tuple[str, ...]  # files that were untracked: named in the record, not kept
     entry_point: str
     parameters: tuple[tuple[str, str], ...]
+    outputs: frozenset[str]  # the parameters that were outputs: outputs again, never inputs
     manager: str
     python: str | None
     lock: str | None  # the recorded requirements.lock.txt
@@ -164,6 +165,9 @@ def plan_reproduce(request: ReproduceRequest, settings: Settings) -> ReproducePl
         untracked=untracked,
         entry_point=str(record.get("entry_point", "main")),
         parameters=_parameters(record.get("parameters", []), run_id),
+        outputs=frozenset(
+            str(p["name"]) for p in record.get("parameters", []) if p.get("role") == "output"
+        ),
         manager=manager,
         python=environment.get("python"),
         lock=lock,
@@ -291,6 +295,8 @@ def execute_reproduce(
         run_name=f"{original.run_name}-reproduced",
     )
     run_plan = replace(plan_run(request, settings), extra_tags={REPRODUCES_TAG: original.run_id})
+    outputs = EarlierOutputs(frozenset((plan.entry_point, name) for name in plan.outputs))
+    run_plan = replace(run_plan, command=mark_outputs(run_plan.command, plan.entry_point, outputs))
     if plan.manager in LOCKED_MANAGERS:
         run_plan = _pinned(run_plan, plan, env_file)
     result = execute_run(run_plan, settings, output)

@@ -99,6 +99,7 @@ def _compare_and_reproduce(project: Path, children: dict[str, str]) -> None:
     new, old = client.get_run(new_id), client.get_run(original)
     assert new.info.status == "FINISHED"
     assert new.data.tags["mlrun.reproduces"] == original
+    assert "mlrun.input.report.digest" not in new.data.tags, "an output became an input"
     assert new.data.metrics == old.data.metrics == {"score": 10.0}
     assert {k: new.data.params[k] for k in ("k", "data", "length")} == {
         k: old.data.params[k] for k in ("k", "data", "length")
