@@ -15,7 +15,6 @@ run key change when the data changes. It only stops counting as a change to the 
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -23,14 +22,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlrun_cli.context import Settings
-from mlrun_cli.errors import StoreError
 from mlrun_cli.project.params import ResolvedCommand
 from mlrun_cli.run.provenance import excluding, non_code_paths
 from mlrun_cli.sources.resolve import ProjectSource
+from mlrun_cli.tracking.database_store import DEFAULT_ARTIFACT_DIR
 from mlrun_cli.tracking.file_store import FileStore
-from mlrun_cli.tracking.store import RecordedRun, Store, file_store_root, open_store
+from mlrun_cli.tracking.store import (
+    DATABASE_SCHEMES,
+    RecordedRun,
+    Store,
+    file_store_root,
+    open_store,
+)
 
-log = logging.getLogger(__name__)
 SOURCE_TAG = "mlflow.source.name"
 ENTRY_POINT_TAG = "mlflow.project.entryPoint"
 OUTPUT_TAG_PREFIX = "mlrun.output."
@@ -99,22 +103,33 @@ def separate_outputs(
     """The source without its non-code paths, and the command with its outputs marked."""
     earlier = read_earlier_outputs(source.source_name, settings)
     command = mark_outputs(command, entry_point, earlier)
-    found = non_code_paths(
-        file_store_root(settings.tracking_uri), settings.environ, command.parameters
-    )
+    found = non_code_paths(local_store_paths(settings), settings.environ, command.parameters)
     return excluding(source, tuple(dict.fromkeys((*found, *earlier.paths)))), command
 
 
 def project_non_code(source_name: str, settings: Settings) -> tuple[Path, ...]:
     """The store, the caches and what the project's runs recorded as outputs, now."""
-    found = non_code_paths(file_store_root(settings.tracking_uri), settings.environ, ())
+    found = non_code_paths(local_store_paths(settings), settings.environ, ())
     return tuple(dict.fromkeys((*found, *read_earlier_outputs(source_name, settings).paths)))
 
 
+def local_store_paths(settings: Settings) -> tuple[Path, ...]:
+    """Where the store keeps files on this machine: a file store's folder; for a database, its
+    SQLite file and the artifacts folder MLflow's client gives it (./mlruns where mlrun runs)."""
+    root = file_store_root(settings.tracking_uri)
+    if root is not None:
+        return (root,)
+    scheme = settings.tracking_uri.partition(":")[0].lower().split("+")[0]
+    if scheme not in DATABASE_SCHEMES:
+        return ()  # a server keeps its own files
+    paths = [settings.cwd / DEFAULT_ARTIFACT_DIR]
+    database = settings.tracking_uri.partition("?")[0].removeprefix("sqlite:///")
+    if scheme == "sqlite" and database.startswith("/"):
+        paths.append(Path(database))
+    return tuple(paths)
+
+
 def read_earlier_outputs(source_name: str, settings: Settings) -> EarlierOutputs:
-    """The project's recorded outputs in the invocation's store (unreadable: none, warned)."""
-    try:
-        return earlier_outputs(open_store(settings), source_name)
-    except StoreError as exc:
-        log.warning("earlier runs' outputs unknown (%s): only this run's are left out", exc)
-        return EarlierOutputs()
+    """The project's recorded outputs in the invocation's store. A store that cannot be read
+    fails here with its own error, as it would a moment later when the run is created."""
+    return earlier_outputs(open_store(settings), source_name)

@@ -65,15 +65,15 @@ def git_tags(source: ProjectSource) -> dict[str, str]:
 
 
 def non_code_paths(
-    store_root: Path | None,
+    store_paths: Iterable[Path],
     environ: Mapping[str, str],
     parameters: Iterable[ResolvedParameter],
 ) -> tuple[Path, ...]:
-    """What is never a code change nor an input: the tracking store, mlrun's caches and the
-    outputs the run writes. Left in, every run's own writes would make the next one differ."""
+    """What is never a code change nor an input: the tracking store's files, mlrun's caches and
+    the outputs the run writes. Left in, every run's own writes would make the next differ."""
     caches = (cache_root(environ), env_cache_dir(environ), source_cache_dir(environ))
     outputs = (Path(p.value) for p in parameters if p.type == "path" and p.role == "output")
-    found = [*([store_root] if store_root is not None else []), *caches, staging_dir(environ)]
+    found = [*store_paths, *caches, staging_dir(environ)]
     return tuple(dict.fromkeys(Path(os.path.abspath(p)) for p in (*found, *outputs)))
 
 

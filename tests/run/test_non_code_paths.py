@@ -109,3 +109,27 @@ def test_what_an_entry_point_wrote_is_not_a_code_change_for_another_that_reads_i
     assert len(runs) == 1
     assert runs[0].data.tags["mlflow.source.git.dirty"] == "false"
     assert "mlrun.input.model.digest" in runs[0].data.tags
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["server", "database"])
+def test_recorded_outputs_are_read_back_from_a_tracking_server_or_a_database(
+    tmp_path: Path, kind: str
+) -> None:
+    """The same rule when the store is MLflow's server or a database, not ./mlruns."""
+    from tests.servers import MlflowServer
+
+    project = make_repo(tmp_path / "proj", {"MLproject": UNDECLARED_OUTPUT, "write.py": SCRIPT})
+    server = None
+    if kind == "server":
+        server = MlflowServer(f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "data").start()
+        uri = server.uri
+    else:
+        uri = f"sqlite:///{tmp_path / 'runs.db'}"
+    try:
+        _run(project, "--tracking-uri", uri, "--require-clean")
+        _run(project, "--tracking-uri", uri, "--require-clean")
+    finally:
+        if server is not None:
+            server.stop()
+    assert (tmp_path / "runs.log").read_text().count("ran") == 1
