@@ -34,6 +34,7 @@ from mlrun_cli.envs import (
 from mlrun_cli.errors import EnvBuildError, NotFoundError, UsageError
 from mlrun_cli.project.params import ResolvedCommand, parse_assignments, resolve_command
 from mlrun_cli.project.spec import EntryPoint, Project, load_project, select_entry_point
+from mlrun_cli.run.earlier_outputs import separate_outputs
 from mlrun_cli.run.host import host_description, host_name
 from mlrun_cli.run.interrupts import SignalGuard, interrupted_exit_code, stop_signals_interrupt
 from mlrun_cli.run.names import check_request_text, random_run_name
@@ -43,9 +44,7 @@ from mlrun_cli.run.provenance import (
     check_inputs_readable,
     diff_text,
     digest_input,
-    excluding,
     git_tags,
-    non_code_paths,
     run_record,
 )
 from mlrun_cli.run.run_key import RUN_KEY_TAG, RunKey, compute_run_key
@@ -55,7 +54,7 @@ from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.file_store import DEFAULT_EXPERIMENT_ID, now_ms
 from mlrun_cli.tracking.http_client import credential_values
-from mlrun_cli.tracking.store import Store, file_store_root, log_locations, open_store
+from mlrun_cli.tracking.store import Store, log_locations, open_store
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +169,7 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
     command = resolve_command(
         entry, given, settings.cwd, project.directory, secret_names=request.secret_params
     )
-    store_root = file_store_root(settings.tracking_uri)
-    source = excluding(source, non_code_paths(store_root, settings.environ, command.parameters))
+    source, command = separate_outputs(source, entry.name, command, settings)
     if request.require_clean and source.git is not None and source.git.dirty:
         changed = len(source.git.untracked) + source.git.diff.count("diff --git ")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -65,15 +65,15 @@ def git_tags(source: ProjectSource) -> dict[str, str]:
 
 
 def non_code_paths(
-    store_root: Path | None,
+    store_paths: Iterable[Path],
     environ: Mapping[str, str],
     parameters: Iterable[ResolvedParameter],
 ) -> tuple[Path, ...]:
-    """What is never a code change nor an input: the tracking store, mlrun's caches and the
-    outputs the run writes. Left in, every run's own writes would make the next one differ."""
+    """What is never a code change nor an input: the tracking store's files, mlrun's caches and
+    the outputs the run writes. Left in, every run's own writes would make the next differ."""
     caches = (cache_root(environ), env_cache_dir(environ), source_cache_dir(environ))
     outputs = (Path(p.value) for p in parameters if p.type == "path" and p.role == "output")
-    found = [*([store_root] if store_root is not None else []), *caches, staging_dir(environ)]
+    found = [*store_paths, *caches, staging_dir(environ)]
     return tuple(dict.fromkeys(Path(os.path.abspath(p)) for p in (*found, *outputs)))
 
 
@@ -151,6 +151,35 @@ def digest_path(path: Path) -> tuple[str, int, int]:
     return total.hexdigest(), size, files
 
 
+# Never part of a project's content: VCS data, caches, run stores, virtual environments.
+_SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "mlruns", ".venv", "venv"})
+
+
+def content_manifest(root: Path, excluded: Collection[Path] = ()) -> dict[str, str]:
+    """relative path -> sha256 of the project's files, leaving out the store, caches and
+    outputs (`excluded`): what a project outside git is, for its run key and reproduce."""
+    skipped = {Path(os.path.abspath(p)) for p in excluded}
+    manifest: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(os.path.abspath(dirpath))
+        dirnames[:] = sorted(
+            d for d in dirnames if d not in _SKIPPED_DIRS and here / d not in skipped
+        )
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if path.is_file() and here / name not in skipped:
+                manifest[path.relative_to(root).as_posix()] = digest_path(path)[0]
+    return manifest
+
+
+def manifest_digest(manifest: Mapping[str, str]) -> str:
+    """One digest of the whole manifest: names and contents, nothing else."""
+    total = hashlib.sha256()
+    for relative in manifest:  # in walk order, as run keys have always been computed
+        total.update(f"{relative}\0{manifest[relative]}\n".encode())
+    return total.hexdigest()
+
+
 def _files_below(root: Path) -> list[tuple[str, Path]]:
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -176,6 +205,14 @@ def _hash_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def _content(source: ProjectSource) -> dict[str, Any]:
+    """Outside git, the project's files by content: reproduce checks them against the tree."""
+    if source.git is not None or source.commit is not None:
+        return {}
+    manifest = content_manifest(source.directory, source.excluded)
+    return {"content": {"sha256": manifest_digest(manifest), "files": manifest}}
+
+
 def run_record(
     *,
     source: ProjectSource,
@@ -199,6 +236,8 @@ def run_record(
             "branch": source.branch,
             "repo_url": source.repo_url,
             "dirty": source.git.dirty if source.git is not None else False,
+            "excluded": [str(p) for p in source.excluded],
+            **_content(source),
         },
         "entry_point": entry_point,
         "parameters": [

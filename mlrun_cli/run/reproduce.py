@@ -19,12 +19,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from mlrun_cli.caches import cache_root, writable_cache_dir
 from mlrun_cli.context import Settings
 from mlrun_cli.errors import SourceError, UsageError
 from mlrun_cli.project.params import MASK
 from mlrun_cli.project.spec import EnvDecl
+from mlrun_cli.run.earlier_outputs import EarlierOutputs, mark_outputs, project_non_code
 from mlrun_cli.run.pipeline import RunOutput, RunPlan, RunRequest, RunResult, execute_run, plan_run
-from mlrun_cli.run.provenance import digest_path
+from mlrun_cli.run.provenance import content_manifest, digest_path, manifest_digest
 from mlrun_cli.sources.git import GitCache, git
 from mlrun_cli.sources.resolve import split_subdirectory
 from mlrun_cli.sources.uri import local_path_of
@@ -52,13 +54,14 @@ class ReproduceRequest:
 @dataclass(frozen=True)
 class ReproducePlan:
     original: RecordedRun
-    repository: str  # where the commit is fetched from
-    commit: str
+    repository: str  # where the commit is fetched from; outside git, the project directory
+    commit: str | None  # None: the directory, its content checked unchanged, runs in place
     subdirectory: str
     diff: str  # the recorded uncommitted changes ("" for a clean tree)
     untracked: tuple[str, ...]  # files that were untracked: named in the record, not kept
     entry_point: str
     parameters: tuple[tuple[str, str], ...]
+    outputs: frozenset[str]  # the parameters that were outputs: outputs again, never inputs
     manager: str
     python: str | None
     lock: str | None  # the recorded requirements.lock.txt
@@ -129,14 +132,13 @@ def plan_reproduce(request: ReproduceRequest, settings: Settings) -> ReproducePl
         )
     record: dict[str, Any] = json.loads(text)
     source: dict[str, Any] = record.get("source", {})
-    commit = source.get("commit")
-    if not commit:
-        raise SourceError(
-            f"run {run_id} ran from {source.get('directory')}, which is not in git: its code "
-            "cannot be checked out again"
-        )
-    repository, subdirectory = _repository(source, commit, run_id)
-    diff, untracked = _recorded_diff(store.read_artifact(original.info, artifacts.GIT_DIFF))
+    commit = source.get("commit") or None
+    untracked: tuple[str, ...] = ()
+    if commit is None:
+        repository, subdirectory, diff = str(unchanged_directory(source, settings, run_id)), "", ""
+    else:
+        repository, subdirectory = _repository(source, commit, run_id)
+        diff, untracked = _recorded_diff(store.read_artifact(original.info, artifacts.GIT_DIFF))
     if source.get("dirty") and not diff and not untracked:
         raise SourceError(f"run {run_id} ran from a changed tree, but {artifacts.GIT_DIFF} is gone")
     environment: dict[str, Any] = record.get("environment", {})
@@ -163,12 +165,57 @@ def plan_reproduce(request: ReproduceRequest, settings: Settings) -> ReproducePl
         untracked=untracked,
         entry_point=str(record.get("entry_point", "main")),
         parameters=_parameters(record.get("parameters", []), run_id),
+        outputs=frozenset(
+            str(p["name"]) for p in record.get("parameters", []) if p.get("role") == "output"
+        ),
         manager=manager,
         python=environment.get("python"),
         lock=lock,
         drift=tuple(drift),
         rtol=request.rtol,
     )
+
+
+def unchanged_directory(source: Mapping[str, Any], settings: Settings, run_id: str) -> Path:
+    """Outside git: the recorded directory, when its files are still those the run recorded
+    (the store, caches and outputs left out, as when it ran); else what changed."""
+    directory = Path(str(source.get("directory")))
+    content = source.get("content")
+    where = f"run {run_id} ran from {directory}, which is not in git"
+    if not isinstance(content, dict):
+        raise SourceError(
+            f"{where}, and its record has no content digest (recorded by an older mlrun): its "
+            "code cannot be checked"
+        )
+    if not directory.is_dir():
+        raise SourceError(f"{where} and no longer exists; restore it to reproduce the run")
+    excluded = [Path(p) for p in source.get("excluded", [])]
+    excluded += project_non_code(str(source.get("name") or directory), settings)
+    now = content_manifest(directory, excluded)
+    recorded = content.get("files")
+    if now == recorded or (recorded is None and manifest_digest(now) == content.get("sha256")):
+        return directory
+    raise SourceError(
+        f"{where}, and its files changed since: {_changes(recorded, now)}; "
+        "restore them to reproduce the run"
+    )
+
+
+def _changes(recorded: object, now: Mapping[str, str], shown: int = 10) -> str:
+    """The changed, added and removed files by name, the first few of each kind."""
+    if not isinstance(recorded, dict):
+        return "the content digest differs"
+    kinds = {
+        "changed": [n for n in recorded if n in now and now[n] != recorded[n]],
+        "added": [n for n in now if n not in recorded],
+        "removed": [n for n in recorded if n not in now],
+    }
+    parts = []
+    for kind, names in kinds.items():
+        if names:
+            more = f" and {len(names) - shown} more" if len(names) > shown else ""
+            parts.append(f"{kind} {', '.join(sorted(names)[:shown])}{more}")
+    return "; ".join(parts)
 
 
 def _repository(source: Mapping[str, Any], commit: str, run_id: str) -> tuple[str, str]:
@@ -237,12 +284,7 @@ def execute_reproduce(
         log.warning("untracked file %s of the original tree was not recorded; it is missing", name)
     for line in plan.drift:
         log.warning("%s", line)
-    checkout = GitCache.from_environment(settings.environ).checkout(plan.repository, plan.commit)
-    if plan.diff:
-        _apply(checkout.directory, plan.diff)
-    project_dir = (
-        checkout.directory / plan.subdirectory if plan.subdirectory else checkout.directory
-    )
+    project_dir, env_file = _project_directory(plan, settings)
     original = plan.original.info
     request = RunRequest(
         uri=str(project_dir),
@@ -253,8 +295,10 @@ def execute_reproduce(
         run_name=f"{original.run_name}-reproduced",
     )
     run_plan = replace(plan_run(request, settings), extra_tags={REPRODUCES_TAG: original.run_id})
+    outputs = EarlierOutputs(frozenset((plan.entry_point, name) for name in plan.outputs))
+    run_plan = replace(run_plan, command=mark_outputs(run_plan.command, plan.entry_point, outputs))
     if plan.manager in LOCKED_MANAGERS:
-        run_plan = _pinned(run_plan, plan, checkout.directory)
+        run_plan = _pinned(run_plan, plan, env_file)
     result = execute_run(run_plan, settings, output)
     reproduced = find_run(existing_store(settings), result.run.run_id).metrics
     names = sorted(set(plan.original.metrics) | set(reproduced))
@@ -265,6 +309,22 @@ def execute_reproduce(
     return ReproduceResult(original.run_id, result, comparisons)
 
 
+def _project_directory(plan: ReproducePlan, settings: Settings) -> tuple[Path, Path]:
+    """Where the project runs, and a file beside the code for the pinned env: outside git,
+    the recorded directory itself (the file goes to the cache); else a checkout with the diff
+    applied."""
+    if plan.commit is None:
+        cache = writable_cache_dir(cache_root(settings.environ) / "reproduce", "reproduce")
+        cache.mkdir(parents=True, exist_ok=True)
+        return Path(plan.repository), cache / f"{plan.original.info.run_id}.python_env.yaml"
+    checkout = GitCache.from_environment(settings.environ).checkout(plan.repository, plan.commit)
+    if plan.diff:
+        _apply(checkout.directory, plan.diff)
+    directory = checkout.directory
+    env_file = directory.parent / f"{directory.name}.python_env.yaml"
+    return (directory / plan.subdirectory if plan.subdirectory else directory), env_file
+
+
 def _apply(directory: Path, diff: str) -> None:
     patch = directory.parent / f"{directory.name}.diff"
     patch.write_text(diff if diff.endswith("\n") else diff + "\n", encoding="utf-8")
@@ -273,13 +333,12 @@ def _apply(directory: Path, diff: str) -> None:
         raise SourceError(f"the recorded diff does not apply: {applied.stderr.strip()[:300]}")
 
 
-def _pinned(run_plan: RunPlan, plan: ReproducePlan, checkout: Path) -> RunPlan:
+def _pinned(run_plan: RunPlan, plan: ReproducePlan, env_file: Path) -> RunPlan:
     """The same manager, asked for exactly the recorded package versions and Python."""
     assert plan.lock is not None  # checked when planning
     pins = [line.strip() for line in plan.lock.splitlines()]
     pins = [line for line in pins if line and not line.startswith("#")]
     python = plan.python or run_plan.env_plan.description.rsplit(" ", 1)[-1]
-    env_file = checkout.parent / f"{checkout.name}.python_env.yaml"
     lines = [f'python: "{python}"', "dependencies:", *(f"  - {json.dumps(p)}" for p in pins)]
     env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     origin = f"the lock file of run {plan.original.info.run_id}"
@@ -293,7 +352,9 @@ def describe_plan(plan: ReproducePlan) -> list[str]:
     lines = [
         f"reproduce run {plan.original.info.run_id} ({plan.original.info.run_name})",
         f"code: commit {plan.commit} of {plan.repository}"
-        + (f" (subdirectory {plan.subdirectory})" if plan.subdirectory else ""),
+        + (f" (subdirectory {plan.subdirectory})" if plan.subdirectory else "")
+        if plan.commit is not None
+        else f"code: {plan.repository} in place, its files unchanged since the run",
         f"uncommitted changes: {len(plan.diff.splitlines())} diff lines applied"
         if plan.diff
         else "uncommitted changes: none",

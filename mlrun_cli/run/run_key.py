@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING
 from mlrun_cli.envs.base import EnvPlan
 from mlrun_cli.envs.cache import EnvInputs
 from mlrun_cli.errors import NotFoundError, StoreError, UsageError
-from mlrun_cli.run.provenance import InputDigest, diff_text, digest_input, digest_path
+from mlrun_cli.run.provenance import (
+    InputDigest,
+    content_manifest,
+    diff_text,
+    digest_input,
+    digest_path,
+    manifest_digest,
+)
 from mlrun_cli.sources.resolve import ProjectSource
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.file_store import DEFAULT_EXPERIMENT_ID, now_ms
@@ -36,10 +43,8 @@ RUN_KEY_TAG = "mlrun.run_key"
 REUSED_FROM_TAG = "mlrun.reused_from"
 KEY_FORMAT = "1"  # bumped when what goes into the key changes, so old keys stop matching
 REUSE_MODES = ("skip", "record")
-# Never part of a project's content: VCS data, caches, run stores, virtual environments.
 # Tags of the earlier run that belong to it alone, not to a run that reuses its result.
 _OWN_TAGS = frozenset({"mlflow.runName", "mlflow.parentRunId", "mlrun.reproduces"})
-_SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "mlruns", ".venv", "venv"})
 
 
 @dataclass(frozen=True)
@@ -116,24 +121,7 @@ def source_fingerprint(source: ProjectSource) -> str:
         return digest.hexdigest()
     if source.commit is not None:  # a clean checkout of a git source
         return f"git {source.commit}"
-    return f"content {_content_digest(source.directory, source.excluded)}"
-
-
-def _content_digest(root: Path, excluded: Collection[Path] = ()) -> str:
-    """The project's files by content, leaving out the store, caches and outputs (`excluded`)."""
-    skipped = {Path(os.path.abspath(p)) for p in excluded}
-    total = hashlib.sha256()
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(os.path.abspath(dirpath))
-        dirnames[:] = sorted(
-            d for d in dirnames if d not in _SKIPPED_DIRS and here / d not in skipped
-        )
-        for name in sorted(filenames):
-            path = Path(dirpath) / name
-            if path.is_file() and here / name not in skipped:
-                relative = path.relative_to(root).as_posix()
-                total.update(f"{relative}\0{digest_path(path)[0]}\n".encode())
-    return total.hexdigest()
+    return f"content {manifest_digest(content_manifest(source.directory, source.excluded))}"
 
 
 def env_plan_key(plan: EnvPlan) -> str:

@@ -24,6 +24,7 @@ from mlrun_cli.context import Settings
 from mlrun_cli.envs import BuildProgress, PreparedEnv, SilentProgress
 from mlrun_cli.errors import EnvBuildError, MlrunError, ParameterError, StoreError, UsageError
 from mlrun_cli.project.params import ResolvedCommand, resolve_command
+from mlrun_cli.run.earlier_outputs import mark_outputs, read_earlier_outputs
 from mlrun_cli.run.interrupts import interrupted_exit_code
 from mlrun_cli.run.pipeline import (
     RunOutput,
@@ -197,6 +198,7 @@ def _commands(
     """Each point's values against their declared types; every bad value reported at once."""
     commands: list[ResolvedCommand] = []
     problems: dict[str, None] = {}  # ordered and without repeats
+    earlier = read_earlier_outputs(base.source.source_name, settings)
     for index, point in enumerate(points, start=1):
         try:
             command = resolve_command(
@@ -206,6 +208,7 @@ def _commands(
             for line in exc.lines():
                 problems.setdefault(f"point {index} ({label(point)}): {line}")
             continue
+        command = mark_outputs(command, base.entry.name, earlier)
         commands.append(command.relocated(base.env_plan.path_map))
     if problems:
         raise ParameterError("\n".join(problems))

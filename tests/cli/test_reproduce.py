@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mlrun_cli.context import Settings
+from mlrun_cli.errors import SourceError
+from mlrun_cli.run.reproduce import ReproduceRequest, plan_reproduce
 from mlrun_cli.tracking.file_store import FileStore
 from tests.gitrepos import make_repo
 
@@ -108,16 +116,116 @@ def test_dry_run_says_what_would_be_done_and_runs_nothing(cli, tmp_path) -> None
     assert len(FileStore(tmp_path / "mlruns").stored_runs(["0"])) == 1
 
 
-def test_code_outside_git_or_an_unreachable_commit_is_refused(cli, make_project, tmp_path) -> None:
-    make_project(PROJECT)
-    done = cli("run", "project", "--no-env", "--json")
-    run_id = json.loads(done.stdout)["run"]["run_id"]
-    refused = cli("reproduce", run_id)
-    assert refused.exit_code == 5
-    assert "which is not in git: its code cannot be checked out again" in refused.stderr
-
+def test_an_unreachable_commit_is_refused(cli, tmp_path) -> None:
     in_git = original_run(cli, tmp_path)
     shutil.rmtree(tmp_path / "repo" / ".git")
     refused = cli("reproduce", in_git)
     assert refused.exit_code == 5
     assert "is not reachable" in refused.stderr
+
+
+def test_a_run_outside_git_is_reproduced_in_place_while_its_files_are_unchanged(
+    cli, make_project, tmp_path
+) -> None:
+    project = make_project(PROJECT)
+    done = cli("run", "project", "--no-env", "-P", "k=3", "--json")
+    run_id = json.loads(done.stdout)["run"]["run_id"]
+    (project / "__pycache__").mkdir()  # neither bytecode nor the store counts as code
+    (project / "__pycache__" / "score.pyc").write_text("")
+
+    dry = cli("reproduce", run_id, "--dry-run")
+    assert dry.exit_code == 0, dry.stderr
+    assert f"code: {project} in place, its files unchanged since the run" in dry.stdout
+    done = cli("reproduce", run_id, "--json")
+    assert done.exit_code == 0, done.stderr
+    result = json.loads(done.stdout)["reproduce"]
+    assert result["metrics"] == [
+        {"name": "score", "original": 112.0, "reproduced": 112.0, "matches": True}
+    ]
+    new = stored(tmp_path, result["run_id"])
+    assert new.params == stored(tmp_path, run_id).params
+    assert new.tags["mlrun.reproduces"] == run_id
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda p: (p / "score.py").write_text("OFFSET = 1\n"), "changed score.py"),
+        (lambda p: (p / "extra.py").write_text(""), "added extra.py"),
+        (lambda p: (p / "score.py").unlink(), "removed score.py"),
+        (lambda p: (p / "sub").mkdir() or (p / "sub" / "a.py").write_text(""), "added sub/a.py"),
+    ],
+)
+def test_a_run_outside_git_whose_files_changed_is_refused_naming_them(
+    cli, make_project, change, said: str
+) -> None:
+    project = make_project(PROJECT)
+    done = cli("run", "project", "--no-env", "--json")
+    run_id = json.loads(done.stdout)["run"]["run_id"]
+    change(project)
+    refused = cli("reproduce", run_id)
+    assert refused.exit_code == 5
+    assert f"which is not in git, and its files changed since: {said}" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_a_run_outside_git_recorded_without_its_files_is_refused(
+    cli, make_project, tmp_path
+) -> None:
+    """A record written before file manifests were kept cannot say what the code was."""
+    make_project(PROJECT)
+    done = cli("run", "project", "--no-env", "--json")
+    run_id = json.loads(done.stdout)["run"]["run_id"]
+    record = next((tmp_path / "mlruns").glob(f"*/{run_id}/artifacts/provenance/run.json"))
+    document = json.loads(record.read_text())
+    del document["source"]["content"]
+    record.write_text(json.dumps(document))
+    refused = cli("reproduce", run_id)
+    assert refused.exit_code == 5
+    assert "its record has no content digest (recorded by an older mlrun)" in refused.stderr
+
+
+NAMES = ("a.txt", "b.txt", "sub/c.txt", "sub/d.txt")
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    changed=st.sets(st.sampled_from(NAMES)),
+    removed=st.sets(st.sampled_from(NAMES)),
+    added=st.sets(st.sampled_from(("new.txt", "sub/new.txt", "deep/er/new.txt"))),
+)
+def test_what_changed_outside_git_is_named_file_by_file(
+    cli, make_project, tmp_path, changed: set[str], removed: set[str], added: set[str]
+) -> None:
+    project = tmp_path / "project"
+    if not project.exists():  # one run for all the examples
+        make_project({**PROJECT, **{name: name for name in NAMES}})
+        done = cli("run", "project", "--no-env", "--json")
+        (tmp_path / "run_id").write_text(json.loads(done.stdout)["run"]["run_id"])
+    run_id = (tmp_path / "run_id").read_text()
+    changed -= removed
+    for name in changed:
+        (project / name).write_text("edited")
+    for name in removed:
+        (project / name).unlink()
+    for name in added:
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text("new")
+    try:
+        settings_ = Settings.resolve(None, cwd=tmp_path, environ=dict(os.environ))
+        if not (changed or removed or added):
+            assert plan_reproduce(ReproduceRequest(run_id), settings_).commit is None
+            return
+        with pytest.raises(SourceError) as raised:
+            plan_reproduce(ReproduceRequest(run_id), settings_)
+        said = str(raised.value).split("changed since: ", 1)[1]
+        for kind, names in (("changed", changed), ("added", added), ("removed", removed)):
+            part = next((p for p in said.split("; ") if p.startswith(kind + " ")), "")
+            assert set(part.removeprefix(kind + " ").split(", ")) - {""} == set(names), said
+    finally:
+        for name in added:
+            (project / name).unlink()
+        for name in changed | removed:
+            (project / name).write_text(name)

@@ -227,3 +227,18 @@ def test_the_fast_meta_reader_agrees_with_pyyaml_or_defers_to_it(value: str) -> 
     fast = parse_flat_meta(text)
     if fast is not None:
         assert fast == yaml.safe_load(text)
+
+
+def test_runs_tagged_finds_the_active_runs_with_a_tag_prefix_only(tmp_path) -> None:
+    store = FileStore(tmp_path / "mlruns")
+    store.ensure()
+    experiment = store.get_or_create_experiment("e")
+    wrote = store.create_run(experiment, "wrote", "u", {"mlrun.output.model.digest": "ab"})
+    nested = store.create_run(experiment, "nested", "u", {"mlrun.output.a/b.digest": "cd"})
+    store.create_run(experiment, "plain", "u", {"mlrun.input.data.digest": "ef"})
+    deleted = store.create_run(experiment, "gone", "u", {"mlrun.output.x.digest": "01"})
+    store.set_run_lifecycle(deleted, "deleted")
+    (tmp_path / "mlruns" / experiment.experiment_id / "stray").mkdir()  # not a run
+
+    found = {run.info.run_id for run in store.runs_tagged("mlrun.output.")}
+    assert found == {wrote.run_id, nested.run_id}
