@@ -110,9 +110,12 @@ class GroupProcess:
         return returncode
 
 
-def spawn_group(argv: tuple[str, ...], cwd: Path, env: Mapping[str, str]) -> GroupProcess:
+def spawn_group(
+    argv: tuple[str, ...], cwd: Path, env: Mapping[str, str], grace: float
+) -> GroupProcess:
     """Start `argv` in a new session and process group led by the group supervisor, which
-    ends the group if this process dies. A session rather than only a group: Ctrl-C on the
+    ends the group if this process dies, or what is left of it after a stop (SIGTERM, SIGKILL
+    after `grace` seconds). A session rather than only a group: Ctrl-C on the
     terminal reaches mlrun alone, which forwards it once, and works the same from any thread
     (no preexec_fn)."""
     # A background process group that reads the terminal would be stopped (SIGTTIN).
@@ -120,7 +123,7 @@ def spawn_group(argv: tuple[str, ...], cwd: Path, env: Mapping[str, str]) -> Gro
     if shutil.which(argv[0], path=env.get("PATH", os.defpath)) is None:
         raise LaunchError(f"cannot start {argv[0]!r}: No such file or directory")
     watched, lifeline = os.pipe()
-    supervisor = (sys.executable, "-I", "-S", str(SUPERVISOR), str(watched))
+    supervisor = (sys.executable, "-I", "-S", str(SUPERVISOR), str(watched), str(grace))
     try:
         popen = subprocess.Popen(
             [*supervisor, *argv],
