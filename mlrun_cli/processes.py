@@ -138,10 +138,18 @@ def spawn_group(
         )
     except OSError as exc:
         os.close(lifeline)
-        raise LaunchError(f"cannot start {argv[0]!r}: {exc.strerror}") from None
+        raise LaunchError(_spawn_failure(exc, cwd)) from None
     finally:
         os.close(watched)
     return GroupProcess(popen, lifeline)
+
+
+def _spawn_failure(exc: OSError, cwd: Path) -> str:
+    """Name what could not be used: the working directory or the interpreter that runs the
+    supervisor; not the command, which the supervisor starts and reports on itself."""
+    if exc.filename is not None and os.fsdecode(exc.filename) == str(cwd):
+        return f"cannot enter the project directory {cwd}: {exc.strerror}"
+    return f"cannot start the entry point's supervisor with {sys.executable}: {exc.strerror}"
 
 
 def _stdin_is_terminal() -> bool:

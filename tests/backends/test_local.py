@@ -69,9 +69,23 @@ def test_the_local_backend_masks_secrets_and_reports_a_killing_signal(tmp_path) 
     assert (outcome.returncode, outcome.killed_by, outcome.interrupted_by) == (143, 15, None)
 
 
-def test_a_missing_working_directory_is_a_launch_error(tmp_path) -> None:
-    with pytest.raises(LaunchError, match="cannot start 'bash'"):
+def test_a_missing_working_directory_is_a_launch_error_naming_it(tmp_path) -> None:
+    with pytest.raises(LaunchError, match=f"cannot enter the project directory {tmp_path}/gone: "):
         select_backend("local").launch(request(tmp_path / "gone", "true"))
+
+
+def test_an_interpreter_that_cannot_be_executed_is_named_not_bash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    interpreter = tmp_path / "python"
+    interpreter.write_text("")
+    interpreter.chmod(0o644)  # not executable, even for root
+    monkeypatch.setattr(sys, "executable", str(interpreter))
+    with pytest.raises(LaunchError) as raised:
+        select_backend("local").launch(request(tmp_path, "true"))
+    assert str(raised.value) == (
+        f"cannot start the entry point's supervisor with {interpreter}: Permission denied"
+    )
 
 
 def _signal_when_started(stop: StopRequest, started: Path, signum: int) -> threading.Thread:
