@@ -95,8 +95,10 @@ def _the_run(project: Path) -> dict[str, object]:
     return run
 
 
-def _assert_stopped_cleanly(project: Path, code: int, stderr: str, elapsed: float) -> None:
-    assert code == 130, stderr
+def _assert_stopped_cleanly(
+    project: Path, code: int, stderr: str, elapsed: float, expected: int = 130
+) -> None:
+    assert code == expected, stderr
     assert "Traceback" not in stderr
     assert elapsed < GRACE_SECONDS + MARGIN_SECONDS, f"mlrun took {elapsed:.1f}s to exit"
     run = _the_run(project)
@@ -116,14 +118,18 @@ def _assert_stopped_cleanly(project: Path, code: int, stderr: str, elapsed: floa
 
 
 @pytest.mark.parametrize("entry", ["background", "grandchild", "clean_exit"])
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize(
+    ("signum", "code"),
+    [(signal.SIGINT, 130), (signal.SIGTERM, 130), (signal.SIGHUP, 129)],
+    ids=["ctrl-c", "sigterm", "sighup"],
+)
 def test_a_stop_leaves_nothing_of_the_group_and_the_run_killed(
-    tmp_path: Path, entry: str, signum: int
+    tmp_path: Path, entry: str, signum: int, code: int
 ) -> None:
     project = _project(tmp_path)
     process = _start(project, entry)
     os.kill(process.pid, signum)
-    _assert_stopped_cleanly(project, *_finish(process, time.monotonic()))
+    _assert_stopped_cleanly(project, *_finish(process, time.monotonic()), expected=code)
 
 
 @pytest.mark.parametrize("signals", [(signal.SIGINT,), (signal.SIGTERM,), (signal.SIGINT,
