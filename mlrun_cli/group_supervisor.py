@@ -1,13 +1,13 @@
 """The leader of an entry point's process group: it ends the group when mlrun dies.
 
 mlrun (`processes.spawn_group`) starts this file with its own interpreter
-(`python -I -S group_supervisor.py FD GRACE COMMAND...`) as the leader of a new session, and keeps
-the write end of a pipe whose read end is FD. The supervisor starts COMMAND (the entry point)
+(`python -I -S group_supervisor.py FD GRACE COMMAND...`) as the leader of a new session, and
+keeps the write end of a pipe whose read end is FD. The supervisor starts COMMAND (the entry point)
 in its session, waits for it and exits the way it exited (same code, same signal), so the
 runner sees the entry point's own outcome. If the pipe reaches end-of-file while the entry
 point runs, mlrun is gone, however it died (`kill -9` included, since the kernel closes a dead
-process's descriptors): the supervisor sends SIGTERM to the whole group, and SIGKILL after a
-grace period (GRACE seconds), itself included. An entry point thus never outlives a killed runner.
+process's descriptors): the supervisor sends SIGTERM to the whole group, and SIGKILL after
+GRACE seconds, itself included. An entry point thus never outlives a killed runner.
 
 Why this and not `PR_SET_PDEATHSIG` in a tiny exec wrapper: the death signal fires when the
 parent *thread* that forked the child ends (a sweep or an embedding host launches from worker
