@@ -110,9 +110,12 @@ class GroupProcess:
         return returncode
 
 
-def spawn_group(argv: tuple[str, ...], cwd: Path, env: Mapping[str, str]) -> GroupProcess:
+def spawn_group(
+    argv: tuple[str, ...], cwd: Path, env: Mapping[str, str], grace: float
+) -> GroupProcess:
     """Start `argv` in a new session and process group led by the group supervisor, which
-    ends the group if this process dies. A session rather than only a group: Ctrl-C on the
+    ends the group if this process dies, or what is left of it after a stop (SIGTERM, SIGKILL
+    after `grace` seconds). A session rather than only a group: Ctrl-C on the
     terminal reaches mlrun alone, which forwards it once, and works the same from any thread
     (no preexec_fn)."""
     # A background process group that reads the terminal would be stopped (SIGTTIN).
@@ -120,7 +123,7 @@ def spawn_group(argv: tuple[str, ...], cwd: Path, env: Mapping[str, str]) -> Gro
     if shutil.which(argv[0], path=env.get("PATH", os.defpath)) is None:
         raise LaunchError(f"cannot start {argv[0]!r}: No such file or directory")
     watched, lifeline = os.pipe()
-    supervisor = (sys.executable, "-I", "-S", str(SUPERVISOR), str(watched))
+    supervisor = (sys.executable, "-I", "-S", str(SUPERVISOR), str(watched), str(grace))
     try:
         popen = subprocess.Popen(
             [*supervisor, *argv],
@@ -135,10 +138,18 @@ def spawn_group(argv: tuple[str, ...], cwd: Path, env: Mapping[str, str]) -> Gro
         )
     except OSError as exc:
         os.close(lifeline)
-        raise LaunchError(f"cannot start {argv[0]!r}: {exc.strerror}") from None
+        raise LaunchError(_spawn_failure(exc, cwd)) from None
     finally:
         os.close(watched)
     return GroupProcess(popen, lifeline)
+
+
+def _spawn_failure(exc: OSError, cwd: Path) -> str:
+    """Name what could not be used: the working directory or the interpreter that runs the
+    supervisor; not the command, which the supervisor starts and reports on itself."""
+    if exc.filename is not None and os.fsdecode(exc.filename) == str(cwd):
+        return f"cannot enter the project directory {cwd}: {exc.strerror}"
+    return f"cannot start the entry point's supervisor with {sys.executable}: {exc.strerror}"
 
 
 def _stdin_is_terminal() -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from typing import IO
@@ -14,6 +15,7 @@ from mlrun_cli.backends.streams import StopRequest, handling_signals, start_pump
 from mlrun_cli.processes import GroupProcess, spawn_group
 
 _CHUNK = 65536
+PUMP_DRAIN_SECONDS = 5.0
 
 
 class LocalBackend:
@@ -24,9 +26,11 @@ class LocalBackend:
         env.setdefault("PYTHONUNBUFFERED", "1")  # output reaches the logs as it is printed
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(RUNTIME_DIR), env.get("PYTHONPATH")]))
         started = time.time()
-        process = spawn_group(("bash", "-c", request.command), request.project_dir, env)
         stop = request.stop or StopRequest()
-        with handling_signals(stop):
+        with handling_signals(stop):  # from before the group exists: no signal is lost
+            process = spawn_group(
+                ("bash", "-c", request.command), request.project_dir, env, request.grace_seconds
+            )
             _announce(process, request)
             pumps = [
                 start_pump(_chunks(process.stdout), request.stdout_log, request.echo_stdout,
@@ -35,16 +39,33 @@ class LocalBackend:
                            request.redact),
             ]  # fmt: skip
             returncode = _wait(process, stop, request.grace_seconds)
-            for pump in pumps:
-                pump.join(timeout=5.0)  # a detached grandchild may keep a pipe open
+            _drain(pumps, PUMP_DRAIN_SECONDS)
         killed_by = -returncode if returncode < 0 else None
         return Outcome(
-            returncode=128 + killed_by if killed_by else returncode,
+            returncode=_exit_code(returncode, stop.signum),
             started=started,
             ended=time.time(),
             killed_by=killed_by,
             interrupted_by=stop.signum,
         )
+
+
+def _exit_code(returncode: int, stopped_by: int | None) -> int:
+    """128 + the signal that killed the entry point; after a stop that it answered with a
+    clean exit, 128 + the stop signal, so a KILLED run never records exit code 0."""
+    if returncode < 0:
+        return 128 - returncode
+    if returncode == 0 and stopped_by is not None:
+        return 128 + stopped_by
+    return returncode
+
+
+def _drain(pumps: list[threading.Thread], timeout: float) -> None:
+    """Let the pumps copy the last output, within one deadline for all: a process that left
+    the group (setsid) may hold a pipe open for ever."""
+    deadline = time.monotonic() + timeout
+    for pump in pumps:
+        pump.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 def _announce(process: GroupProcess, request: LaunchRequest) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
@@ -18,26 +19,64 @@ from typing import IO
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-class StopRequest:
-    """Signal state shared between the signal handler and a backend's wait loop."""
+class _Received:
+    """What the signal handler records. A handler runs between two bytecodes of the main
+    thread, possibly inside a lock the main thread holds or inside another handler (GNU
+    `timeout` sends two signals): it only assigns plain attributes, so it can never block."""
 
     def __init__(self) -> None:
         self.signum: int | None = None  # the first signal received
         self.forced = False  # a second one arrived: stop now
-        self.pending = threading.Event()  # set until the wait loop has acted on it
+        self.count = 0  # grows with every signal (a re-entered handler may lose a step)
+
+
+class StopRequest:
+    """Signal state shared between the signal handler and a backend's wait loop, which polls
+    it (`take`, `wait`) rather than being woken: waking needs a lock, a lock can deadlock."""
+
+    POLL_SECONDS = 0.02
+
+    def __init__(self, received: _Received | None = None) -> None:
+        self._received = received or _Received()
+        self._acted_on = 0  # the count of signals when the wait loop last acted
+
+    @property
+    def signum(self) -> int | None:
+        return self._received.signum
+
+    @property
+    def forced(self) -> bool:
+        return self._received.forced
 
     def handle(self, signum: int, _frame: object) -> None:
-        if self.signum is None:
-            self.signum = signum
+        received = self._received
+        if received.signum is None:
+            received.signum = signum
         else:
-            self.forced = True
-        self.pending.set()
+            received.forced = True
+        received.count += 1
+
+    def sharing(self) -> StopRequest:
+        """Another request fed by the same signals, with its own record of what it acted on
+        (a sweep's children); one that starts after a signal sees it at once."""
+        return StopRequest(self._received)
 
     def take(self, timeout: float) -> bool:
-        """Whether a signal arrived (within `timeout`) that the wait loop has not acted on."""
-        if not self.pending.wait(timeout):
+        """Whether a signal arrived (within `timeout`) that the wait loop has not acted on;
+        from now on it counts as acted on."""
+        if not self.wait(timeout):
             return False
-        self.pending.clear()
+        self._acted_on = self._received.count
+        return True
+
+    def wait(self, timeout: float) -> bool:
+        """Whether a signal not yet acted on arrives within `timeout` (leaving it untaken)."""
+        deadline = time.monotonic() + timeout
+        while self._received.count == self._acted_on:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(self.POLL_SECONDS, remaining))
         return True
 
 

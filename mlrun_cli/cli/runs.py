@@ -311,7 +311,8 @@ def gc(tracking_uri: str | None) -> None:
     for item in stuck:
         info = item.run.info
         ended = "; its leftover processes were killed" if item.group_ended else ""
-        click.echo(f"Run {info.run_id} ({info.run_name}) marked KILLED{ended}")
+        what = "marked KILLED" if item.marked_killed else f"had ended {info.status.name}"
+        click.echo(f"Run {info.run_id} ({info.run_name}) {what}{ended}")
     settled = reconcile_jobs(settings)
     for run in settled:
         reason = run.tags.get("mlrun.engine.reason", "")

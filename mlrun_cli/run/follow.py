@@ -91,7 +91,7 @@ def follow_run(
                 tail.pump()
             if run.info.status in FINAL:
                 break
-            stop.pending.wait(POLL_SECONDS)
+            stop.wait(POLL_SECONDS)
             run = store.get_run(run_id)
     if backend is not None and STATE_TAG not in run.tags:
         await_record(store, run)

@@ -28,6 +28,12 @@ def interrupted_exit_code(signum: int) -> int:
     return 128 + signal.SIGHUP if signum == signal.SIGHUP else 128 + signal.SIGINT
 
 
+def killed_exit_code(exc: KeyboardInterrupt) -> int:
+    """The exit code a run stopped before its entry point ended records: 128 + the signal
+    (a plain KeyboardInterrupt is Ctrl-C)."""
+    return 128 + (exc.signum if isinstance(exc, RunInterrupted) else signal.SIGINT)
+
+
 class RunInterrupted(KeyboardInterrupt):
     """A stop signal arrived while mlrun prepared the run; a KeyboardInterrupt for every
     handler that already treats Ctrl-C as "stop", with the signal and the exit code it means."""
@@ -46,9 +52,12 @@ class SignalGuard:
         self.pending: int | None = None  # a held signal
 
     def handle(self, signum: int, _frame: FrameType | None) -> None:
+        """Raise once; the signals that follow (a storm, GNU `timeout`'s second one) are only
+        recorded, so that none can break into the cleanup the first one started."""
         if self.holding:
             self.pending = self.pending or signum
             return
+        self.holding = True
         raise RunInterrupted(signum)
 
     def hold(self) -> None:

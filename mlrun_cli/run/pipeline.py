@@ -36,7 +36,12 @@ from mlrun_cli.project.params import ResolvedCommand, parse_assignments, resolve
 from mlrun_cli.project.spec import EntryPoint, Project, load_project, select_entry_point
 from mlrun_cli.run.earlier_outputs import separate_outputs
 from mlrun_cli.run.host import host_description, host_name
-from mlrun_cli.run.interrupts import SignalGuard, interrupted_exit_code, stop_signals_interrupt
+from mlrun_cli.run.interrupts import (
+    SignalGuard,
+    interrupted_exit_code,
+    killed_exit_code,
+    stop_signals_interrupt,
+)
 from mlrun_cli.run.names import check_request_text, random_run_name
 from mlrun_cli.run.node import claim_run, keep_submitted_source
 from mlrun_cli.run.provenance import (
@@ -254,8 +259,9 @@ def _execute_run(
         # started), the run must not stay RUNNING.
         guard.hold()
         interrupted = isinstance(exc, KeyboardInterrupt)
-        if interrupted:
+        if isinstance(exc, KeyboardInterrupt):
             log.warning("run %s KILLED while it was being prepared", run.run_id)
+            store.set_tags(run, {"mlrun.exit_code": str(killed_exit_code(exc))})
         run = store.finish_run(run, RunStatus.KILLED if interrupted else RunStatus.FAILED, now_ms())
         write_run_record(plan, store, run, prepared, None)
         store.publish(run)

@@ -99,12 +99,29 @@ def _is_recorded_group(pgid: int, leader_start: int) -> bool:
 
 def group_members(pgid: int) -> dict[int, int]:
     """pid -> start ticks of the live processes of the group (zombies excluded)."""
-    members = {}
+    return {pid: start for pid, (group, start) in _live_processes().items() if group == pgid}
+
+
+def live_group_ids() -> set[int]:
+    """The process groups with a live process on this machine (one look at /proc for all)."""
+    return {group for group, _ in _live_processes().values()}
+
+
+def has_live_group(tags: dict[str, str], live: set[int]) -> bool:
+    """Whether the run's recorded group id is among `live` (a cheap check before the exact
+    one of `end_recorded_group`)."""
+    pgid = tags.get(PGID_TAG, "")
+    return tags.get("mlrun.runner.host") == host_name() and pgid.isdigit() and int(pgid) in live
+
+
+def _live_processes() -> dict[int, tuple[int, int]]:
+    """pid -> (process group, start ticks) of every live process (zombies excluded)."""
+    processes = {}
     with contextlib.suppress(OSError):
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
                 continue
             fields = _stat_fields(entry.name)
-            if fields is not None and fields[0] != "Z" and int(fields[2]) == pgid:
-                members[int(entry.name)] = int(fields[19])
-    return members
+            if fields is not None and fields[0] != "Z":
+                processes[int(entry.name)] = (int(fields[2]), int(fields[19]))
+    return processes

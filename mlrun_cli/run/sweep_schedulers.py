@@ -7,7 +7,7 @@ which needs the whole plan, not a launch per point); Ray jobs would plug in here
 then asking for them is a clear error.
 
 Backends install signal handlers only on the main thread, so a scheduler takes Ctrl-C itself
-(`StopAll`) and passes it to every running child's own stop request.
+(`StopAll`) and shares it with every running child's own stop request.
 """
 
 from __future__ import annotations
@@ -26,28 +26,11 @@ Launch = Callable[[int, StopRequest], RunStatus]
 
 
 class StopAll(StopRequest):
-    """The sweep's signal state: a signal also goes to every child's own stop request."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.children: list[StopRequest] = []
-        self.lock = threading.Lock()
-
-    def handle(self, signum: int, frame: object) -> None:
-        super().handle(signum, frame)
-        with self.lock:
-            children = list(self.children)
-        for child in children:
-            child.handle(signum, frame)
+    """The sweep's signal state: every child's stop request shares the signals it receives
+    (the signal handler itself takes no lock, see backends.streams)."""
 
     def child(self) -> StopRequest:
-        stop = StopRequest()
-        with self.lock:
-            self.children.append(stop)
-            signum = self.signum
-        if signum is not None:  # a child that begins during the shutdown stops at once
-            stop.handle(signum, None)
-        return stop
+        return self.sharing()
 
 
 class SweepScheduler(Protocol):

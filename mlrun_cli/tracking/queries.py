@@ -10,7 +10,12 @@ from typing import Any
 from mlrun_cli.backends.jobs import JOB_BACKENDS
 from mlrun_cli.context import Settings
 from mlrun_cli.errors import NotFoundError, StoreError, UsageError
-from mlrun_cli.run.runner_identity import end_recorded_group, runner_alive
+from mlrun_cli.run.runner_identity import (
+    end_recorded_group,
+    has_live_group,
+    live_group_ids,
+    runner_alive,
+)
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import ACTIVE, DELETED, RunStatus
 from mlrun_cli.tracking.file_store import now_ms
@@ -249,19 +254,22 @@ def set_lifecycle(settings: Settings, prefix: str, stage: str) -> RecordedRun:
 class CollectedRun:
     run: RecordedRun
     group_ended: bool  # its entry point's process group still ran, and was killed
+    marked_killed: bool = True  # False: the run had ended; only its leftover processes ran
 
 
 def gc(settings: Settings) -> list[CollectedRun]:
     """Mark KILLED the RUNNING runs whose runner, on this host, is gone, and end what is left
-    of their entry points (the recorded process group, after checking it is still that one)."""
+    of their entry points (the recorded process group, after checking it is still that one);
+    also of runs that ended but left processes in their group."""
     store = existing_store(settings)
     experiments = [e.experiment_id for e in store.list_experiments("all")]
-    stuck = [
+    runs = [
         r
         for r in store.stored_runs(experiments, "all")
-        if r.info.status == RunStatus.RUNNING
-        and r.tags.get("mlrun.backend") not in JOB_BACKENDS  # their engine settles them
-        and runner_alive(r.tags) is False
+        if r.tags.get("mlrun.backend") not in JOB_BACKENDS  # their engine settles them
+    ]
+    stuck = [
+        r for r in runs if r.info.status == RunStatus.RUNNING and runner_alive(r.tags) is False
     ]
     collected = []
     for run in stuck:
@@ -270,4 +278,10 @@ def gc(settings: Settings) -> list[CollectedRun]:
         note = "; its process group was killed" if ended else ""
         store.set_tags(run.info, {"mlrun.gc": f"runner process was gone{note}"})
         collected.append(CollectedRun(run, ended))
+    live = live_group_ids()
+    for run in runs:
+        if run.info.status == RunStatus.RUNNING or not has_live_group(run.tags, live):
+            continue
+        if runner_alive(run.tags) is False and end_recorded_group(run.tags):
+            collected.append(CollectedRun(run, group_ended=True, marked_killed=False))
     return collected

@@ -48,11 +48,17 @@ def only_run(store: Path):
 
 
 @pytest.mark.parametrize(
-    ("signum", "exit_code"),
-    [(signal.SIGTERM, 130), (signal.SIGHUP, 129), (signal.SIGINT, 130)],
+    ("signum", "exit_code", "storm"),
+    [
+        (signal.SIGTERM, 130, 1),
+        (signal.SIGHUP, 129, 1),
+        (signal.SIGINT, 130, 1),
+        (signal.SIGINT, 130, 50),  # the signals after the first never break into the cleanup
+        (signal.SIGTERM, 130, 50),
+    ],
 )
 def test_a_stop_signal_while_inputs_are_digested_ends_the_run_killed(
-    tmp_path: Path, signum: int, exit_code: int
+    tmp_path: Path, signum: int, exit_code: int, storm: int
 ) -> None:
     project = write_files(tmp_path / "project", DIGESTING)
     with open(tmp_path / "big.bin", "wb") as data:
@@ -68,7 +74,9 @@ def test_a_stop_signal_while_inputs_are_digested_ends_the_run_killed(
     )
     try:
         wait_for(lambda: any((tmp_path / "mlruns").glob("0/*/meta.yaml")))  # the run exists
-        runner.send_signal(signum)
+        for _ in range(storm):
+            if runner.poll() is None:
+                runner.send_signal(signum)
         _, stderr = runner.communicate(timeout=30)
     finally:
         if runner.poll() is None:
@@ -82,9 +90,14 @@ def test_a_stop_signal_while_inputs_are_digested_ends_the_run_killed(
     record = tmp_path / "mlruns" / "0" / info.run_id / "artifacts" / "provenance" / "run.json"
     assert json.loads(record.read_text())["run"]["status"] == "KILLED"
     assert tags["mlrun.runner.pid"] == str(runner.pid)
+    assert tags["mlrun.exit_code"] == str(128 + signum)
 
 
-WAITING = {"MLproject": 'entry_points:\n  main:\n    command: "echo ready; sleep 60"\n'}
+# SIGHUP ignored: when a stopped supervisor is killed, the kernel may hang up its orphaned
+# group (SIGHUP, SIGCONT), which would end the entry point before gc can show it does.
+WAITING = {
+    "MLproject": "entry_points:\n  main:\n    command: \"trap '' HUP; echo ready; sleep 60\"\n"
+}
 
 
 def start_waiting_run(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path, int]:
@@ -120,7 +133,9 @@ def test_the_entry_point_does_not_outlive_a_runner_killed_with_sigkill(tmp_path:
     assert group_members(group)  # the supervisor, bash and sleep
     runner.kill()
     runner.wait()
-    wait_for(lambda: not group_members(group))  # the supervisor ended its group at once
+    # The supervisor ends its group at once, and itself as soon as nothing else is left (not
+    # after its grace period, 10 s).
+    wait_for(lambda: not group_members(group), timeout=3.0)
     output, status = gc_and_status(tmp_path, run_dir)
     assert output == f"Run {run_dir.name} ({run_name(run_dir)}) marked KILLED\n1 stuck run found\n"
     assert status == RunStatus.KILLED
@@ -155,3 +170,25 @@ def test_gc_never_signals_a_group_whose_id_was_reused(tmp_path: Path) -> None:
     finally:
         stranger.kill()
         stranger.wait()
+
+
+LEAVING = {"MLproject": 'entry_points:\n  main:\n    command: "sleep 300 >/dev/null 2>&1 &"\n'}
+
+
+def test_gc_ends_what_a_finished_run_left_in_its_group(tmp_path: Path) -> None:
+    write_files(tmp_path / "project", LEAVING)
+    done = subprocess.run(mlrun_command("run", "project", "--no-env"), cwd=tmp_path,
+                          env=child_env(), capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    [meta] = (tmp_path / "mlruns").glob("0/*/meta.yaml")
+    run_dir = meta.parent
+    group = int((run_dir / "tags" / PGID_TAG).read_text())
+    assert group_members(group), "the entry point's background sleep should still run"
+    output, status = gc_and_status(tmp_path, run_dir)
+    assert output == (
+        f"Run {run_dir.name} ({run_name(run_dir)}) had ended FINISHED; its leftover processes "
+        "were killed\n1 stuck run found\n"
+    )
+    assert status == RunStatus.FINISHED
+    wait_for(lambda: not group_members(group))
+    assert gc_and_status(tmp_path, run_dir)[0] == "0 stuck runs found\n"
