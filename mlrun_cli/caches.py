@@ -29,9 +29,13 @@ def cache_root(environ: Mapping[str, str] | None = None) -> Path:
         return Path(override).expanduser().resolve()
     from platformdirs import user_cache_dir
 
-    path = Path(user_cache_dir("mlrun"))
-    if not path.is_absolute():  # no HOME and no home directory: never a folder named "~"
-        return Path(tempfile.gettempdir()) / f"mlrun-cache-{os.getuid()}"
+    homeless = Path(tempfile.gettempdir()) / f"mlrun-cache-{os.getuid()}"
+    try:
+        path = Path(user_cache_dir("mlrun"))
+    except RuntimeError:  # platformdirs refuses when neither HOME nor a passwd home is known
+        return homeless
+    if not path.is_absolute():  # older platformdirs: never a folder named "~"
+        return homeless
     return path
 
 

@@ -313,3 +313,31 @@ def test_a_pyenv_root_that_cannot_be_read_is_skipped(unprivileged_python, world:
     assert warning.startswith("mlrun: warning: pyenv's interpreters are not searched")
     assert error.startswith("mlrun: error: no installed Python matches")
     assert not (world / "work" / "mlruns").exists()
+
+
+def test_a_user_without_home_or_passwd_entry_and_a_closed_path_folder(
+    unprivileged_python, world: Path
+) -> None:
+    """HOME unset, a uid the passwd file does not know (so no home at all), and a PATH whose
+    first folder cannot be searched: the caches fall back to a temporary folder and bash is
+    found further along PATH."""
+    if os.geteuid() != 0 or SETPRIV is None:
+        pytest.skip("needs root and setpriv to become a uid without a passwd entry")
+    project(world)
+    closed = world / "closed"
+    closed.mkdir(mode=0o700)
+    python, pythonpath = unprivileged_python
+    environ = {"PATH": f"{closed}:/usr/bin:/bin", "PYTHONPATH": pythonpath or ""}
+    stranger = "4242424"
+    for args in (("validate", "project"), ("run", "project", "--no-env")):
+        done = subprocess.run(
+            [SETPRIV, f"--reuid={stranger}", f"--regid={stranger}", "--clear-groups", python,
+             "-m", "mlrun_cli", *args],
+            cwd=world / "work", env=environ, capture_output=True, timeout=60,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        stderr = done.stderr.decode(errors="replace")
+        assert done.returncode == 0, stderr
+        assert "Traceback" not in stderr and "Permission denied" not in stderr, stderr
+    assert b"hi" in done.stdout
+    assert not (world / "work" / "~").exists()
