@@ -542,7 +542,8 @@ class _RestRun:
             try:
                 self.flush(stop=self.stop)
             except Exception as exc:  # the thread must outlive any failure
-                sys.stderr.write(f"{exc}; will retry\n")
+                if not self.stop.is_set():  # else end() sends it and says what it could not
+                    sys.stderr.write(f"{exc}; will retry\n")
 
     def log_param(self, key: str, value: str) -> None:
         with self.lock:
@@ -658,6 +659,7 @@ class _RestRun:
         limit = float(os.environ.get("MLRUN_LOG_EXIT_TIMEOUT") or 10)
         deadline = time.monotonic() + limit
         self.stop.set()
+        self.wake.set()
         self.flusher.join(limit)
         try:
             self.flush(deadline=deadline)
