@@ -308,3 +308,20 @@ def test_nan_and_infinities_round_trip_and_a_newline_key_is_refused(
     assert math.isnan(values[0]) and values[1:] == [biggest, -biggest, 2.5]
     assert history["next"] == [[0, 1.0]]
     assert seen["params"] == {}
+
+
+def test_the_runners_own_metrics_send_nan_and_infinities_as_strings(
+    tmp_path: Path, server: MlflowServer
+) -> None:
+    """The runner's REST writes (metrics copied onto a reused run) follow the same rule."""
+    from mlrun_cli.tracking.http_client import ClientSettings, HttpClient
+    from mlrun_cli.tracking.rest_store import HttpTransport, RestStore
+
+    client = HttpClient(server.uri, ClientSettings.from_environ({}))
+    store = RestStore(HttpTransport(client), server.uri, tmp_path / "staging", tmp_path / "outbox")
+    run = store.create_run(store.get_experiment("0"), "special", "tester", {})
+    store.log_metrics(run, {"nan": math.nan, "inf": math.inf, "after": 1.0}, 1000)
+    history: dict[str, list[list[float]]] = mlflow_sees(server.uri, run.run_id)["history"]  # type: ignore[assignment]
+    assert math.isnan(history["nan"][0][1])
+    assert history["inf"] == [[0, sys.float_info.max]]
+    assert history["after"] == [[0, 1.0]]
