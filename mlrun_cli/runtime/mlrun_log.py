@@ -689,7 +689,9 @@ class _RestRun:
             except OSError as exc:
                 sys.stderr.write(f"{cause}; {what} are lost: {target}: {exc}\n")
                 return True
-            sys.stderr.write(f"{cause}; mlrun keeps {what} for `mlrun sync`\n")
+            sys.stderr.write(
+                f"{cause}; {what} go to mlrun, sent at the run's end or kept for `mlrun sync`\n"
+            )
             return False
         sys.stderr.write(f"{cause}; {what} were not sent\n")
         return True
