@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import contextlib
 import getpass
 import json
 import os
@@ -357,12 +358,22 @@ atexit.register(_on_exit)
 # -- tracking servers (http:// and https:// tracking URIs), over urllib -------------------------
 #
 # Points are buffered and sent with runs/log-batch within MLflow's limits per request, from a
-# background thread at least every second and at exit. Connection errors, 429 and 5xx are retried
-# with MLflow's client settings (MLFLOW_HTTP_REQUEST_MAX_RETRIES, _BACKOFF_FACTOR, _TIMEOUT); a
-# batch that still fails stays buffered for the next flush, so the entry point keeps running.
+# background thread every second (at once when a buffer is full) and at exit. Connection errors,
+# 429 and 5xx are retried with MLflow's client settings (MLFLOW_HTTP_REQUEST_MAX_RETRIES,
+# _BACKOFF_FACTOR, _TIMEOUT); a batch that still fails goes back to the front of the buffer, so
+# the entry point never waits for the server and nothing is sent twice by us. A batch the server
+# refuses (HTTP 400) is halved until the refused item is alone; that item is dropped with one
+# line on stderr and the rest is sent.
+#
+# At exit the back-off stops: what is left gets MLRUN_LOG_EXIT_TIMEOUT seconds (default 10) to
+# reach the server. What still does not is appended to the file MLRUN_LOG_UNSENT names (`mlrun
+# run` sets it; its finish moves the file's batches into the outbox that `mlrun sync` replays),
+# one line per batch: {"method": "POST", "endpoint": "runs/log-batch", "payload": {...}}.
+# Outside mlrun, such points are counted on stderr and a run of our own ends FAILED.
 
 _MAX_METRICS, _MAX_PARAMS, _MAX_TAGS = 1000, 100, 100
 _RETRIED = (429, 500, 502, 503, 504)
+_Item = tuple[str, dict[str, Any]]  # ("metrics" | "params" | "tags", the item as JSON)
 
 
 def _remote_uri() -> str | None:
@@ -393,6 +404,10 @@ def _json_number(value: float) -> float | str:
 class _Refused(RuntimeError):
     """HTTP 400: the server refuses a value in the request, so sending it again cannot succeed
     (401, 403 and 404 concern the whole run, not one item)."""
+
+
+class _Unreachable(ConnectionError):
+    """The server did not answer within the retries, the exit's time limit, or before a stop."""
 
 
 class _RestClient:
@@ -428,15 +443,26 @@ class _RestClient:
             context.load_cert_chain(env["MLFLOW_TRACKING_CLIENT_CERT_PATH"])
         return context
 
-    def call(self, endpoint: str, payload: dict[str, Any], method: str = "POST") -> Any:
+    def call(
+        self, endpoint: str, payload: dict[str, Any], method: str = "POST", **limits: Any
+    ) -> Any:
         url = f"{self.uri}/api/2.0/mlflow/{endpoint}"
-        data: bytes | None = json.dumps(payload).encode()
+        data: bytes | None = json.dumps(payload, allow_nan=False).encode()
         if method == "GET":
             url, data = f"{url}?{urlencode(payload)}", None
-        return json.loads(self.send(url, method, data) or b"{}")
+        return json.loads(self.send(url, method, data, **limits) or b"{}")
 
-    def send(self, url: str, method: str, data: bytes | None) -> bytes:
-        """Retry connection errors, 429 and 5xx with exponential backoff; never a 4xx."""
+    def send(
+        self,
+        url: str,
+        method: str,
+        data: bytes | None,
+        deadline: float | None = None,
+        stop: threading.Event | None = None,
+    ) -> bytes:
+        """Retry connection errors, 429 and 5xx with exponential backoff; never a 4xx. The
+        back-off ends early at `deadline` (time.monotonic) or when `stop` is set."""
+        import http.client
         import urllib.error
         import urllib.request
 
@@ -444,20 +470,48 @@ class _RestClient:
         while True:
             request = urllib.request.Request(url, data, self.headers, method=method)
             try:
-                opener = urllib.request.urlopen(request, timeout=self.timeout, context=self.context)
+                opener = urllib.request.urlopen(
+                    request, timeout=self._timeout(deadline), context=self.context
+                )
                 with opener as response:
                     body: bytes = response.read()
                     return body
             except urllib.error.HTTPError as exc:
                 if exc.code not in _RETRIED or attempt >= self.retries:
-                    detail = exc.read().decode("utf-8", "replace")[:500]
-                    message = f"mlrun_log: {self.uri}: HTTP {exc.code}: {detail}"
-                    raise (_Refused if exc.code == 400 else RuntimeError)(message) from None
-            except (urllib.error.URLError, OSError) as exc:
-                if attempt >= self.retries:
-                    raise ConnectionError(f"mlrun_log: {self.uri} is unreachable ({exc})") from None
-            time.sleep(min(120.0, self.backoff * (2**attempt)))
+                    raise self._http_error(exc) from None
+                failure = f"HTTP {exc.code}"
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+                failure = str(exc) or type(exc).__name__
+            if attempt >= self.retries:
+                raise _Unreachable(f"mlrun_log: {self.uri} is unreachable ({failure})")
+            self._back_off(min(120.0, self.backoff * (2**attempt)), deadline, stop, failure)
             attempt += 1
+
+    def _timeout(self, deadline: float | None) -> float:
+        if deadline is None:
+            return self.timeout
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _Unreachable(f"mlrun_log: {self.uri} did not answer in time")
+        return min(self.timeout, left)
+
+    def _back_off(
+        self, delay: float, deadline: float | None, stop: threading.Event | None, failure: str
+    ) -> None:
+        if deadline is not None and time.monotonic() + delay >= deadline:
+            raise _Unreachable(f"mlrun_log: {self.uri} did not answer in time ({failure})")
+        if stop is None:
+            time.sleep(delay)
+        elif stop.wait(delay):
+            raise _Unreachable(f"mlrun_log: {self.uri} is unreachable ({failure})")
+
+    def _http_error(self, exc: Any) -> RuntimeError:
+        detail = exc.read().decode("utf-8", "replace")
+        with contextlib.suppress(ValueError, KeyError, TypeError):  # MLflow's JSON error
+            detail = json.loads(detail)["message"]
+        detail = " ".join(str(detail).split())[:500]
+        message = f"mlrun_log: {self.uri}: HTTP {exc.code}: {detail}"
+        return _Refused(message) if exc.code == 400 else RuntimeError(message)
 
 
 class _RestRun:
@@ -472,16 +526,24 @@ class _RestRun:
         self.params: dict[str, str] = {}
         self.tags: dict[str, str] = {}
         self.logged_params: dict[str, str] = {}
+        self.in_flight: list[list[_Item]] = []  # taken from the buffers, not yet answered
         self.stop = threading.Event()
+        self.wake = threading.Event()
         self.flusher = threading.Thread(target=self._flush_every_second, daemon=True)
         self.flusher.start()
 
     def _flush_every_second(self) -> None:
-        while not self.stop.wait(1.0):
+        """Never raises: what fails stays buffered for the next round or for end()."""
+        while not self.stop.is_set():
+            self.wake.wait(1.0)
+            self.wake.clear()
+            if self.stop.is_set():
+                return
             try:
-                self.flush()
-            except (ConnectionError, RuntimeError) as exc:
-                sys.stderr.write(f"{exc}; will retry\n")
+                self.flush(stop=self.stop)
+            except Exception as exc:  # the thread must outlive any failure
+                if not self.stop.is_set():  # else end() sends it and says what it could not
+                    sys.stderr.write(f"{exc}; will retry\n")
 
     def log_param(self, key: str, value: str) -> None:
         with self.lock:
@@ -489,66 +551,75 @@ class _RestRun:
             if known is not None and known != value:
                 raise ValueError(f"param {key!r} is already logged with another value")
             self.logged_params[key] = self.params[key] = value
-            full = len(self.params) >= _MAX_PARAMS
-        if full:
-            self.flush()
+            if len(self.params) >= _MAX_PARAMS:
+                self.wake.set()
 
     def log_metric(self, key: str, value: float, step: int, stamp: int) -> None:
         point = {"key": key, "value": _json_number(value), "timestamp": stamp, "step": step}
         with self.lock:
             self.metrics.append(point)
-            full = len(self.metrics) >= _MAX_METRICS
-        if full:
-            self.flush()
+            if len(self.metrics) >= _MAX_METRICS:
+                self.wake.set()
 
     def set_tag(self, key: str, value: str) -> None:
         with self.lock:
             self.tags[key] = value
-            full = len(self.tags) >= _MAX_TAGS
-        if full:
-            self.flush()
+            if len(self.tags) >= _MAX_TAGS:
+                self.wake.set()
 
-    def flush(self) -> None:
+    def flush(self, **limits: Any) -> None:
         """Send everything buffered; what did not reach the server goes back to the buffer."""
-        while True:
-            with self.lock:
-                metrics, self.metrics = self.metrics[:_MAX_METRICS], self.metrics[_MAX_METRICS:]
-                params = dict(list(self.params.items())[:_MAX_PARAMS])
-                tags = dict(list(self.tags.items())[:_MAX_TAGS])
-                for key in params:
-                    del self.params[key]
-                for key in tags:
-                    del self.tags[key]
-            items = [("metrics", point) for point in metrics]
+        while items := self._take(everything=False):
+            self._send(items, **limits)
+
+    def _take(self, everything: bool) -> list[_Item]:
+        """The next batch's worth of items (or all of them), out of the buffers."""
+        with self.lock:
+            count = len(self.metrics) if everything else _MAX_METRICS
+            metrics, self.metrics = self.metrics[:count], self.metrics[count:]
+            params = dict(list(self.params.items())[: None if everything else _MAX_PARAMS])
+            tags = dict(list(self.tags.items())[: None if everything else _MAX_TAGS])
+            for key in params:
+                del self.params[key]
+            for key in tags:
+                del self.tags[key]
+            items: list[_Item] = [("metrics", point) for point in metrics]
             items += [("params", {"key": k, "value": v}) for k, v in params.items()]
             items += [("tags", {"key": k, "value": v}) for k, v in tags.items()]
-            if not items:
-                return
-            self._send(items)
+            if items:
+                self.in_flight.append(items)
+            return items
 
-    def _send(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+    def _send(self, items: list[_Item], **limits: Any) -> None:
         """One batch; a refused batch is halved until the refused item is alone, and that item
         is dropped with one line on stderr, so one bad value never holds back the others."""
         pending = [items]
-        while pending:
-            chunk = pending.pop(0)
-            batch: dict[str, Any] = {"run_id": self.run_id, "metrics": [], "params": [], "tags": []}
-            for kind, item in chunk:
-                batch[kind].append(item)
-            try:
-                self.client.call("runs/log-batch", batch)
-            except _Refused as exc:
-                if len(chunk) == 1:
+        try:
+            while pending:
+                chunk = pending.pop(0)
+                try:
+                    self.client.call("runs/log-batch", self._batch(chunk), **limits)
+                except _Refused as exc:
+                    if len(chunk) > 1:
+                        middle = len(chunk) // 2
+                        pending[:0] = [chunk[:middle], chunk[middle:]]
+                        continue
                     kind, item = chunk[0]
                     sys.stderr.write(f"{exc}; dropped the {kind[:-1]} {item['key']!r}\n")
-                    continue
-                middle = len(chunk) // 2
-                pending[:0] = [chunk[:middle], chunk[middle:]]
-            except BaseException:
-                self._put_back([item for rest in (chunk, *pending) for item in rest])
-                raise
+                except BaseException:
+                    self._put_back([item for rest in (chunk, *pending) for item in rest])
+                    raise
+        finally:
+            with self.lock:
+                self.in_flight.remove(items)
 
-    def _put_back(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+    def _batch(self, items: list[_Item]) -> dict[str, Any]:
+        batch: dict[str, Any] = {"run_id": self.run_id, "metrics": [], "params": [], "tags": []}
+        for kind, item in items:
+            batch[kind].append(item)
+        return batch
+
+    def _put_back(self, items: list[_Item]) -> None:
         """Unsent items return to the front of the buffer, ahead of what was logged since."""
         with self.lock:
             self.metrics[:0] = [item for kind, item in items if kind == "metrics"]
@@ -583,15 +654,72 @@ class _RestRun:
         raise RuntimeError(f"mlrun_log: cannot upload to {parsed.scheme}: artifact locations")
 
     def end(self, status: str | None) -> None:
+        """Stop the flusher (its back-off ends at once), send what is left within the exit's
+        time limit, and hand what still did not arrive to mlrun (see MLRUN_LOG_UNSENT)."""
+        limit = float(os.environ.get("MLRUN_LOG_EXIT_TIMEOUT") or 10)
+        deadline = time.monotonic() + limit
         self.stop.set()
-        self.flusher.join()  # a batch it is sending would be lost when the program exits
+        self.wake.set()
+        self.flusher.join(limit)
         try:
-            self.flush()
+            self.flush(deadline=deadline)
         except (ConnectionError, RuntimeError) as exc:
-            sys.stderr.write(f"{exc}; {len(self.metrics)} metric points were not sent\n")
+            with self.lock:
+                stuck = [item for items in self.in_flight for item in items]
+            lost = self._hand_over([*stuck, *self._take(everything=True)], exc)
+            status = "FAILED" if lost and status is not None else status
         if status is not None and self.owned:
             payload = {"run_id": self.run_id, "status": status, "end_time": int(time.time() * 1000)}
-            self.client.call("runs/update", payload)
+            try:
+                self.client.call("runs/update", payload, deadline=time.monotonic() + limit)
+            except (ConnectionError, RuntimeError) as exc:
+                sys.stderr.write(f"{exc}; the run's status {status} was not sent\n")
+
+    def _hand_over(self, items: list[_Item], cause: Exception) -> bool:
+        """Write the items for mlrun's outbox; True when they are lost (no outbox to take them)."""
+        counts = {kind: sum(1 for k, _ in items if k == kind) for kind in ("metrics", "params")}
+        what = (
+            f"{counts['metrics']} metric points, {counts['params']} params and "
+            f"{len(items) - sum(counts.values())} tags"
+        )
+        target = os.environ.get("MLRUN_LOG_UNSENT")
+        if target:
+            try:
+                _append_batches(Path(target), [self._batch(c) for c in _chunks(items)])
+            except OSError as exc:
+                sys.stderr.write(f"{cause}; {what} are lost: {target}: {exc}\n")
+                return True
+            sys.stderr.write(
+                f"{cause}; {what} go to mlrun, sent at the run's end or kept for `mlrun sync`\n"
+            )
+            return False
+        sys.stderr.write(f"{cause}; {what} were not sent\n")
+        return True
+
+
+def _chunks(items: list[_Item]) -> list[list[_Item]]:
+    """Items in batches within MLflow's limits per request."""
+    limits = {"metrics": _MAX_METRICS, "params": _MAX_PARAMS, "tags": _MAX_TAGS}
+    chunks: list[list[_Item]] = []
+    for kind, limit in limits.items():
+        of_kind = [item for item in items if item[0] == kind]
+        chunks += [of_kind[start : start + limit] for start in range(0, len(of_kind), limit)]
+    return chunks
+
+
+def _append_batches(path: Path, batches: list[dict[str, Any]]) -> None:
+    """One line per batch, each a single O_APPEND write, so lines of several processes never
+    mix; fsync'd, since the program exits right after."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    descriptor = os.open(path, flags, 0o600)
+    try:
+        for batch in batches:
+            call = {"method": "POST", "endpoint": "runs/log-batch", "payload": batch}
+            os.write(descriptor, (json.dumps(call, allow_nan=False) + "\n").encode())
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _start_rest_run(

@@ -16,6 +16,7 @@ them from its own environment.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,9 +26,11 @@ from typing import Any
 from mlrun_cli.tracking.http_client import display_uri
 from mlrun_cli.tracking.meta_files import write_atomic
 
+log = logging.getLogger(__name__)
 OUTBOX_FORMAT = 1
 ENTRY = "entry.json"
 ARTIFACTS = "artifacts"
+UNSENT = "mlrun_log.jsonl"
 
 
 @dataclass(frozen=True)
@@ -115,3 +118,27 @@ def entries(outbox: Path) -> list[OutboxEntry]:
         return []
     found = (read_entry(directory) for directory in sorted(outbox.iterdir()))
     return [entry for entry in found if entry is not None]
+
+
+def unsent_file(staging: Path, run_id: str) -> Path:
+    """Where the entry point's mlrun_log appends the batches it could not send before it exited
+    (MLRUN_LOG_UNSENT), one JSON call a line; in a folder of its own so docker can mount it."""
+    return staging / f"{run_id}.unsent" / UNSENT
+
+
+def take_unsent(path: Path) -> list[PendingCall]:
+    """The calls the entry point handed over, and their file removed. A line cut short (the
+    entry point killed while writing it) is no whole batch: it is named in a warning, not sent."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        lines = []
+    shutil.rmtree(path.parent, ignore_errors=True)
+    calls = []
+    for number, line in enumerate(lines, 1):
+        try:
+            call = json.loads(line)
+            calls.append(PendingCall(call["method"], call["endpoint"], call["payload"]))
+        except (ValueError, KeyError, TypeError):
+            log.warning("%s:%d: not a whole batch of the entry point's; skipped", path, number)
+    return calls

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mlrun_cli.errors import ConflictError, NotFoundError
+from mlrun_cli.errors import ConflictError, NotFoundError, StoreError
 from mlrun_cli.tracking import outbox
 from mlrun_cli.tracking.artifact_repos import ArtifactRepository, artifact_repository
 from mlrun_cli.tracking.entities import ACTIVE, DELETED, Experiment, RunInfo, RunStatus
@@ -389,7 +389,9 @@ class RestStore:
         write_atomic(self.artifact_dir(info) / relative, text)
 
     def publish(self, info: RunInfo) -> None:
-        """Upload the staged artifacts; what cannot reach the server goes to the outbox."""
+        """Send what the entry point could not, upload the staged artifacts; what cannot reach
+        the server goes to the outbox."""
+        self._send_unsent(info)
         repository = self.repository(info)
         staged = self.staging / info.run_id
         if repository.local_dir is None and staged.is_dir() and info.run_id not in self._deferred:
@@ -421,6 +423,14 @@ class RestStore:
             entry.directory,
         )
 
+    def _send_unsent(self, info: RunInfo) -> None:
+        """The entry point's batches that missed the server: sent now, or kept for the outbox."""
+        for call in outbox.take_unsent(outbox.unsent_file(self.staging, info.run_id)):
+            try:
+                self._write(info, call.endpoint, call.payload)
+            except StoreError as exc:  # refused: sending it again cannot succeed
+                log.warning("%s; dropped a batch the entry point could not send earlier", exc)
+
     def read_artifact(self, info: RunInfo, relative: str) -> str | None:
         data = self.repository(info).read(relative)
         return None if data is None else data.decode("utf-8", errors="replace")
@@ -434,8 +444,10 @@ class RestStore:
     # -- the entry point's side -------------------------------------------------------------
 
     def child_environment(self, info: RunInfo, experiment: Experiment) -> dict[str, str]:
-        """The same URI: credentials travel in the child's (unchanged) environment, not here."""
+        """The same URI: credentials travel in the child's (unchanged) environment, not here;
+        mlrun_log writes what it could not send to MLRUN_LOG_UNSENT, which publish sends."""
         return {
+            "MLRUN_LOG_UNSENT": str(outbox.unsent_file(self.staging, info.run_id)),
             "MLFLOW_RUN_ID": info.run_id,
             "MLFLOW_EXPERIMENT_ID": experiment.experiment_id,
             "MLFLOW_EXPERIMENT_NAME": experiment.name,
@@ -443,8 +455,11 @@ class RestStore:
         }
 
     def host_paths(self, info: RunInfo) -> tuple[Path, ...]:
+        """Folders the entry point writes through: made here, as docker would make them root's."""
         local = self.repository(info).local_dir
-        return () if local is None else (local,)
+        unsent = outbox.unsent_file(self.staging, info.run_id).parent
+        unsent.mkdir(parents=True, exist_ok=True)
+        return (unsent,) if local is None else (local, unsent)
 
 
 def json_number(value: float) -> float | str:
