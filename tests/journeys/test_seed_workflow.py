@@ -1,6 +1,7 @@
 """The README's seed workflow in a git repository with ./mlruns beside the code (not ignored):
 create the experiment, train twice with --reuse, infer on the trained model, list with a
-filter, and read everything back with MLflow's own client."""
+filter, train with another alpha and compare the two, reproduce the first, and read everything
+back with MLflow's own client."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ def _mlrun(repo: Path, *args: str) -> dict[str, object]:
 
 def _repository(tmp_path: Path) -> Path:
     repo = tmp_path / "iris"
-    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns("*.joblib", "mlruns"))
+    shutil.copytree(
+        EXAMPLE, repo, ignore=shutil.ignore_patterns("*.joblib", "mlruns", ".gitignore")
+    )  # neither the store nor the model is ignored: mlrun must leave them out by itself
     git(repo, "init", "-q", "-b", "main")
     git(repo, "config", "user.email", "user@example.com")
     git(repo, "config", "user.name", "User")
@@ -36,7 +39,9 @@ def _repository(tmp_path: Path) -> Path:
     return repo
 
 
-def test_train_twice_with_reuse_in_git_then_infer_and_list(tmp_path: Path) -> None:
+def test_train_twice_with_reuse_in_git_then_infer_and_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     repo = _repository(tmp_path)
     _mlrun(repo, "experiments", "create", "--experiment-name", "iris")
     train = ("run", ".", "-e", "train", "-P", "alpha=0.01", "--no-env", "--reuse",
@@ -46,7 +51,7 @@ def test_train_twice_with_reuse_in_git_then_infer_and_list(tmp_path: Path) -> No
     assert isinstance(first, dict) and isinstance(second, dict)
     assert second["run_id"] == first["run_id"], "the second identical run was not reused"
 
-    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=(repo / "mlruns").as_uri())
@@ -65,3 +70,24 @@ def test_train_twice_with_reuse_in_git_then_infer_and_list(tmp_path: Path) -> No
     assert str(first["run_id"])[:8] in listed.stdout
     names = {run.info.run_id for run in client.search_runs([recorded.info.experiment_id])}
     assert str(first["run_id"]) in names and len(names) >= 2
+
+    other = _mlrun(repo, "run", ".", "-e", "train", "-P", "alpha=0.5", "--no-env",
+                   "--require-clean", "--experiment-name", "iris", "--json")["run"]  # fmt: skip
+    assert isinstance(other, dict)
+    compared = run_mlrun("runs", "compare", str(first["run_id"]), str(other["run_id"]), cwd=repo)
+    assert compared.returncode == 0, compared.stderr
+    alpha_row = next(line for line in compared.stdout.splitlines() if " alpha " in line)
+    assert "0.01" in alpha_row and "0.5" in alpha_row
+    assert "mlflow.source.git.commit" not in compared.stdout, "same commit shown as a difference"
+
+    reproduced = run_mlrun("reproduce", str(first["run_id"]), "--json", cwd=repo, timeout=300)
+    assert reproduced.returncode == 0, reproduced.stderr
+    assert "Traceback" not in reproduced.stderr
+    again = client.get_run(json.loads(reproduced.stdout)["reproduce"]["run_id"])
+    assert again.info.status == "FINISHED"
+    assert again.data.tags["mlrun.reproduces"] == str(first["run_id"])
+    assert again.data.metrics == recorded.data.metrics
+    assert (
+        again.data.tags["mlflow.source.git.commit"]
+        == recorded.data.tags["mlflow.source.git.commit"]
+    )
