@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import signal
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ _WAITING = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
 _ACTIVE = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING", "STOPPED"}
 _LOGIN = ("PATH", "HOME", "USER", "LANG")  # what a shell on the node needs to start at all
 _KILLED = {"CANCELLED", "PREEMPTED", "REVOKED"}
+_CANCEL_EXIT_CODE = 128 + signal.SIGTERM
 
 
 class SlurmBackend:
@@ -126,8 +128,19 @@ class SlurmBackend:
         return _job_state(state.split()[0], reason, exit_code)
 
     def cancel(self, job_id: str) -> None:
+        """Freeze every process of a running job, queue SIGTERM, then cancel it.
+
+        A plain `scancel` signals the job's processes one by one, children first: a shell
+        entry point (`step; sleep 300; next`) can see its step die and run `next`, and exit 0,
+        before its own SIGTERM arrives. Frozen processes run nothing; each dies of its queued
+        SIGTERM the moment Slurm's cancellation continues it, the node's mlrun included (it
+        records the run KILLED). A pending job has no processes: only the cancel applies.
+        """
+        for signal_name in ("STOP", "TERM"):
+            self._slurm(("scancel", "--full", f"--signal={signal_name}", job_id), "signal the job")
         done = self._slurm(("scancel", job_id), "cancel the job")
         if done.returncode != 0 and "already completing or completed" not in done.stderr:
+            self._slurm(("scancel", "--full", "--signal=CONT", job_id), "continue the job")
             raise LaunchError(f"scancel {job_id} failed: {_last_line(done.stderr)}")
 
     def _slurm(self, argv: tuple[str, ...], purpose: str) -> CapturedOutcome:
@@ -154,8 +167,10 @@ def _job_state(word: str, reason: str, exit_code: str) -> JobState:
     if state == "COMPLETED":
         return JobState(state, True, RunStatus.FINISHED, reason, code)
     described = state if reason in ("", "None") else f"{state} ({reason})"
-    status = RunStatus.KILLED if state in _KILLED else RunStatus.FAILED
-    return JobState(state, True, status, described, code)
+    if state in _KILLED:
+        # Cancelled while pending, Slurm says 0:0; the run was stopped as by its SIGTERM.
+        return JobState(state, True, RunStatus.KILLED, described, code or _CANCEL_EXIT_CODE)
+    return JobState(state, True, RunStatus.FAILED, described, code)
 
 
 def _exit_code(text: str) -> int | None:
@@ -167,5 +182,7 @@ def _exit_code(text: str) -> int | None:
 
 
 def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "no message"
+    """The line that says what is wrong: Slurm's tools end with `Try "sbatch --help" ...`."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    meaningful = [line for line in lines if not line.startswith("Try ")]
+    return (meaningful or lines or ["no message"])[-1]
