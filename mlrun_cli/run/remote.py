@@ -20,6 +20,7 @@ from pathlib import Path
 from mlrun_cli.backends.base import Outcome
 from mlrun_cli.backends.jobs import (
     BACKEND_TAG,
+    REASON_TAG,
     BackendConfig,
     JobPlan,
     JobSpec,
@@ -96,6 +97,8 @@ def submit_run(plan: RunPlan, job: JobPlan, settings: Settings, output: RunOutpu
     exit_code = final_exit_code(final, job.backend, job_id)
     if final.info.status != RunStatus.FINISHED:
         show_node_output(spec.output_log)
+    if REASON_TAG in final.tags:
+        log.warning("%s ended job %s: %s", name, job_id, final.tags[REASON_TAG])
     if stop.signum is not None and final.info.status == RunStatus.KILLED:
         exit_code = INTERRUPTED_EXIT_CODE  # Ctrl-C cancelled the job, as it stops a local run
     outcome = entry_point_outcome(final.tags, exit_code)
