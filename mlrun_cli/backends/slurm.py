@@ -16,6 +16,7 @@ import os
 import shlex
 import shutil
 import signal
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,9 @@ _ACTIVE = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING", "STOPP
 _LOGIN = ("PATH", "HOME", "USER", "LANG")  # what a shell on the node needs to start at all
 _KILLED = {"CANCELLED", "PREEMPTED", "REVOKED"}
 _CANCEL_EXIT_CODE = 128 + signal.SIGTERM
+_ASK_SECONDS = 30.0  # how long an unanswered question to the controller is asked again
+_ASK_PAUSE_SECONDS = 0.5
+_CANCEL_GRACE_SECONDS = 15.0  # for the node's mlrun to stop its entry point and record it
 
 
 class SlurmBackend:
@@ -108,12 +112,26 @@ class SlurmBackend:
         return "\n".join(lines) + "\n"
 
     def state(self, job_id: str) -> JobState | None:
-        done = self._slurm(("scontrol", "show", "job", "-o", job_id), "ask about the job")
+        done = self._shown_job(job_id)
         if done.returncode == 0 and "JobState=" in done.stdout:
             fields = dict(_fields(done.stdout))
             return _job_state(fields["JobState"], fields.get("Reason", ""),
                               fields.get("ExitCode", ""))  # fmt: skip
         return self._accounted_state(job_id)
+
+    def _shown_job(self, job_id: str) -> CapturedOutcome:
+        """`scontrol show job`, asked again while the controller does not answer (a busy
+        controller times out): only "Invalid job id" means that it has forgotten the job, and
+        a run must never be settled from a question that went unanswered."""
+        argv = ("scontrol", "show", "job", "-o", job_id)
+        deadline = time.monotonic() + _ASK_SECONDS
+        while True:
+            done = self._slurm(argv, "ask about the job")
+            if done.returncode == 0 or "Invalid job id" in done.stderr:
+                return done
+            if time.monotonic() >= deadline:
+                raise LaunchError(f"cannot ask Slurm about job {job_id}: {_last_line(done.stderr)}")
+            time.sleep(_ASK_PAUSE_SECONDS)
 
     def _accounted_state(self, job_id: str) -> JobState | None:
         """sacct, where the cluster keeps accounting; None when nothing knows the job."""
@@ -128,20 +146,29 @@ class SlurmBackend:
         return _job_state(state.split()[0], reason, exit_code)
 
     def cancel(self, job_id: str) -> None:
-        """Freeze every process of a running job, queue SIGTERM, then cancel it.
+        """SIGTERM to the node's mlrun alone, and Slurm's cancel once it has acted on it.
 
         A plain `scancel` signals the job's processes one by one, children first: a shell
         entry point (`step; sleep 300; next`) can see its step die and run `next`, and exit 0,
-        before its own SIGTERM arrives. Frozen processes run nothing; each dies of its queued
-        SIGTERM the moment Slurm's cancellation continues it, the node's mlrun included (it
-        records the run KILLED). A pending job has no processes: only the cancel applies.
+        before its own SIGTERM arrives. The node's mlrun (the batch shell) instead forwards
+        the signal to the entry point's whole process group at once, and records the run
+        KILLED; the cancel that follows ends whatever is left. A pending job has no batch
+        shell: only the cancel applies.
         """
-        for signal_name in ("STOP", "TERM"):
-            self._slurm(("scancel", "--full", f"--signal={signal_name}", job_id), "signal the job")
+        signalled = self._slurm(("scancel", "--batch", "--signal=TERM", job_id), "signal the job")
+        if signalled.returncode == 0:
+            self._await_end(job_id, _CANCEL_GRACE_SECONDS)
         done = self._slurm(("scancel", job_id), "cancel the job")
         if done.returncode != 0 and "already completing or completed" not in done.stderr:
-            self._slurm(("scancel", "--full", "--signal=CONT", job_id), "continue the job")
             raise LaunchError(f"scancel {job_id} failed: {_last_line(done.stderr)}")
+
+    def _await_end(self, job_id: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.state(job_id)
+            if state is None or state.final:
+                return
+            time.sleep(_ASK_PAUSE_SECONDS / 5)
 
     def _slurm(self, argv: tuple[str, ...], purpose: str) -> CapturedOutcome:
         if shutil.which(argv[0], path=self.environ.get("PATH", os.defpath)) is None:
@@ -170,6 +197,10 @@ def _job_state(word: str, reason: str, exit_code: str) -> JobState:
     if state in _KILLED:
         # Cancelled while pending, Slurm says 0:0; the run was stopped as by its SIGTERM.
         return JobState(state, True, RunStatus.KILLED, described, code or _CANCEL_EXIT_CODE)
+    if state == "FAILED" and code is not None and code > 128:
+        # The node's mlrun exits 128+N when a signal stopped its run (a cancel that it
+        # acted on before Slurm's own word arrived): KILLED, as it would record it.
+        return JobState(state, True, RunStatus.KILLED, f"{state} (stopped by a signal)", code)
     return JobState(state, True, RunStatus.FAILED, described, code)
 
 
