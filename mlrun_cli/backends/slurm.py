@@ -163,10 +163,13 @@ class SlurmBackend:
             raise LaunchError(f"scancel {job_id} failed: {_last_line(done.stderr)}")
 
     def _await_end(self, job_id: str, timeout: float) -> None:
+        """Until no task of the job (each task of an array) has processes left, or `timeout`;
+        a pending task has none to wait for."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            state = self.state(job_id)
-            if state is None or state.final:
+            lines = self._shown_job(job_id).stdout.splitlines()
+            states = [dict(_fields(line)).get("JobState", "").rstrip("+") for line in lines]
+            if not _ACTIVE.intersection(states):
                 return
             time.sleep(_ASK_PAUSE_SECONDS / 5)
 
