@@ -5,7 +5,9 @@
 A: `mlrun run bench/project -e noop --no-env --backend slurm` (waits for the run's end)
    vs `sbatch --wait` of a script that runs the same command in the same folder;
 B: the submission alone: `mlrun run ... --detach` vs plain `sbatch`.
-Target: A's median difference <= 0.3 s. Needs a cluster (scripts/slurm.sh start).
+Targets: A's median pair ratio <= 1.2, B's median pair difference <= 0.3 s. The machine's load
+average is printed before and after: compare numbers taken under similar load only.
+Needs a cluster (scripts/slurm.sh start).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from measure import measure
+from measure import measure, pair_difference, pair_ratio
 
 HERE = Path(__file__).resolve().parent
 CONFIG = json.dumps({"partition": "debug"})
@@ -48,17 +50,25 @@ def main() -> None:
             "submission only (--detach vs sbatch)": ([*mlrun, "--detach"], ["sbatch", str(script)]),
         }
         measure(mlrun, env, work)  # warm the page cache and the validation stamp
-        print("| comparison | mlrun median s | plain median s | difference s |")
-        print("|---|---|---|---|")
+        print(f"load average before: {_load()}")
+        print("| comparison | mlrun median s | plain median s | pair ratio | pair difference s |")
+        print("|---|---|---|---|---|")
         for label, (ours, theirs) in pairs.items():
             a, b = [], []
             for _ in range(args.rounds):
-                a.append(measure(ours, env, work).seconds)
-                b.append(measure(theirs, env, work).seconds)
-            ma, mb = statistics.median(a), statistics.median(b)
-            print(f"| {label} | {ma:.3f} | {mb:.3f} | {ma - mb:+.3f} |")
+                a.append(measure(ours, env, work))
+                b.append(measure(theirs, env, work))
+            ma = statistics.median(s.seconds for s in a)
+            mb = statistics.median(s.seconds for s in b)
+            print(f"| {label} | {ma:.3f} | {mb:.3f} | {pair_ratio(a, b):.2f} | "
+                  f"{pair_difference(a, b):+.3f} |")  # fmt: skip
+        print(f"load average after: {_load()}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 if __name__ == "__main__":

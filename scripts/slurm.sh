@@ -6,8 +6,11 @@
 #   bash scripts/slurm.sh stop     # stops the daemons it started, by their pids
 #
 # One node (this machine's short hostname, CPUs and memory), one partition `debug`, no
-# accounting (so no sacct: mlrun falls back to scontrol). State and logs live under
-# $MLRUN_SLURM_STATE (default /var/lib/mlrun-slurm); nothing else on the machine is touched.
+# accounting (so no sacct: mlrun falls back to scontrol). State, logs and the munge socket
+# live under $MLRUN_SLURM_STATE (default /var/lib/mlrun-slurm); nothing else on the machine is
+# touched. Each state folder is a cluster of its own: its controller and node daemon take free
+# ports when it is first configured, so several clusters (parallel test runs, a developer's
+# own) run side by side on one machine. `start` prints the SLURM_CONF that reaches it.
 set -euo pipefail
 
 STATE=${MLRUN_SLURM_STATE:-/var/lib/mlrun-slurm}
@@ -31,15 +34,29 @@ install_packages() {
     fi
 }
 
+free_ports() {
+    # Two ports nothing listens on now, held together so that they differ.
+    python3 - <<'PY'
+import socket
+held = [socket.socket() for _ in range(2)]
+for probe in held:
+    probe.bind(("", 0))
+print(" ".join(str(probe.getsockname()[1]) for probe in held))
+PY
+}
+
 write_conf() {
-    local host cpus mem
+    local host cpus mem ctld_port slurmd_port
     host=$(hostname -s)
+    read -r ctld_port slurmd_port < <(free_ports)
     cpus=$(nproc)
     mem=$(($(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 512))
     mkdir -p "$STATE/ctld" "$STATE/spool" "$STATE/munge" "$STATE/log"
     cat >"$CONF" <<EOF
 ClusterName=mlrun
 SlurmctldHost=$host
+SlurmctldPort=$ctld_port
+SlurmdPort=$slurmd_port
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mlrun_cli.errors import LaunchError, Problem, SpecError, UsageError
+from mlrun_cli.project.located_doc import LocatedDoc
 from mlrun_cli.tracking.entities import RunStatus
 
 # name -> (module, class); the class is built from a validated config and the environment.
@@ -109,38 +110,39 @@ class BackendConfig:
 def load_backend_config(backend: str, given: str | None, cwd: Path) -> BackendConfig:
     """Read `--backend-config` (a JSON or YAML file, or inline JSON) and check every key at
     once against `schemas/<backend>.schema.json`."""
-    from mlrun_cli.project.located_yaml import load_located
     from mlrun_cli.project.schema import check_schema
 
-    text, label = _config_text(given, cwd)
-    doc = load_located(text, label)
-    if doc.data is None:
-        doc = type(doc)(data={}, lines=doc.lines)
+    doc, label = _config_doc(given, cwd)
     problems = check_schema(doc, backend, label)
     if problems:
         raise SpecError(problems)
     return BackendConfig(backend, dict(doc.data))
 
 
-def _config_text(given: str | None, cwd: Path) -> tuple[str, str]:
+def _config_doc(given: str | None, cwd: Path) -> tuple[LocatedDoc, str]:
+    """The config as a located document. Inline JSON needs no YAML parser (whose import is a
+    good part of a detached submission's time); a file may be YAML."""
     if given is None:
-        return "{}", "--backend-config"
+        return LocatedDoc({}), "--backend-config"
     stripped = given.strip()
     if stripped.startswith("{"):
         try:
-            json.loads(stripped)
+            return LocatedDoc(json.loads(stripped)), "--backend-config"
         except json.JSONDecodeError as exc:
             problem = Problem("--backend-config", None, "", f"invalid JSON: {exc.msg}")
             raise SpecError([problem]) from None
-        return stripped, "--backend-config"
     path = cwd / Path(given).expanduser()
     try:
-        return path.read_text(encoding="utf-8"), str(path)
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(
             f"--backend-config {given}: cannot read it ({exc.strerror}); pass a JSON file or "
             'inline JSON such as \'{"partition": "debug"}\''
         ) from None
+    from mlrun_cli.project.located_yaml import load_located
+
+    doc = load_located(text, str(path))
+    return (doc if doc.data is not None else LocatedDoc({}, doc.lines)), str(path)
 
 
 @dataclass(frozen=True)

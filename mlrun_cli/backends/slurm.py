@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import signal
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,10 @@ _WAITING = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
 _ACTIVE = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING", "STOPPED"}
 _LOGIN = ("PATH", "HOME", "USER", "LANG")  # what a shell on the node needs to start at all
 _KILLED = {"CANCELLED", "PREEMPTED", "REVOKED"}
+_CANCEL_EXIT_CODE = 128 + signal.SIGTERM
+_ASK_SECONDS = 30.0  # how long an unanswered question to the controller is asked again
+_ASK_PAUSE_SECONDS = 0.5
+_CANCEL_GRACE_SECONDS = 15.0  # for the node's mlrun to stop its entry point and record it
 
 
 class SlurmBackend:
@@ -106,12 +112,26 @@ class SlurmBackend:
         return "\n".join(lines) + "\n"
 
     def state(self, job_id: str) -> JobState | None:
-        done = self._slurm(("scontrol", "show", "job", "-o", job_id), "ask about the job")
+        done = self._shown_job(job_id)
         if done.returncode == 0 and "JobState=" in done.stdout:
             fields = dict(_fields(done.stdout))
             return _job_state(fields["JobState"], fields.get("Reason", ""),
                               fields.get("ExitCode", ""))  # fmt: skip
         return self._accounted_state(job_id)
+
+    def _shown_job(self, job_id: str) -> CapturedOutcome:
+        """`scontrol show job`, asked again while the controller does not answer (a busy
+        controller times out): only "Invalid job id" means that it has forgotten the job, and
+        a run must never be settled from a question that went unanswered."""
+        argv = ("scontrol", "show", "job", "-o", job_id)
+        deadline = time.monotonic() + _ASK_SECONDS
+        while True:
+            done = self._slurm(argv, "ask about the job")
+            if done.returncode == 0 or "Invalid job id" in done.stderr:
+                return done
+            if time.monotonic() >= deadline:
+                raise LaunchError(f"cannot ask Slurm about job {job_id}: {_last_line(done.stderr)}")
+            time.sleep(_ASK_PAUSE_SECONDS)
 
     def _accounted_state(self, job_id: str) -> JobState | None:
         """sacct, where the cluster keeps accounting; None when nothing knows the job."""
@@ -126,9 +146,32 @@ class SlurmBackend:
         return _job_state(state.split()[0], reason, exit_code)
 
     def cancel(self, job_id: str) -> None:
+        """SIGTERM to the node's mlrun alone, and Slurm's cancel once it has acted on it.
+
+        A plain `scancel` signals the job's processes one by one, children first: a shell
+        entry point (`step; sleep 300; next`) can see its step die and run `next`, and exit 0,
+        before its own SIGTERM arrives. The node's mlrun (the batch shell) instead forwards
+        the signal to the entry point's whole process group at once, and records the run
+        KILLED; the cancel that follows ends whatever is left. A pending job has no batch
+        shell: only the cancel applies.
+        """
+        signalled = self._slurm(("scancel", "--batch", "--signal=TERM", job_id), "signal the job")
+        if signalled.returncode == 0:
+            self._await_end(job_id, _CANCEL_GRACE_SECONDS)
         done = self._slurm(("scancel", job_id), "cancel the job")
         if done.returncode != 0 and "already completing or completed" not in done.stderr:
             raise LaunchError(f"scancel {job_id} failed: {_last_line(done.stderr)}")
+
+    def _await_end(self, job_id: str, timeout: float) -> None:
+        """Until no task of the job (each task of an array) has processes left, or `timeout`;
+        a pending task has none to wait for."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = self._shown_job(job_id).stdout.splitlines()
+            states = [dict(_fields(line)).get("JobState", "").rstrip("+") for line in lines]
+            if not _ACTIVE.intersection(states):
+                return
+            time.sleep(_ASK_PAUSE_SECONDS / 5)
 
     def _slurm(self, argv: tuple[str, ...], purpose: str) -> CapturedOutcome:
         if shutil.which(argv[0], path=self.environ.get("PATH", os.defpath)) is None:
@@ -154,8 +197,14 @@ def _job_state(word: str, reason: str, exit_code: str) -> JobState:
     if state == "COMPLETED":
         return JobState(state, True, RunStatus.FINISHED, reason, code)
     described = state if reason in ("", "None") else f"{state} ({reason})"
-    status = RunStatus.KILLED if state in _KILLED else RunStatus.FAILED
-    return JobState(state, True, status, described, code)
+    if state in _KILLED:
+        # Cancelled while pending, Slurm says 0:0; the run was stopped as by its SIGTERM.
+        return JobState(state, True, RunStatus.KILLED, described, code or _CANCEL_EXIT_CODE)
+    if state == "FAILED" and code is not None and code > 128:
+        # The node's mlrun exits 128+N when a signal stopped its run (a cancel that it
+        # acted on before Slurm's own word arrived): KILLED, as it would record it.
+        return JobState(state, True, RunStatus.KILLED, f"{state} (stopped by a signal)", code)
+    return JobState(state, True, RunStatus.FAILED, described, code)
 
 
 def _exit_code(text: str) -> int | None:
@@ -167,5 +216,7 @@ def _exit_code(text: str) -> int | None:
 
 
 def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "no message"
+    """The line that says what is wrong: Slurm's tools end with `Try "sbatch --help" ...`."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    meaningful = [line for line in lines if not line.startswith("Try ")]
+    return (meaningful or lines or ["no message"])[-1]

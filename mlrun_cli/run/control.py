@@ -135,7 +135,7 @@ def reconcile_jobs(settings: Settings) -> list[RecordedRun]:
         job_id = run.tags[job_id_tag(backend.name)]
         try:
             if status == RunStatus.KILLED:
-                after = correct_killed(store, run, backend, job_id)
+                after = correct_killed(store, run, backend, job_id, timeout=0.0)
             else:
                 after = settle(store, run, backend, job_id)
         except LaunchError:

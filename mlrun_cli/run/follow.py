@@ -27,6 +27,7 @@ FINAL = (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED)
 POLL_SECONDS = 0.1
 ENGINE_EVERY_SECONDS = 1.0
 INTERRUPTED_EXIT_CODE = 130
+JOB_END_SECONDS = 60.0  # from the node's final status to the job's end (Slurm's KillWait)
 
 
 class LogTail:
@@ -135,15 +136,36 @@ def settle(store: Store, run: RecordedRun, backend: JobBackend, job_id: str) -> 
     return _record(store, run, status or RunStatus.FAILED, state, reason)
 
 
-def correct_killed(store: Store, run: RecordedRun, backend: JobBackend, job_id: str) -> RecordedRun:
-    """A node that saw only a signal wrote KILLED; a time limit or a lost node is a failure."""
+def correct_killed(
+    store: Store,
+    run: RecordedRun,
+    backend: JobBackend,
+    job_id: str,
+    timeout: float = JOB_END_SECONDS,
+) -> RecordedRun:
+    """A node that saw only a signal wrote KILLED; a time limit or a lost node is a failure.
+    The engine's word is final only once the job is over, moments after the node wrote its
+    status: wait up to `timeout` for it, so that a followed run records what `runs wait`
+    or `runs gc` would record later."""
     if STATE_TAG in run.tags:
         return run
-    state = known_state(backend, job_id)
-    if state is None or not state.final:
+    state = final_state(backend, job_id, timeout)
+    if state is None:
         return run
     status = RunStatus.FAILED if state.status == RunStatus.FAILED else RunStatus.KILLED
     return _record(store, run, status, state, state.reason)
+
+
+def final_state(backend: JobBackend, job_id: str, timeout: float) -> JobState | None:
+    """The engine's state of the job once it is over, or None if it is not over in time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = known_state(backend, job_id)
+        if state is not None and state.final:
+            return state
+        if state is None or time.monotonic() >= deadline:
+            return None
+        time.sleep(POLL_SECONDS * 2)
 
 
 def _record(

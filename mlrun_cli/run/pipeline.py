@@ -267,9 +267,10 @@ def _execute_run(
         store.publish(run)
         raise
     status, exit_code = _final_status(outcome)
+    # An entry point that exits 0 after a stop signal still ran KILLED: never record 0 for it.
+    recorded_code = outcome.returncode or exit_code
     store.set_tags(
-        run,
-        {"mlrun.exit_code": str(outcome.returncode), "mlrun.duration_s": f"{outcome.duration:.3f}"},
+        run, {"mlrun.exit_code": str(recorded_code), "mlrun.duration_s": f"{outcome.duration:.3f}"}
     )
     _record_outputs(plan, store, run)
     run = store.finish_run(run, status, int(outcome.ended * 1000))

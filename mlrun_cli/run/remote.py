@@ -14,11 +14,13 @@ import shlex
 import shutil
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from mlrun_cli.backends.base import Outcome
 from mlrun_cli.backends.jobs import (
     BACKEND_TAG,
+    REASON_TAG,
     BackendConfig,
     JobPlan,
     JobSpec,
@@ -57,7 +59,8 @@ ALWAYS_EXPORTED = (
     "http_proxy", "https_proxy", "no_proxy",
 )  # fmt: skip
 # mlrun's own lines in the job's output (the entry point's output is in the run's logs).
-_NODE_PREFIXES = ("mlrun", "    ", "Error:", "Usage:")
+_NODE_PREFIXES = ("mlrun", "    ", "Error:", "Usage:", "slurmstepd")
+_NODE_STARTED = "mlrun: run "  # the node-side mlrun's first line
 _NOT_STAGED = (".git", "mlruns", ".venv", "__pycache__", ".mlrun-staging")
 
 
@@ -90,12 +93,26 @@ def submit_run(plan: RunPlan, job: JobPlan, settings: Settings, output: RunOutpu
     exit_code = final_exit_code(final, job.backend, job_id)
     if final.info.status != RunStatus.FINISHED:
         show_node_output(spec.output_log)
+    if REASON_TAG in final.tags:
+        log.warning("%s ended job %s: %s", name, job_id, final.tags[REASON_TAG])
     if stop.signum is not None and final.info.status == RunStatus.KILLED:
         exit_code = INTERRUPTED_EXIT_CODE  # Ctrl-C cancelled the job, as it stops a local run
-    outcome = Outcome(returncode=exit_code, started=started, ended=time.time())
+    outcome = entry_point_outcome(final.tags, exit_code)
     result = RunResult(final.info, experiment, plan.command.display_command, exit_code, outcome,
                        logs, job_id)  # fmt: skip
     return result
+
+
+def entry_point_outcome(tags: Mapping[str, str], exit_code: int) -> Outcome:
+    """The entry point's own run time, as the node measured it (`mlrun.duration_s`); none
+    when it never ran (an env build failed, the job was cancelled while pending)."""
+    ended = time.time()
+    recorded = tags.get("mlrun.duration_s", "")
+    try:
+        duration = max(float(recorded), 0.0)
+    except ValueError:
+        duration = 0.0
+    return Outcome(returncode=exit_code, started=ended - duration, ended=ended)
 
 
 def scheduled_run(
@@ -125,14 +142,18 @@ def scheduled_run(
 
 
 def show_node_output(path: Path, lines: int = 20) -> None:
-    """What mlrun itself printed on the node (an env build that failed, a missing mlrun)."""
+    """What the node itself printed: mlrun's own lines and Slurm's once the run started
+    (the entry point's output is in the run's logs); everything, when mlrun never started
+    there (a wrong `mlrun_command`: the job's shell says why)."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return
-    tail = [line for line in text.splitlines() if line.startswith(_NODE_PREFIXES)][-lines:]
-    if tail:
-        log.warning("on the node (%s):\n  %s", path, "\n  ".join(tail))
+    every = [line for line in text.splitlines() if line.strip()]
+    if any(line.startswith(_NODE_STARTED) for line in every):
+        every = [line for line in every if line.startswith(_NODE_PREFIXES)]
+    if every[-lines:]:
+        log.warning("on the node (%s):\n  %s", path, "\n  ".join(every[-lines:]))
 
 
 def job_spec(

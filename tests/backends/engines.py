@@ -34,17 +34,27 @@ def unavailable(reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def slurm_conf() -> Iterator[str]:
-    """SLURM_CONF of a running one-node cluster (started now, stopped after the session)."""
+    """SLURM_CONF of a one-node cluster of this session's own: its state folder (a fresh one,
+    or MLRUN_SLURM_STATE to reuse a cluster kept between sessions) and its own free ports, so
+    that parallel test sessions and a developer's cluster do not meet. Stopped afterwards if
+    this session started it."""
     if os.geteuid() != 0 and shutil.which("sbatch") is None:
         unavailable("no Slurm here and not root to start one")
-    before = subprocess.run(["bash", str(SLURM_SCRIPT), "start"], capture_output=True, text=True)
+    given = os.environ.get("MLRUN_SLURM_STATE")
+    state = given or tempfile.mkdtemp(prefix="mlrun-slurm-", dir="/tmp")  # short socket paths
+    env = {**os.environ, "MLRUN_SLURM_STATE": state}
+    before = subprocess.run(
+        ["bash", str(SLURM_SCRIPT), "start"], capture_output=True, text=True, env=env
+    )
     if before.returncode != 0:
         unavailable(f"scripts/slurm.sh start failed: {before.stderr.strip()[-300:]}")
     conf = before.stdout.strip().rpartition("SLURM_CONF=")[2]
     started_here = "starting munged" in before.stderr
     yield conf
     if started_here:
-        subprocess.run(["bash", str(SLURM_SCRIPT), "stop"], capture_output=True, check=False)
+        subprocess.run(["bash", str(SLURM_SCRIPT), "stop"], capture_output=True, env=env)
+    if not given:
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def slurm_job_state(job_id: str, conf: str) -> str:

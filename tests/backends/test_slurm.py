@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from mlrun_cli.caches import staging_dir
 from mlrun_cli.tracking.file_store import FileStore
 from mlrun_cli.tracking.stored_run import StoredRun
 from tests.backends.engines import slurm_conf, slurm_job_state, wait_for
@@ -25,6 +27,9 @@ from tests.conftest import child_env, mlrun_command, run_mlrun, write_files
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 __all__ = ["slurm_conf"]
 CONFIG = json.dumps({"partition": "debug"})
+# A job mlrun cancels: CANCELLED by Slurm, or FAILED when the node's mlrun, which the cancel
+# stopped first, ended it with 128+N before Slurm's cancel came.
+_STOPPED = ("CANCELLED", "FAILED")
 
 
 def _config(**extra: object) -> str:
@@ -87,7 +92,7 @@ def test_cancel_of_a_running_job_kills_the_run_and_the_job(tmp_path: Path, slurm
     cancelled = run_mlrun("runs", "cancel", run_id, cwd=tmp_path, SLURM_CONF=slurm_conf)
     assert cancelled.returncode == 0, cancelled.stderr
     assert stored_run(tmp_path, run_id).info.status.name == "KILLED"
-    assert slurm_job_state(job_id, slurm_conf) == "CANCELLED"
+    assert slurm_job_state(job_id, slurm_conf) in _STOPPED
 
 
 def test_gc_settles_a_job_cancelled_while_pending(tmp_path: Path, slurm_conf: str) -> None:
@@ -148,7 +153,7 @@ def test_ctrl_c_while_following_cancels_the_job(tmp_path: Path, slurm_conf: str)
     assert follower.wait(timeout=60) == 130
     assert store.get_run(run.info.run_id).info.status.name == "KILLED"
     job_id = store.get_run(run.info.run_id).tags["mlrun.slurm.job_id"]
-    wait_for(lambda: slurm_job_state(job_id, slurm_conf) == "CANCELLED", 30, "CANCELLED")
+    wait_for(lambda: slurm_job_state(job_id, slurm_conf) in _STOPPED, 30, "the job's end")
 
 
 def _runs(store: FileStore) -> list[StoredRun]:
@@ -172,3 +177,164 @@ def test_an_env_build_failure_on_the_node_fails_the_run_with_exit_3(
     assert run.info.status.name == "FAILED"
     artifacts = FileStore(tmp_path / "mlruns").artifact_dir(run.info)
     assert (artifacts / "environment" / "build.log").is_file()
+
+
+# A step interrupted by the cancel, and one that must never run after it.
+STEPPER = {
+    "MLproject": (
+        'name: stepper\nentry_points:\n  main:\n    command: "echo start; sleep 300; echo end"\n'
+    )
+}
+# When the cancel comes: before the job starts, as the node claims the run, during the step;
+# the last one is Ctrl-C of an attached run.
+_MOMENTS = ("submitted", "running", "started", "ctrl-c")
+
+
+def _stdout_log(tmp_path: Path, run_id: str) -> str:
+    run = stored_run(tmp_path, run_id)
+    path = FileStore(tmp_path / "mlruns").artifact_dir(run.info) / "logs" / "stdout.log"
+    return path.read_text() if path.is_file() else ""
+
+
+def _job_out(run_id: str) -> str:
+    path = staging_dir(os.environ) / run_id / "job.out"
+    return path.read_text() if path.is_file() else ""
+
+
+def _assert_cancelled(tmp_path: Path, run_id: str, job_id: str, conf: str) -> None:
+    """KILLED by the engine's cancel, with a signal's exit code; nothing after the step ran."""
+    run = stored_run(tmp_path, run_id)
+    assert run.info.status.name == "KILLED", run.tags
+    assert int(run.tags["mlrun.exit_code"]) > 128, run.tags
+    assert run.tags["mlrun.engine.state"] in _STOPPED
+    assert slurm_job_state(job_id, conf) in _STOPPED
+    assert "end" not in _stdout_log(tmp_path, run_id).split()
+    assert "end" not in _job_out(run_id).splitlines()
+
+
+def _cancel_detached(tmp_path: Path, conf: str, moment: str) -> None:
+    submitted = run_mlrun(
+        "run", "stepper", "--no-env", "--backend", "slurm", "--backend-config", CONFIG,
+        "--detach", "--json", cwd=tmp_path, SLURM_CONF=conf,
+    )  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    document = run_json(submitted.stdout)
+    run_id, job_id = str(document["run_id"]), str(document["job_id"])
+    follower = subprocess.Popen(
+        mlrun_command("runs", "logs", "-f", run_id), cwd=tmp_path,
+        env=child_env(SLURM_CONF=conf), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    if moment == "running":
+        wait_for(lambda: stored_run(tmp_path, run_id).info.status.name != "SCHEDULED", 60,
+                 "the node to claim the run")  # fmt: skip
+    elif moment == "started":
+        wait_for(lambda: "start" in _stdout_log(tmp_path, run_id), 60, "the step to start")
+    cancelled = run_mlrun("runs", "cancel", run_id, cwd=tmp_path, SLURM_CONF=conf)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert cancelled.stdout == f"Run {run_id} KILLED\n"
+    followed, _ = follower.communicate(timeout=60)
+    assert b"end" not in followed.split()
+    _assert_cancelled(tmp_path, run_id, job_id, conf)
+
+
+def _interrupt_attached(tmp_path: Path, conf: str) -> None:
+    attached = subprocess.Popen(
+        mlrun_command("run", "stepper", "--no-env", "--backend", "slurm", "--backend-config",
+                      CONFIG, "--json"),
+        cwd=tmp_path, env=child_env(SLURM_CONF=conf), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    store = FileStore(tmp_path / "mlruns")
+    run = wait_for(
+        lambda: next((r for r in _runs(store) if r.info.status.name == "RUNNING"), None),
+        60,
+        "the run to start on the node",
+    )
+    run_id = run.info.run_id
+    wait_for(lambda: "start" in _stdout_log(tmp_path, run_id), 60, "the step to start")
+    attached.send_signal(signal.SIGINT)
+    out, err = attached.communicate(timeout=60)
+    assert attached.returncode == 130, err
+    assert run_json(out.decode())["status"] == "KILLED"
+    _assert_cancelled(tmp_path, run_id, run.tags["mlrun.slurm.job_id"], conf)
+
+
+@pytest.mark.parametrize("attempt", range(20))
+def test_a_cancelled_job_stops_at_once_and_is_recorded_killed(
+    tmp_path: Path, slurm_conf: str, attempt: int
+) -> None:
+    """20 cancels at every moment of a job's life, each `runs cancel` with `runs logs -f`
+    following: never FINISHED, never exit code 0, never a step after the interrupted one."""
+    write_files(tmp_path / "stepper", STEPPER)
+    moment = _MOMENTS[attempt % len(_MOMENTS)]
+    if moment == "ctrl-c":
+        _interrupt_attached(tmp_path, slurm_conf)
+    else:
+        _cancel_detached(tmp_path, slurm_conf, moment)
+
+
+def test_an_attached_run_that_times_out_records_what_runs_wait_records(
+    tmp_path: Path, slurm_conf: str
+) -> None:
+    """The same time limit, attached and detached (settled by `runs wait`), side by side."""
+    sleeper(tmp_path)
+    args = ("run", "sleeper", "-P", "seconds=600", "--no-env", "--backend", "slurm", "--json",
+            "--backend-config", _config(time="1"))  # fmt: skip
+    attached = subprocess.Popen(
+        mlrun_command(*args), cwd=tmp_path, env=child_env(SLURM_CONF=slurm_conf),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    detached = run_mlrun(*args, "--detach", cwd=tmp_path, SLURM_CONF=slurm_conf)
+    detached_id = str(run_json(detached.stdout)["run_id"])
+    waited = run_mlrun("runs", "wait", detached_id, cwd=tmp_path, timeout=240,
+                       SLURM_CONF=slurm_conf)  # fmt: skip
+    out, err = attached.communicate(timeout=240)
+    attached_id = str(run_json(out.decode())["run_id"])
+    records = []
+    for run_id in (attached_id, detached_id):
+        run = stored_run(tmp_path, run_id)
+        records.append((run.info.status.name, run.tags.get("mlrun.engine.state"),
+                        run.tags.get("mlrun.engine.reason"), run.tags.get("mlrun.exit_code")))  # fmt: skip
+    assert records[0] == records[1] == ("FAILED", "TIMEOUT", "TIMEOUT (TimeLimit)", "143"), err
+    assert attached.returncode == waited.returncode == 143
+
+
+def test_a_wrong_mlrun_command_shows_the_nodes_own_error(tmp_path: Path, slurm_conf: str) -> None:
+    sleeper(tmp_path)
+    done = run_mlrun(
+        "run", "sleeper", "--no-env", "--backend", "slurm",
+        "--backend-config", _config(mlrun_command="/opt/no-such-mlrun/bin/mlrun"),
+        cwd=tmp_path, SLURM_CONF=slurm_conf,
+    )  # fmt: skip
+    assert done.returncode == 127, done.stderr
+    assert "/opt/no-such-mlrun/bin/mlrun: No such file or directory" in done.stderr
+
+
+def test_an_sbatch_refusal_says_what_is_wrong(tmp_path: Path, slurm_conf: str) -> None:
+    sleeper(tmp_path)
+    done = run_mlrun(
+        "run", "sleeper", "--no-env", "--backend", "slurm",
+        "--backend-config", _config(sbatch_args=["--no-such-option"]),
+        cwd=tmp_path, SLURM_CONF=slurm_conf,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "sbatch refused the job: sbatch: unrecognized option '--no-such-option'" in done.stderr
+    assert "--help" not in done.stderr
+
+
+def test_the_summary_of_an_attached_run_gives_the_entry_points_own_time(
+    tmp_path: Path, slurm_conf: str
+) -> None:
+    sleeper(tmp_path)
+    done = run_mlrun(
+        "run", "sleeper", "-P", "seconds=1", "--no-env", "--backend", "slurm",
+        "--backend-config", CONFIG, "--json", cwd=tmp_path, SLURM_CONF=slurm_conf,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    run = stored_run(tmp_path, str(run_json(done.stdout)["run_id"]))
+    summary = re.search(r"entry point ([\d.]+)s, total ([\d.]+)s", done.stderr)
+    assert summary is not None, done.stderr
+    entry_point, total = float(summary[1]), float(summary[2])
+    assert entry_point == pytest.approx(float(run.tags["mlrun.duration_s"]), abs=0.01)
+    assert 1.0 <= entry_point <= total

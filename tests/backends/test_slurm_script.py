@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +13,7 @@ import pytest
 from mlrun_cli.backends.jobs import JobSpec, exported_environment
 from mlrun_cli.backends.slurm import SlurmBackend
 from mlrun_cli.errors import UsageError
+from tests.backends.engines import SLURM_SCRIPT
 
 
 def _spec(tmp_path: Path, env: dict[str, str]) -> JobSpec:
@@ -52,3 +57,42 @@ def test_script_carries_the_config_and_exports_only_what_the_run_needs(tmp_path:
 def test_a_named_variable_missing_from_the_shell_is_an_error() -> None:
     with pytest.raises(UsageError, match="WANDB_KEY not set in this shell"):
         exported_environment(["WANDB_KEY"], {}, ())
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+def test_two_clusters_run_side_by_side_each_in_its_own_state_folder() -> None:
+    """scripts/slurm.sh takes free ports per state folder: a second cluster on this machine
+    (a parallel test session, a developer's own) starts beside the first and runs its jobs."""
+    if os.geteuid() != 0:
+        pytest.skip("scripts/slurm.sh starts daemons as root")
+    states = [Path(tempfile.mkdtemp(prefix="mlrun-slurm-", dir="/tmp")) for _ in range(2)]
+    try:
+        confs = [_start(state) for state in states]
+        ports = [_ports(conf) for conf in confs]
+        assert ports[0] != ports[1] and len(set(ports[0] + ports[1])) == 4
+        for state, conf in zip(states, confs, strict=True):
+            script = state / "hello.sbatch"
+            script.write_text(f"#!/bin/bash\n#SBATCH --output={state}/hello.out\necho hello\n")
+            env = {**os.environ, "SLURM_CONF": conf}
+            subprocess.run(["sbatch", "--wait", str(script)], env=env, check=True, timeout=60,
+                           capture_output=True)  # fmt: skip
+            assert (state / "hello.out").read_text() == "hello\n"
+    finally:
+        for state in states:
+            env = {**os.environ, "MLRUN_SLURM_STATE": str(state)}
+            subprocess.run(["bash", str(SLURM_SCRIPT), "stop"], env=env, capture_output=True)
+            shutil.rmtree(state, ignore_errors=True)
+
+
+def _start(state: Path) -> str:
+    env = {**os.environ, "MLRUN_SLURM_STATE": str(state)}
+    started = subprocess.run(["bash", str(SLURM_SCRIPT), "start"], env=env, text=True,
+                             capture_output=True, timeout=120)  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    return started.stdout.strip().rpartition("SLURM_CONF=")[2]
+
+
+def _ports(conf: str) -> tuple[str, str]:
+    lines = dict(line.partition("=")[::2] for line in Path(conf).read_text().splitlines())
+    return lines.get("SlurmctldPort", "6817"), lines.get("SlurmdPort", "6818")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from pathlib import Path
 
 from mlrun_cli.tracking.entities import RunStatus
 from mlrun_cli.tracking.file_store import FileStore
-from tests.conftest import write_files
+from tests.conftest import child_env, mlrun_command, write_files
 
 PROJECT = {"MLproject": 'name: t\nentry_points:\n  main:\n    command: "echo out; echo err >&2"\n'}
 
@@ -60,3 +62,32 @@ def test_cancel_of_a_local_run_is_refused(cli, tmp_path: Path) -> None:
     result = cli("runs", "cancel", run_id)
     assert result.exit_code == 2
     assert "ran on this machine, not as a job" in result.stderr
+
+
+# An entry point that takes the stop signal and exits 0 (as a shell step often does).
+OBLIGING = {
+    "MLproject": (
+        "name: t\nentry_points:\n  main:\n"
+        "    command: \"trap 'exit 0' TERM; echo ready; sleep 300 & wait\"\n"
+    )
+}
+
+
+def test_a_node_stopped_by_sigterm_records_killed_with_a_signals_exit_code(
+    tmp_path: Path,
+) -> None:
+    """A cancelled job's node gets SIGTERM; the entry point exiting 0 does not make it 0."""
+    write_files(tmp_path / "p", OBLIGING)
+    run_id = _scheduled_run(tmp_path)
+    node = subprocess.Popen(
+        mlrun_command("run", "p", "--no-env", "--run-id", run_id), cwd=tmp_path,
+        env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert node.stdout is not None
+    assert node.stdout.readline() == "ready\n"
+    node.send_signal(signal.SIGTERM)
+    assert node.wait(timeout=60) == 130
+    run = FileStore(tmp_path / "mlruns").get_run(run_id)
+    assert run.info.status == RunStatus.KILLED
+    assert int(run.tags["mlrun.exit_code"]) > 128

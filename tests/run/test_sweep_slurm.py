@@ -130,4 +130,6 @@ def test_ctrl_c_cancels_the_array_and_kills_the_children_and_the_parent(
     assert parent.info.status.name == "KILLED"
     for child in children():
         job_id = child.tags["mlrun.slurm.job_id"]
-        wait_for(lambda j=job_id: slurm_job_state(j, slurm_conf) == "CANCELLED", 30, job_id)
+        wait_for(
+            lambda j=job_id: slurm_job_state(j, slurm_conf) in ("CANCELLED", "FAILED"), 30, job_id
+        )
