@@ -5,12 +5,17 @@ project outside git), the entry point, the resolved parameters, the environment'
 content of every input are equal. The key is a tag on every run (`mlrun.run_key`), so finding
 an earlier identical run is one search of the store. The env key comes from the env *plan*,
 so it is known before anything is built.
+
+An identical run stands in for a new one only while what it wrote is still there as it wrote
+it: each output it recorded (`mlrun.output.NAME.digest`) must have that digest now. mlrun
+keeps no copy of outputs to restore, so a missing or changed output means running again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sys
@@ -22,6 +27,7 @@ from typing import TYPE_CHECKING
 from mlrun_cli.envs.base import EnvPlan
 from mlrun_cli.envs.cache import EnvInputs
 from mlrun_cli.errors import NotFoundError, StoreError, UsageError
+from mlrun_cli.run.earlier_outputs import OUTPUT_TAG_PREFIX
 from mlrun_cli.run.provenance import (
     InputDigest,
     content_manifest,
@@ -39,7 +45,10 @@ if TYPE_CHECKING:
     from mlrun_cli.context import Settings
     from mlrun_cli.run.pipeline import RunPlan
 
+log = logging.getLogger(__name__)
+
 RUN_KEY_TAG = "mlrun.run_key"
+_DIGEST_SUFFIX = ".digest"  # an output's tag: OUTPUT_TAG_PREFIX + parameter + this
 REUSED_FROM_TAG = "mlrun.reused_from"
 KEY_FORMAT = "1"  # bumped when what goes into the key changes, so old keys stop matching
 REUSE_MODES = ("skip", "record")
@@ -144,8 +153,63 @@ def find_identical(store: Store, experiment_id: str, key: str) -> RecordedRun | 
 def identical_runs(
     store: Store, experiment_id: str, keys: Collection[str]
 ) -> dict[str, RecordedRun]:
-    """key -> the newest FINISHED run with it, found by the store's own search."""
-    return newest_finished_tagged(store, experiment_id, RUN_KEY_TAG, keys)
+    """key -> the newest FINISHED run with it, found by the store's own search, when its
+    outputs are still as it wrote them; a key left out is to be run again (the reason logged)."""
+    found = newest_finished_tagged(store, experiment_id, RUN_KEY_TAG, keys)
+    seen: dict[Path, _Found] = {}  # points of a sweep may share an output path
+    reusable = {}
+    for key, run in found.items():
+        reason = changed_output(run, seen)
+        if reason is None:
+            reusable[key] = run
+        else:
+            log.info("%s; running again", reason)
+    return reusable
+
+
+def changed_output(run: RecordedRun, seen: dict[Path, _Found]) -> str | None:
+    """Why the run's recorded outputs are not what it wrote (missing, changed or unreadable
+    now), or None when each still has its recorded digest. `seen` remembers paths read."""
+    for tag, recorded in sorted(run.tags.items()):
+        if not (tag.startswith(OUTPUT_TAG_PREFIX) and tag.endswith(_DIGEST_SUFFIX)):
+            continue
+        name = tag[len(OUTPUT_TAG_PREFIX) : -len(_DIGEST_SUFFIX)]
+        value = run.params.get(name, "")
+        if not value:
+            return f"output {name} of run {run.info.run_id} has no recorded path"
+        path = Path(value)
+        found = seen.get(path) or _found_now(path)
+        seen[path] = found
+        if found.digest != recorded:
+            return f"output {name} ({_shown(path)}) {found.problem} since run {run.info.run_id}"
+    return None
+
+
+@dataclass(frozen=True)
+class _Found:
+    """What an output path holds now: its digest, or None and why there is none."""
+
+    digest: str | None
+    problem: str = "changed"
+
+
+def _found_now(path: Path) -> _Found:
+    """Cheap for an unchanged large file (the digest cache); an unreadable output cannot be
+    shown to be what the run wrote, so it counts as differing."""
+    if not path.exists():
+        return _Found(None, "is missing")
+    try:
+        return _Found(digest_path(path)[0])
+    except OSError as exc:
+        return _Found(None, f"cannot be read ({exc.strerror})")
+
+
+def _shown(path: Path) -> str:
+    """The path as the user typed it when it is below the working directory."""
+    try:
+        return os.path.relpath(path) if path.is_relative_to(Path.cwd()) else str(path)
+    except (OSError, ValueError):
+        return str(path)
 
 
 def existing_experiment(store: Store, plan: RunPlan) -> Experiment | None:

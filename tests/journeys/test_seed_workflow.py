@@ -1,20 +1,26 @@
 """The README's seed workflow in a git repository with ./mlruns beside the code (not ignored):
 create the experiment, train twice with --reuse, infer on the trained model, list with a
-filter, train with another alpha and compare the two, reproduce the first, and read everything
+filter, train with another alpha (over the same model file) and see --reuse of the first train
+it again rather than stand in for it, compare the two, reproduce the first, and read everything
 back with MLflow's own client."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.conftest import EXAMPLE, run_mlrun
 from tests.gitrepos import commit_all, git
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
 
 pytestmark = [pytest.mark.journey, pytest.mark.slow]
 
@@ -74,6 +80,7 @@ def test_train_twice_with_reuse_in_git_then_infer_and_list(
     other = _mlrun(repo, "run", ".", "-e", "train", "-P", "alpha=0.5", "--no-env",
                    "--require-clean", "--experiment-name", "iris", "--json")["run"]  # fmt: skip
     assert isinstance(other, dict)
+    _reuse_trains_again_over_the_other_model(repo, train, client, first, model)
     compared = run_mlrun("runs", "compare", str(first["run_id"]), str(other["run_id"]), cwd=repo)
     assert compared.returncode == 0, compared.stderr
     alpha_row = next(line for line in compared.stdout.splitlines() if " alpha " in line)
@@ -91,3 +98,21 @@ def test_train_twice_with_reuse_in_git_then_infer_and_list(
         again.data.tags["mlflow.source.git.commit"]
         == recorded.data.tags["mlflow.source.git.commit"]
     )
+
+
+def _reuse_trains_again_over_the_other_model(
+    repo: Path, train: tuple[str, ...], client: MlflowClient, first: dict[str, object], model: Path
+) -> None:
+    """models/model.joblib now holds the alpha=0.5 model: reusing the alpha=0.01 run would
+    leave it there for the next infer, so --reuse trains again and says why."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    done = run_mlrun(*train, cwd=repo, timeout=300, PATH=path)
+    assert done.returncode == 0, done.stderr
+    assert "not run again" not in done.stderr
+    message = f"output output_file (models/model.joblib) changed since run {first['run_id']}"
+    assert f"mlrun: {message}; running again" in done.stderr
+    rerun = json.loads(done.stdout)["run"]
+    assert rerun["run_id"] != first["run_id"] and rerun["status"] == "FINISHED"
+    recorded = client.get_run(str(first["run_id"])).data.tags
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    assert digest == recorded["mlrun.output.output_file.digest"], "the model is not alpha=0.01's"
