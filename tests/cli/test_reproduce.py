@@ -308,6 +308,9 @@ def test_reproducing_a_working_tree_run_never_touches_the_tree(cli, tmp_path) ->
     model = repo / "scratch" / "out.txt"
     before = (model.read_bytes(), model.stat().st_mtime_ns)
     (repo / "data" / "in.txt").write_text("edited in the tree since\n")  # git restores it
+    dry = cli("reproduce", run_id, "--dry-run")
+    assert f"paths inside {repo}, mapped into the new checkout: data, out" in dry.stdout
+    assert "inputs inside the project: checked in the new checkout" in dry.stdout
 
     new = stored(tmp_path, reproduced(cli, tmp_path, run_id)["run_id"])
     assert (model.read_bytes(), model.stat().st_mtime_ns) == before
