@@ -355,3 +355,23 @@ def test_a_run_outside_git_writes_its_reproduced_outputs_elsewhere(
     assert new.params["data"] == str(project / "data" / "in.txt")
     assert Path(new.params["out"]).read_text() == "ABC\n"
     assert Path(new.params["out"]).parent != model.parent
+
+
+@pytest.mark.parametrize("outside", ["repo2/in.txt", "repo-data/in.txt", "in.txt"])
+def test_an_input_beside_the_project_stays_where_it_was_recorded(
+    cli, tmp_path, outside: str
+) -> None:
+    """A sibling folder whose name starts like the project's is not inside it."""
+    writer_repo(tmp_path)
+    data = tmp_path / outside
+    data.parent.mkdir(parents=True, exist_ok=True)
+    data.write_text("abc\n")
+    done = cli("run", "repo", "--version", "v1", "--no-env", "-P", f"data={data}", "--json")
+    run_id = json.loads(done.stdout)["run"]["run_id"]
+    assert cli("envs", "prune", "--all").exit_code == 0
+
+    new = stored(tmp_path, reproduced(cli, tmp_path, run_id)["run_id"])
+    assert new.params["data"] == str(data)
+    data.write_text("changed\n")
+    refused = cli("reproduce", run_id)
+    assert refused.exit_code == 2 and f"input data ({data}) changed" in refused.stderr
