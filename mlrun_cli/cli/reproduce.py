@@ -36,7 +36,8 @@ def reproduce(
     as_json: bool,
 ) -> int:
     """Run RUN_ID again from its record: its commit and recorded diff, its locked packages,
-    its parameters, and the same input data; then compare the metrics.
+    its parameters, and the same input data; then compare the metrics. Paths inside the
+    original project are read and written in the new checkout, never in your working tree.
 
     Exits 1 when a metric differs by more than --rtol; 2 when an input changed (unless
     --allow-data-drift); 5 when the commit cannot be reached.

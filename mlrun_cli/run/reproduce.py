@@ -3,10 +3,16 @@
     record (run.json, git.diff, requirements.lock.txt, inputs.json)
       -> clean checkout of the commit + the recorded diff   (refused when unreachable)
       -> the env pinned to the recorded lock file           (same package versions)
-      -> the same parameters, the inputs' digests checked   (drift refused unless allowed)
+      -> the same parameters; a path inside the project    (mapped into the new checkout)
+      -> the inputs' digests checked                        (drift refused unless allowed)
       -> a new run tagged mlrun.reproduces -> metrics side by side, within --rtol
 
 Planning reads the record and the inputs and writes nothing; the checkout happens on execution.
+A path parameter inside the original project (its checkout, which `mlrun envs prune` may have
+removed, or the user's working tree) names the same file in the new checkout: inputs come back
+at the recorded commit, and outputs never overwrite the user's files. Outside git the project
+runs in place, so its outputs go to a fresh folder of the cache instead. Paths outside the
+project stay as recorded.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,7 +32,12 @@ from mlrun_cli.context import Settings
 from mlrun_cli.errors import SourceError, UsageError
 from mlrun_cli.project.params import MASK
 from mlrun_cli.project.spec import EnvDecl
-from mlrun_cli.run.earlier_outputs import EarlierOutputs, mark_outputs, project_non_code
+from mlrun_cli.run.earlier_outputs import (
+    SOURCE_TAG,
+    EarlierOutputs,
+    mark_outputs,
+    project_non_code,
+)
 from mlrun_cli.run.pipeline import RunOutput, RunPlan, RunRequest, RunResult, execute_run, plan_run
 from mlrun_cli.run.provenance import content_manifest, digest_path, manifest_digest
 from mlrun_cli.sources.git import GitCache, git
@@ -38,6 +51,7 @@ log = logging.getLogger(__name__)
 REPRODUCES_TAG = "mlrun.reproduces"
 UNTRACKED_HEADER = "# untracked files:"
 LOCKED_MANAGERS = ("uv", "virtualenv")  # envs rebuilt from the recorded lock file
+LOCAL_PATH_TYPES = ("path", "uri")  # parameters whose recorded value may be a local path
 
 
 class DataDriftError(UsageError):
@@ -62,11 +76,16 @@ class ReproducePlan:
     entry_point: str
     parameters: tuple[tuple[str, str], ...]
     outputs: frozenset[str]  # the parameters that were outputs: outputs again, never inputs
+    source_name: str  # the original's mlflow.source.name: the project the user named
+    project_root: Path  # the original tree (checkout or working tree) the run's paths lay in
+    in_project: frozenset[str]  # the path parameters inside it: mapped into the new tree
+    project_inputs: tuple[Mapping[str, Any], ...]  # their recorded digests, checked there
     manager: str
     python: str | None
     lock: str | None  # the recorded requirements.lock.txt
     drift: tuple[str, ...]  # inputs whose content changed (only with --allow-data-drift)
     rtol: float
+    allow_data_drift: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,11 +170,14 @@ def plan_reproduce(request: ReproduceRequest, settings: Settings) -> ReproducePl
         )
     if manager in LOCKED_MANAGERS and lock is None:
         raise UsageError(f"run {run_id} has no {artifacts.ENV_LOCK} to rebuild its env from")
-    drift = _drift(store.read_artifact(original.info, artifacts.INPUTS), run_id)
-    if drift and not request.allow_data_drift:
-        raise DataDriftError(
-            "\n".join(drift) + "\npass --allow-data-drift to run on the changed data anyway"
-        )
+    recorded_parameters: list[Mapping[str, Any]] = record.get("parameters", [])
+    root = _original_root(Path(str(source.get("directory"))), subdirectory)
+    in_project = _in_project(recorded_parameters, root)
+    inputs = _recorded_inputs(store.read_artifact(original.info, artifacts.INPUTS))
+    restored = commit is not None  # the checkout restores the project's inputs, not the tree
+    project_inputs = tuple(e for e in inputs if restored and e["name"] in in_project)
+    drift = _drift([e for e in inputs if e not in project_inputs], run_id)
+    _refuse_drift(drift, request.allow_data_drift)
     return ReproducePlan(
         original=original,
         repository=repository,
@@ -165,15 +187,52 @@ def plan_reproduce(request: ReproduceRequest, settings: Settings) -> ReproducePl
         untracked=untracked,
         entry_point=str(record.get("entry_point", "main")),
         parameters=_parameters(record.get("parameters", []), run_id),
-        outputs=frozenset(
-            str(p["name"]) for p in record.get("parameters", []) if p.get("role") == "output"
-        ),
+        outputs=frozenset(str(p["name"]) for p in recorded_parameters if p.get("role") == "output"),
+        source_name=str(original.tags.get(SOURCE_TAG) or source.get("name") or repository),
+        project_root=root,
+        in_project=in_project,
+        project_inputs=project_inputs,
         manager=manager,
         python=environment.get("python"),
         lock=lock,
         drift=tuple(drift),
         rtol=request.rtol,
+        allow_data_drift=request.allow_data_drift,
     )
+
+
+def _original_root(directory: Path, subdirectory: str) -> Path:
+    """The tree the original run's project lay in: its directory without the subdirectory."""
+    depth = len(Path(subdirectory).parts) if subdirectory else 0
+    if depth and directory.parts[-depth:] == Path(subdirectory).parts:
+        return directory.parents[depth - 1]
+    return directory
+
+
+def _in_project(parameters: Sequence[Mapping[str, Any]], root: Path) -> frozenset[str]:
+    """The path parameters whose recorded value lay inside the original project's tree."""
+    return frozenset(
+        str(p["name"])
+        for p in parameters
+        if p.get("type") in LOCAL_PATH_TYPES and _relative_to(str(p.get("value")), root)
+    )
+
+
+def _relative_to(value: str, root: Path) -> str | None:
+    """`value`'s path below `root` ("." for root itself), or None when it is not inside."""
+    if not os.path.isabs(value):
+        return None
+    relative = os.path.relpath(os.path.normpath(value), root)
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        return None
+    return relative
+
+
+def _refuse_drift(drift: Sequence[str], allowed: bool) -> None:
+    if drift and not allowed:
+        raise DataDriftError(
+            "\n".join(drift) + "\npass --allow-data-drift to run on the changed data anyway"
+        )
 
 
 def unchanged_directory(source: Mapping[str, Any], settings: Settings, run_id: str) -> Path:
@@ -247,15 +306,19 @@ def _recorded_diff(text: str | None) -> tuple[str, tuple[str, ...]]:
     return diff, tuple(u for u in untracked if u)
 
 
-def _drift(text: str | None, run_id: str) -> list[str]:
+def _recorded_inputs(text: str | None) -> list[Mapping[str, Any]]:
+    return list(json.loads(text).get("inputs", [])) if text else []
+
+
+def _drift(
+    inputs: Sequence[Mapping[str, Any]], run_id: str, missing: str = "no longer exists"
+) -> list[str]:
     """Inputs whose content is no longer what the run read."""
-    if text is None:
-        return []
     problems = []
-    for entry in json.loads(text).get("inputs", []):
+    for entry in inputs:
         path = Path(entry["path"])
         if not path.exists():
-            problems.append(f"input {entry['name']} ({path}) of run {run_id} no longer exists")
+            problems.append(f"input {entry['name']} ({path}) of run {run_id} {missing}")
             continue
         digest = digest_path(path)[0]
         if digest != entry["sha256"]:
@@ -285,16 +348,22 @@ def execute_reproduce(
     for line in plan.drift:
         log.warning("%s", line)
     project_dir, env_file = _project_directory(plan, settings)
+    parameters = _mapped_parameters(plan, project_dir, settings)
     original = plan.original.info
     request = RunRequest(
         uri=str(project_dir),
         entry_point=plan.entry_point,
-        parameters=[f"{name}={value}" for name, value in plan.parameters],
+        parameters=[f"{name}={value}" for name, value in parameters],
         env_manager=plan.manager,
         experiment_id=original.experiment_id,
         run_name=f"{original.run_name}-reproduced",
     )
-    run_plan = replace(plan_run(request, settings), extra_tags={REPRODUCES_TAG: original.run_id})
+    run_plan = plan_run(request, settings)
+    run_plan = replace(
+        run_plan,
+        source=replace(run_plan.source, source_name=plan.source_name),
+        extra_tags={REPRODUCES_TAG: original.run_id},
+    )
     outputs = EarlierOutputs(frozenset((plan.entry_point, name) for name in plan.outputs))
     run_plan = replace(run_plan, command=mark_outputs(run_plan.command, plan.entry_point, outputs))
     if plan.manager in LOCKED_MANAGERS:
@@ -323,6 +392,55 @@ def _project_directory(plan: ReproducePlan, settings: Settings) -> tuple[Path, P
     directory = checkout.directory
     env_file = directory.parent / f"{directory.name}.python_env.yaml"
     return (directory / plan.subdirectory if plan.subdirectory else directory), env_file
+
+
+def _mapped_parameters(
+    plan: ReproducePlan, project_dir: Path, settings: Settings
+) -> list[tuple[str, str]]:
+    """The recorded parameters, those inside the original project moved to the same place in
+    the new tree (outside git: only the outputs, into a fresh folder), inputs there checked
+    against their recorded digests, and the folders of outputs made as they were."""
+    if plan.commit is None:
+        cache = writable_cache_dir(cache_root(settings.environ) / "reproduce", "reproduce")
+        new_root = cache / f"{plan.original.info.run_id}-{secrets.token_hex(4)}"
+        moved = plan.in_project & plan.outputs
+    else:
+        depth = len(Path(plan.subdirectory).parts) if plan.subdirectory else 0
+        new_root = project_dir.parents[depth - 1] if depth else project_dir
+        moved = plan.in_project
+    parameters = [
+        (name, _mapped(value, new_root, plan, is_output=name in plan.outputs))
+        if name in moved
+        else (name, value)
+        for name, value in plan.parameters
+    ]
+    _check_project_inputs(plan, dict(parameters))
+    return parameters
+
+
+def _mapped(value: str, new_root: Path, plan: ReproducePlan, is_output: bool) -> str:
+    """`value` at the same place below `new_root`. An input git does not restore (untracked
+    or ignored data) stays where it was recorded while it is still there."""
+    relative = _relative_to(value, plan.project_root)
+    if relative is None:
+        return value
+    mapped = os.path.normpath(new_root / relative)
+    if is_output:
+        Path(mapped).parent.mkdir(parents=True, exist_ok=True)
+    elif not os.path.exists(mapped) and os.path.exists(value):
+        return value
+    return mapped
+
+
+def _check_project_inputs(plan: ReproducePlan, values: Mapping[str, str]) -> None:
+    """The inputs inside the project, where the reproduction reads them, against the digests
+    the original run recorded."""
+    inputs = [{**entry, "path": values[entry["name"]]} for entry in plan.project_inputs]
+    where = f"is neither in commit {(plan.commit or '')[:12]} nor where the run read it"
+    drift = _drift(inputs, plan.original.info.run_id, missing=where)
+    for line in drift if plan.allow_data_drift else ():
+        log.warning("%s", line)
+    _refuse_drift(drift, plan.allow_data_drift)
 
 
 def _apply(directory: Path, diff: str) -> None:
@@ -364,5 +482,11 @@ def describe_plan(plan: ReproducePlan) -> list[str]:
         *(f"param {name} = {value}" for name, value in plan.parameters),
         "inputs: " + ("; ".join(plan.drift) if plan.drift else "unchanged"),
     ]
+    if plan.in_project:
+        where = "the new checkout" if plan.commit is not None else "a fresh folder (outputs)"
+        names = ", ".join(sorted(plan.in_project))
+        lines.append(f"paths inside {plan.project_root}, mapped into {where}: {names}")
+        if plan.project_inputs:
+            lines.append("inputs inside the project: checked in the new checkout")
     lines.extend(f"missing untracked file: {name}" for name in plan.untracked)
     return lines

@@ -15,7 +15,7 @@ from mlrun_cli.context import Settings
 from mlrun_cli.errors import SourceError
 from mlrun_cli.run.reproduce import ReproduceRequest, plan_reproduce
 from mlrun_cli.tracking.file_store import FileStore
-from tests.gitrepos import make_repo
+from tests.gitrepos import commit_all, git, make_repo
 
 PROJECT = {
     "MLproject": """
@@ -39,12 +39,12 @@ print("score logged")
 }
 
 
-def original_run(cli, tmp_path: Path) -> str:
+def original_run(cli, tmp_path: Path, *args: str) -> str:
     """A run from a dirty tree: the uncommitted OFFSET decides the metric."""
     repo = make_repo(tmp_path / "repo", PROJECT)
     score = repo / "score.py"
     score.write_text(score.read_text().replace("OFFSET = 100", "OFFSET = 7"))
-    done = cli("run", "repo", "--no-env", "-P", "k=3", "--json")
+    done = cli("run", "repo", "--no-env", "-P", "k=3", *args, "--json")
     assert done.exit_code == 0, done.stderr
     return json.loads(done.stdout)["run"]["run_id"]
 
@@ -71,8 +71,10 @@ def test_a_run_from_a_dirty_tree_is_reproduced_with_the_same_code_and_metrics(
     assert new.tags["mlrun.reproduces"] == run_id
     assert new.tags["mlflow.source.git.commit"] == original.tags["mlflow.source.git.commit"]
     assert new.tags["mlflow.source.git.diff"] == original.tags["mlflow.source.git.diff"]
-    assert new.params == original.params
-    assert new.tags["mlrun.run_key"] == original.tags["mlrun.run_key"]
+    assert new.params["k"] == original.params["k"]
+    assert new.tags["mlflow.source.name"] == original.tags["mlflow.source.name"]
+    checkout = Path(new.params["data"]).parent  # the tree's data, read from the new checkout
+    assert checkout.parent.name == "checkouts" and Path(new.params["data"]).name == "data.txt"
 
 
 def test_the_text_output_puts_metrics_side_by_side(cli, tmp_path) -> None:
@@ -86,14 +88,16 @@ def test_the_text_output_puts_metrics_side_by_side(cli, tmp_path) -> None:
     assert lines[-1].endswith(f"of run {run_id}: reproduced (rtol 1e-06)")
 
 
-def test_changed_input_data_is_refused_unless_drift_is_allowed(cli, tmp_path) -> None:
-    run_id = original_run(cli, tmp_path)
-    (tmp_path / "repo" / "data.txt").write_text("abcdef\n")
+def test_changed_input_data_outside_the_project_is_refused_unless_drift_is_allowed(
+    cli, tmp_path
+) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("abc\n")
+    run_id = original_run(cli, tmp_path, "-P", f"data={outside}")
+    outside.write_text("abcdef\n")
     refused = cli("reproduce", run_id)
     assert refused.exit_code == 2
-    assert f"input data ({tmp_path / 'repo' / 'data.txt'}) changed since run {run_id}" in (
-        refused.stderr
-    )
+    assert f"input data ({outside}) changed since run {run_id}" in refused.stderr
     assert "--allow-data-drift" in refused.stderr
     assert len(FileStore(tmp_path / "mlruns").stored_runs(["0"])) == 1
 
@@ -229,3 +233,145 @@ def test_what_changed_outside_git_is_named_file_by_file(
             (project / name).unlink()
         for name in changed | removed:
             (project / name).write_text(name)
+
+
+WRITER = {
+    "MLproject": """
+name: writer
+entry_points:
+  main:
+    parameters:
+      data: {type: path, default: data/in.txt}
+      out: {type: path, default: models/out.txt, role: output}
+    command: "python write.py {data} {out}"
+""",
+    "write.py": """
+import sys
+import mlrun_log as ml
+text = open(sys.argv[1]).read()
+open(sys.argv[2], "w").write(text.upper())
+ml.log_metric("chars", len(text))
+""",
+    "data/in.txt": "abc\n",
+    "models/.keep": "",
+    ".gitignore": "models/out.txt\nscratch/\n",
+}
+
+
+def writer_repo(tmp_path: Path, sub: str = "") -> Path:
+    """The writer project in a git repository (in `sub` of it), tagged v1; its output and
+    scratch/ ignored."""
+    repo = make_repo(tmp_path / "repo", {f"{sub}/{k}" if sub else k: v for k, v in WRITER.items()})
+    git(repo, "tag", "v1")
+    return repo
+
+
+def reproduced(cli, tmp_path: Path, run_id: str, *args: str) -> dict:
+    done = cli("reproduce", run_id, "--json", *args)
+    assert done.exit_code == 0, done.stderr
+    result = json.loads(done.stdout)["reproduce"]
+    assert result["metrics"] == [
+        {"name": "chars", "original": 4.0, "reproduced": 4.0, "matches": True}
+    ]
+    return result
+
+
+@pytest.mark.parametrize("sub", ["", "proj", "a/b"])
+def test_a_run_of_a_pruned_checkout_is_reproduced_from_a_fresh_one(cli, tmp_path, sub) -> None:
+    repo = writer_repo(tmp_path, sub)
+    uri = f"repo#{sub}" if sub else "repo"
+    done = cli("run", uri, "--version", "v1", "--no-env", "--json")
+    assert done.exit_code == 0, done.stderr
+    run_id = json.loads(done.stdout)["run"]["run_id"]
+    original = stored(tmp_path, run_id)
+    assert "/checkouts/" in original.params["data"]
+    pruned = cli("envs", "prune", "--all")
+    assert pruned.exit_code == 0 and "1 source checkout" in pruned.stdout, pruned.stdout
+    assert not Path(original.params["data"]).exists()
+
+    result = reproduced(cli, tmp_path, run_id)
+    new = stored(tmp_path, result["run_id"])
+    assert new.tags["mlflow.source.name"] == original.tags["mlflow.source.name"]
+    assert repo.as_uri() in new.tags["mlflow.source.name"]
+    for name in ("data", "out"):
+        moved = Path(new.params[name])
+        assert moved.exists() and moved != Path(original.params[name])
+        assert moved.parts[-2:] == Path(original.params[name]).parts[-2:]
+    assert Path(new.params["out"]).read_text() == "ABC\n"
+
+
+def test_reproducing_a_working_tree_run_never_touches_the_tree(cli, tmp_path) -> None:
+    repo = writer_repo(tmp_path)
+    (repo / "scratch").mkdir()  # ignored, so not in the new checkout: made there for the output
+    done = cli("run", "repo", "--no-env", "-P", "out=repo/scratch/out.txt", "--json")
+    run_id = json.loads(done.stdout)["run"]["run_id"]
+    model = repo / "scratch" / "out.txt"
+    before = (model.read_bytes(), model.stat().st_mtime_ns)
+    (repo / "data" / "in.txt").write_text("edited in the tree since\n")  # git restores it
+    dry = cli("reproduce", run_id, "--dry-run")
+    assert f"paths inside {repo}, mapped into the new checkout: data, out" in dry.stdout
+    assert "inputs inside the project: checked in the new checkout" in dry.stdout
+
+    new = stored(tmp_path, reproduced(cli, tmp_path, run_id)["run_id"])
+    assert (model.read_bytes(), model.stat().st_mtime_ns) == before
+    assert Path(new.params["out"]).read_text() == "ABC\n"
+    assert new.tags["mlflow.source.name"] == stored(tmp_path, run_id).tags["mlflow.source.name"]
+
+
+def test_an_ignored_input_in_the_tree_is_read_where_it_was_while_unchanged(cli, tmp_path) -> None:
+    repo = writer_repo(tmp_path)
+    (repo / ".gitignore").write_text("models/\nlocal/\n")
+    commit_all(repo, "ignore local data")
+    (repo / "local").mkdir()
+    (repo / "local" / "in.txt").write_text("xyz\n")
+    done = cli("run", "repo", "--no-env", "-P", "data=repo/local/in.txt", "--json")
+    run_id = json.loads(done.stdout)["run"]["run_id"]
+
+    new = stored(tmp_path, reproduced(cli, tmp_path, run_id)["run_id"])
+    assert new.params["data"] == str(repo / "local" / "in.txt")
+    (repo / "local" / "in.txt").write_text("changed\n")
+    refused = cli("reproduce", run_id)
+    assert refused.exit_code == 2
+    assert f"input data ({repo / 'local' / 'in.txt'}) changed since run {run_id}" in (
+        refused.stderr
+    )
+    (repo / "local" / "in.txt").unlink()
+    gone = cli("reproduce", run_id)
+    assert gone.exit_code == 2
+    assert "is neither in commit" in gone.stderr and "Traceback" not in gone.stderr
+
+
+def test_a_run_outside_git_writes_its_reproduced_outputs_elsewhere(
+    cli, make_project, tmp_path
+) -> None:
+    project = make_project({k: v for k, v in WRITER.items() if k != ".gitignore"})
+    done = cli("run", "project", "--no-env", "--json")
+    run_id = json.loads(done.stdout)["run"]["run_id"]
+    model = project / "models" / "out.txt"
+    before = (model.read_bytes(), model.stat().st_mtime_ns)
+
+    new = stored(tmp_path, reproduced(cli, tmp_path, run_id)["run_id"])
+    assert (model.read_bytes(), model.stat().st_mtime_ns) == before
+    assert new.params["data"] == str(project / "data" / "in.txt")
+    assert Path(new.params["out"]).read_text() == "ABC\n"
+    assert Path(new.params["out"]).parent != model.parent
+
+
+@pytest.mark.parametrize("outside", ["repo2/in.txt", "repo-data/in.txt", "in.txt"])
+def test_an_input_beside_the_project_stays_where_it_was_recorded(
+    cli, tmp_path, outside: str
+) -> None:
+    """A sibling folder whose name starts like the project's is not inside it."""
+    writer_repo(tmp_path)
+    data = tmp_path / outside
+    data.parent.mkdir(parents=True, exist_ok=True)
+    data.write_text("abc\n")
+    done = cli("run", "repo", "--version", "v1", "--no-env", "-P", f"data={data}", "--json")
+    run_id = json.loads(done.stdout)["run"]["run_id"]
+    assert cli("envs", "prune", "--all").exit_code == 0
+
+    new = stored(tmp_path, reproduced(cli, tmp_path, run_id)["run_id"])
+    assert new.params["data"] == str(data)
+    data.write_text("changed\n")
+    refused = cli("reproduce", run_id)
+    assert refused.exit_code == 2 and f"input data ({data}) changed" in refused.stderr

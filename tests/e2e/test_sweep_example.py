@@ -66,9 +66,11 @@ def test_reproduce_rebuilds_the_same_code_and_packages_then_refuses_changed_data
     repo = make_repo(tmp_path / "example_project", files)
     train = repo / "train.py"
     train.write_text(train.read_text().replace("random_state=0", "random_state=1"))  # dirty
+    data = tmp_path / "iris.csv"  # outside the project: reproduce reads it where it was
+    data.write_text((repo / "data" / "iris.csv").read_text())
     done = run_mlrun(
-        "run", "example_project", "-e", "train", "-P", "alpha=0.01", "--json",
-        cwd=tmp_path, timeout=900, MLRUN_ENV_ROOT=env_root,
+        "run", "example_project", "-e", "train", "-P", "alpha=0.01", "-P", f"input_file={data}",
+        "--json", cwd=tmp_path, timeout=900, MLRUN_ENV_ROOT=env_root,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     run_id = json.loads(done.stdout)["run"]["run_id"]
@@ -88,7 +90,6 @@ def test_reproduce_rebuilds_the_same_code_and_packages_then_refuses_changed_data
     assert "random_state=1" in new.tags["mlflow.source.git.diff"]
     assert new.tags["mlflow.source.git.diff"] == original.tags["mlflow.source.git.diff"]
 
-    data = repo / "data" / "iris.csv"
     data.write_text(data.read_text() + "5.0,3.0,1.5,0.2,setosa\n")
     refused = run_mlrun("reproduce", run_id, cwd=tmp_path, MLRUN_ENV_ROOT=env_root)
     assert refused.returncode == 2
