@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import signal
 import subprocess
 import time
@@ -60,3 +61,91 @@ def test_ctrl_c_kills_the_running_children_and_the_parent(tmp_path: Path) -> Non
     assert [p.info.status.name for p in parents] == ["KILLED"]
     assert sorted(c.info.status.name for c in children) == ["KILLED", "KILLED"]  # 3rd never began
     assert b"[1] started 1" in out and b"[2] started 2" in out
+
+
+WRITER = {
+    "MLproject": """
+name: writer
+entry_points:
+  main:
+    parameters:
+      n: {type: int, default: 0}
+      out: {type: path, default: models/model.txt, role: output}
+    command: "python write.py {n} {out}"
+""",
+    # Writes its value into `out`, then stays until a sibling started too (the children
+    # overlap) or the sweep announced that they run one at a time (the test's `serialised`).
+    "write.py": """import os, sys, time
+from pathlib import Path
+n, out, events = sys.argv[1], Path(sys.argv[2]), Path(os.environ["SWEEP_EVENTS"])
+out.parent.mkdir(parents=True, exist_ok=True)
+out.write_text(f"model of n={n}\\n")
+(events / f"started-{n}").touch()
+deadline = time.monotonic() + 60
+while not any(p.name != f"started-{n}" for p in events.iterdir()):
+    if time.monotonic() > deadline:
+        sys.exit("no sibling started, and the sweep announced no serialisation")
+    time.sleep(0.02)
+print("wrote", n)
+""",
+    "models/README": "what the runs write\n",
+}
+SHARED = "children share output"
+
+
+def _sweep_with_events(tmp_path: Path, *params: str) -> tuple[int, str]:
+    """A -j 2 sweep of the writer; `serialised` appears when the sweep says the children run
+    one at a time. The exit code and everything it wrote to stderr."""
+    project = write_files(tmp_path / "project", WRITER)
+    events = tmp_path / "events"
+    events.mkdir()
+    process = subprocess.Popen(
+        mlrun_command("sweep", ".", "--no-env", "-j", "2", *params),
+        cwd=project,
+        env=child_env(SWEEP_EVENTS=str(events)),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if SHARED in line:
+            (events / "serialised").touch()
+    return process.wait(timeout=60), "".join(lines)
+
+
+def _children(project: Path) -> list:
+    runs = FileStore(project / "mlruns").stored_runs(["0"])
+    return [r for r in runs if "mlflow.parentRunId" in r.tags]
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_children_sharing_an_output_each_record_their_own(tmp_path: Path) -> None:
+    code, err = _sweep_with_events(tmp_path, "-P", "n=1,2,3")
+    assert code == 0, err
+    children = _children(tmp_path / "project")
+    assert len(children) == 3
+    for child in children:
+        own = _sha(f"model of n={child.params['n']}\n")
+        assert child.tags["mlrun.output.out.digest"] == own, f"n={child.params['n']}"
+    message = (
+        "mlrun: children share output out (models/model.txt); they run one at a time so each "
+        "records its own output"
+    )
+    assert err.count(message) == 1, err
+
+
+def test_children_with_distinct_outputs_still_run_at_once(tmp_path: Path) -> None:
+    outputs = "out=models/1.txt,models/2.txt"
+    code, err = _sweep_with_events(tmp_path, "-P", "n=1,2", "-P", outputs, "--zip")
+    assert code == 0, err  # each child ended only once its sibling had started: they overlapped
+    assert SHARED not in err
+    for child in _children(tmp_path / "project"):
+        own = _sha(f"model of n={child.params['n']}\n")
+        assert child.tags["mlrun.output.out.digest"] == own
