@@ -1,15 +1,23 @@
-"""`mlrun sweep` as a real process: Ctrl-C ends every running child and the parent, KILLED."""
+"""`mlrun sweep` as a real process: Ctrl-C ends every running child and the parent, KILLED;
+children that write one output path take turns (a Slurm array, one task at a time), and each
+records the digest of what it wrote itself."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import signal
 import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from mlrun_cli.tracking.file_store import FileStore
-from tests.conftest import child_env, mlrun_command, write_files
+from tests.backends.engines import slurm_conf
+from tests.conftest import child_env, mlrun_command, run_mlrun, write_files
+
+__all__ = ["slurm_conf"]
 
 SLEEPER = {
     "MLproject": """
@@ -149,3 +157,43 @@ def test_children_with_distinct_outputs_still_run_at_once(tmp_path: Path) -> Non
     for child in _children(tmp_path / "project"):
         own = _sha(f"model of n={child.params['n']}\n")
         assert child.tags["mlrun.output.out.digest"] == own
+
+
+ECHOER = {
+    "MLproject": """
+name: echoer
+entry_points:
+  main:
+    parameters:
+      n: {type: int, default: 0}
+      out: {type: path, default: models/model.txt, role: output}
+    command: "echo {n} > {out}"
+""",
+    "models/README": "what the runs write\n",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+@pytest.mark.parametrize(
+    ("params", "throttle", "shared"),
+    [
+        (("-P", "n=1,2,3"), "%1", True),
+        (("-P", "n=1,2,3", "-P", "out=models/1.txt,models/2.txt,models/3.txt", "--zip"), "%2",
+         False),
+    ],
+)  # fmt: skip
+def test_a_slurm_array_whose_children_share_an_output_runs_one_task_at_a_time(
+    tmp_path: Path, slurm_conf: str, params: tuple[str, ...], throttle: str, shared: bool
+) -> None:
+    project = write_files(tmp_path / "project", ECHOER)
+    config = json.dumps({"partition": "debug", "staging_dir": str(tmp_path / "staging")})
+    done = run_mlrun(
+        "sweep", ".", "--no-env", "--backend", "slurm", "--backend-config", config, "-j", "2",
+        *params, cwd=project, timeout=300, SLURM_CONF=slurm_conf,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    [script] = (tmp_path / "staging").glob("*/job.sbatch")
+    assert f"#SBATCH --array=0-2{throttle}\n" in script.read_text()
+    message = "mlrun: children share output out (models/model.txt); they run one at a time"
+    assert done.stderr.count(message) == (1 if shared else 0), done.stderr
