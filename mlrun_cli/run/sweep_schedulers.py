@@ -3,10 +3,10 @@
 A scheduler receives the points to run (by index) and a `launch` that runs one of them to its
 end through the ordinary pipeline, and returns each started point's final status. Points of one
 `exclusive` group (children that write the same output) never run at the same time, so each
-child's recorded output digest is of the file it wrote itself. Threads on
-this machine are the one scheduler; a Slurm sweep is one job array instead (run/sweep_slurm.py,
-which needs the whole plan, not a launch per point); Ray jobs would plug in here, and until
-then asking for them is a clear error.
+child's recorded output digest is of the file it wrote itself. Threads on this machine are the
+one scheduler; a Slurm sweep is one job array instead (run/sweep_slurm.py, which needs the
+whole plan, not a launch per point); Ray jobs would plug in here, and until then asking for
+them is a clear error.
 
 Backends install signal handlers only on the main thread, so a scheduler takes Ctrl-C itself
 (`StopAll`) and shares it with every running child's own stop request.
@@ -91,12 +91,15 @@ class ThreadScheduler:
 
         def work() -> None:
             while (index := next_index()) is not None:
-                status = launch(index, stop.child())
-                with changed:
-                    statuses[index] = status
-                    if index in exclusive:
-                        busy.discard(exclusive[index])
-                    changed.notify_all()
+                try:
+                    status = launch(index, stop.child())
+                    with changed:
+                        statuses[index] = status
+                finally:  # even a launch that raised frees its group for the next point
+                    with changed:
+                        if index in exclusive:
+                            busy.discard(exclusive[index])
+                        changed.notify_all()
 
         workers = [threading.Thread(target=work, daemon=True) for _ in range(jobs)]
         with handling_signals(stop):
