@@ -33,7 +33,8 @@ from mlrun_cli.envs import MANAGERS
 @click.option("--max-runs", default=1000, show_default=True, help="Refuse a grid with more points.")
 @click.option(
     "-j", "--jobs", default=1, show_default=True,
-    help="Children run at once (on Slurm, the job array's %N throttle).",
+    help="Children run at once (on Slurm, the job array's %N throttle); children that write "
+    "the same output path take turns.",
 )  # fmt: skip
 @click.option(
     "--fail-fast",

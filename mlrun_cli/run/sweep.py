@@ -7,6 +7,9 @@
 
 Where the children run is the scheduler's business (sweep_schedulers.py): threads on this
 machine, or one Slurm job array (sweep_slurm.py: no env is prepared here, the nodes do it).
+Children that write the same output (an output `path` parameter naming the same file, or one
+inside another's folder) never run at the same time: each child's output digest is taken after
+it ends, and must be of what that child wrote, not of a sibling's file.
 """
 
 from __future__ import annotations
@@ -14,16 +17,19 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import IO
 
 from mlrun_cli.backends.streams import StopRequest
 from mlrun_cli.context import Settings
 from mlrun_cli.envs import BuildProgress, PreparedEnv, SilentProgress
 from mlrun_cli.errors import EnvBuildError, MlrunError, ParameterError, StoreError, UsageError
-from mlrun_cli.project.params import ResolvedCommand, resolve_command
+from mlrun_cli.project.params import ResolvedCommand, ResolvedParameter, resolve_command
 from mlrun_cli.run.earlier_outputs import mark_outputs, read_earlier_outputs
 from mlrun_cli.run.interrupts import interrupted_exit_code
 from mlrun_cli.run.pipeline import (
@@ -82,6 +88,36 @@ class SweepPoint:
 
 
 @dataclass(frozen=True)
+class SharedOutputs:
+    """Points that write the same output: point index -> its group (only points sharing one
+    with another are listed), and per group the parameter and path first found shared."""
+
+    groups: Mapping[int, int] = field(default_factory=dict)
+    shared: Mapping[int, tuple[str, str]] = field(default_factory=dict)
+
+    def among(self, indexes: Collection[int]) -> SharedOutputs:
+        """Only the groups two or more of these points still share (the rest were reused)."""
+        counts: dict[int, int] = {}
+        for index in indexes:
+            if index in self.groups:
+                counts[self.groups[index]] = counts.get(self.groups[index], 0) + 1
+        kept = {group for group, count in counts.items() if count > 1}
+        return SharedOutputs(
+            {i: g for i, g in self.groups.items() if i in indexes and g in kept},
+            {g: what for g, what in self.shared.items() if g in kept},
+        )
+
+    def message(self) -> str:
+        listing = ", ".join(f"{name} ({path})" for name, path in self.shared.values())
+        plural = "s" if len(self.shared) > 1 else ""
+        who = "they run" if len(self.shared) == 1 else "children sharing one run"
+        return (
+            f"children share output{plural} {listing}; {who} one at a time so each records "
+            "its own output"
+        )
+
+
+@dataclass(frozen=True)
 class SweepPlan:
     base: RunPlan
     grid: Grid
@@ -93,6 +129,7 @@ class SweepPlan:
     reuse: str | None
     metrics: tuple[str, ...]
     order: OrderBy | None
+    shared: SharedOutputs = field(default_factory=SharedOutputs)
 
 
 @dataclass(frozen=True)
@@ -180,6 +217,7 @@ def plan_sweep(request: SweepRequest, settings: Settings) -> SweepPlan:
         reuse=request.reuse,
         metrics=tuple(request.metrics),
         order=order,
+        shared=shared_outputs({p.index: p.plan.command.parameters for p in points}, settings.cwd),
     )
 
 
@@ -215,6 +253,45 @@ def _commands(
     return commands
 
 
+def shared_outputs(points: Mapping[int, Sequence[ResolvedParameter]], cwd: Path) -> SharedOutputs:
+    """Which points (index -> its resolved parameters) write the same output: an output `path`
+    naming the same file, or one inside another's folder (relative paths are from `cwd`)."""
+    writes = [
+        (index, parameter.name, Path(os.path.normpath(cwd / parameter.value)))
+        for index, parameters in points.items()
+        for parameter in parameters
+        if parameter.role == "output" and parameter.type == "path" and parameter.value
+    ]
+    owners: dict[Path, tuple[int, str]] = {}  # path -> the first point writing it, and how
+    for index, name, path in writes:
+        owners.setdefault(path, (index, name))
+    roots = {index: index for index in points}
+
+    def root(index: int) -> int:
+        while roots[index] != index:
+            roots[index] = roots[roots[index]]
+            index = roots[index]
+        return index
+
+    reasons: list[tuple[int, str, Path]] = []
+    for index, _, path in writes:
+        for folder in (path, *path.parents):
+            owner = owners.get(folder)
+            if owner is not None and owner[0] != index:
+                roots[root(index)] = root(owner[0])
+                reasons.append((owner[0], owner[1], folder))
+    groups = {index: root(index) for index in roots}
+    sizes = Counter(groups.values())
+    shared: dict[int, tuple[str, str]] = {}
+    for writer, name, folder in reasons:
+        shared.setdefault(groups[writer], (name, _shown(folder, cwd)))
+    return SharedOutputs({i: g for i, g in groups.items() if sizes[g] > 1}, shared)
+
+
+def _shown(path: Path, cwd: Path) -> str:
+    return str(path.relative_to(cwd)) if path.is_relative_to(cwd) else str(path)
+
+
 def label(point: Mapping[str, str]) -> str:
     return " ".join(f"{name}={value}" for name, value in point.items())
 
@@ -244,6 +321,10 @@ def execute_sweep(plan: SweepPlan, settings: Settings, output: SweepOutput) -> S
             if (found := earlier.get(keys[point.index].key)) is not None:
                 tags = {**child_tags(parent, point), RUN_KEY_TAG: keys[point.index].key}
                 record_reuse(store, experiment, found, point.plan, settings.user, tags)
+    shared = plan.shared.among({p.index for p in to_run})
+    if shared.groups and plan.jobs > 1:
+        log.info("%s", shared.message())
+    plan = replace(plan, shared=shared)
     stop = StopAll()
     statuses: dict[int, RunStatus] = {}
     if to_run and plan.scheduler is None:
@@ -261,7 +342,9 @@ def execute_sweep(plan: SweepPlan, settings: Settings, output: SweepOutput) -> S
         launch = _launcher(plan, parent, prepared, keys, settings, output)
         try:
             indexes = [p.index for p in to_run]
-            statuses = plan.scheduler.run(indexes, launch, stop, plan.jobs, plan.fail_fast)
+            statuses = plan.scheduler.run(
+                indexes, launch, stop, plan.jobs, plan.fail_fast, shared.groups
+            )
         except BaseException:
             finish(store, parent, RunStatus.KILLED)
             raise

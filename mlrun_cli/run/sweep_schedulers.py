@@ -1,10 +1,12 @@
 """Where a sweep's children run: the seam between the sweep and the machines.
 
 A scheduler receives the points to run (by index) and a `launch` that runs one of them to its
-end through the ordinary pipeline, and returns each started point's final status. Threads on
-this machine are the one scheduler; a Slurm sweep is one job array instead (run/sweep_slurm.py,
-which needs the whole plan, not a launch per point); Ray jobs would plug in here, and until
-then asking for them is a clear error.
+end through the ordinary pipeline, and returns each started point's final status. Points of one
+`exclusive` group (children that write the same output) never run at the same time, so each
+child's recorded output digest is of the file it wrote itself. Threads on this machine are the
+one scheduler; a Slurm sweep is one job array instead (run/sweep_slurm.py, which needs the
+whole plan, not a launch per point); Ray jobs would plug in here, and until then asking for
+them is a clear error.
 
 Backends install signal handlers only on the main thread, so a scheduler takes Ctrl-C itself
 (`StopAll`) and shares it with every running child's own stop request.
@@ -13,8 +15,7 @@ Backends install signal handlers only on the main thread, so a scheduler takes C
 from __future__ import annotations
 
 import threading
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from mlrun_cli.backends.streams import StopRequest, handling_signals
@@ -37,9 +38,16 @@ class SweepScheduler(Protocol):
     name: str
 
     def run(
-        self, indexes: Sequence[int], launch: Launch, stop: StopAll, jobs: int, fail_fast: bool
+        self,
+        indexes: Sequence[int],
+        launch: Launch,
+        stop: StopAll,
+        jobs: int,
+        fail_fast: bool,
+        exclusive: Mapping[int, int],
     ) -> dict[int, RunStatus]:
-        """Run the points, at most `jobs` at once; the final status of each started one."""
+        """Run the points, at most `jobs` at once and at most one of each `exclusive` group
+        (point index -> group) at once; the final status of each started one."""
         ...
 
 
@@ -49,24 +57,49 @@ class ThreadScheduler:
     name = "local"
 
     def run(
-        self, indexes: Sequence[int], launch: Launch, stop: StopAll, jobs: int, fail_fast: bool
+        self,
+        indexes: Sequence[int],
+        launch: Launch,
+        stop: StopAll,
+        jobs: int,
+        fail_fast: bool,
+        exclusive: Mapping[int, int],
     ) -> dict[int, RunStatus]:
-        pending = deque(indexes)
+        pending = list(indexes)
         statuses: dict[int, RunStatus] = {}
-        lock = threading.Lock()
+        busy: set[int] = set()  # the exclusive groups with a point running
+        changed = threading.Condition()
+
+        def startable() -> int | None:
+            """The first pending point whose group has none running (grid order)."""
+            for position, index in enumerate(pending):
+                if exclusive.get(index) not in busy:
+                    return pending.pop(position)
+            return None
 
         def next_index() -> int | None:
-            with lock:
-                failed = any(s != RunStatus.FINISHED for s in statuses.values())
-                if not pending or stop.signum is not None or (fail_fast and failed):
-                    return None
-                return pending.popleft()
+            with changed:
+                while True:
+                    failed = any(s != RunStatus.FINISHED for s in statuses.values())
+                    if not pending or stop.signum is not None or (fail_fast and failed):
+                        return None
+                    if (index := startable()) is not None:
+                        if index in exclusive:
+                            busy.add(exclusive[index])
+                        return index
+                    changed.wait(0.1)  # a point of its group ends, or a signal arrives
 
         def work() -> None:
             while (index := next_index()) is not None:
-                status = launch(index, stop.child())
-                with lock:
-                    statuses[index] = status
+                try:
+                    status = launch(index, stop.child())
+                    with changed:
+                        statuses[index] = status
+                finally:  # even a launch that raised frees its group for the next point
+                    with changed:
+                        if index in exclusive:
+                            busy.discard(exclusive[index])
+                        changed.notify_all()
 
         workers = [threading.Thread(target=work, daemon=True) for _ in range(jobs)]
         with handling_signals(stop):

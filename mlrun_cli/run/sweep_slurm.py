@@ -4,6 +4,8 @@
     staged once -> one `sbatch --array=0-(N-1)[%jobs]` whose task i runs the node-side
     `mlrun run . --run-id CHILD_i` -> every child followed to its end -> statuses
 
+The throttle is %1 when children share an output path, so each records its own output.
+
 A child's job id is its array task, `ARRAYID_i`, so `mlrun runs wait|logs|cancel|gc` treat it
 as any submitted run. Ctrl-C, and --fail-fast after the first failed child, cancel the whole
 array: the children still pending or running end KILLED.
@@ -125,8 +127,15 @@ def _array_spec(
         workdir=workdir,
         output_log=folder / "job-%a.out",  # Slurm puts the task id in place of %a
         array=commands,
-        throttle=plan.jobs if plan.jobs < len(points) else None,
+        throttle=_throttle(plan, len(points)),
     )
+
+
+def _throttle(plan: SweepPlan, tasks: int) -> int | None:
+    """-j as the array's %N; %1 when children share an output, so each records its own."""
+    if plan.shared.groups:
+        return 1
+    return plan.jobs if plan.jobs < tasks else None
 
 
 def _follow(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -52,6 +53,15 @@ def test_the_example_sweep_records_six_children_that_mlflow_nests(
     assert client.get_run(parent).info.status == "FINISHED"
     keys = {r.data.tags["mlrun.env.key"] for r in children}
     assert len(keys) == 1  # one env, built once, shared
+
+    # the children share models/model.joblib: they ran one at a time, and each one's output
+    # digest is of the model it logged itself, not of a sibling's
+    store = FileStore(tmp_path / "mlruns")
+    for child in (r for r in store.stored_runs(["0"]) if r.tags.get("mlflow.parentRunId")):
+        logged = store.artifact_dir(child.info) / "model" / "model.joblib"
+        own = hashlib.sha256(logged.read_bytes()).hexdigest()
+        assert child.tags["mlrun.output.output_file.digest"] == own, child.params["alpha"]
+    assert done.stderr.count("children share output output_file (") == 1, done.stderr
 
 
 @pytest.mark.slow

@@ -3,17 +3,22 @@ in a git repository (./mlruns beside the code, not ignored) and in a plain direc
 table, the differences, the metrics side by side, and the store read back by MLflow's client.
 
 The entry point writes a report it does not declare as an output: the first child finds it
-absent (an output), and every later run of the entry point treats it as one too."""
+absent (an output), and every later run of the entry point treats it as one too. Children of a
+-j 2 sweep all write that one report: they take turns, and each records the digest of its own.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_mlrun, write_files
+from tests.conftest import child_env, mlrun_command, run_mlrun, write_files
 from tests.gitrepos import commit_all, git
 
 pytestmark = [pytest.mark.journey, pytest.mark.slow]
@@ -28,22 +33,36 @@ entry_points:
       report: {type: path, default: report.txt}
     command: "python score.py {data} {k} {report}"
 """,
-    "score.py": """import sys
+    "score.py": """import os, sys, time
+from pathlib import Path
 import mlrun_log as ml
 text = open(sys.argv[1]).read()
 score = len(text) * float(sys.argv[2])
 ml.log_param("length", len(text))
 ml.log_metric("score", score)
 open(sys.argv[3], "w").write(f"score {score}\\n")
+if os.environ.get("SWEEP_GATE"):  # stay until a sibling started, or the sweep said they take turns
+    gate, me = Path(os.environ["SWEEP_GATE"]), f"started-{sys.argv[2]}"
+    (gate / me).touch()
+    deadline = time.monotonic() + 60
+    while not any(p.name.startswith("started-") and p.name != me for p in gate.iterdir()):
+        if "children share output" in (gate / "mlrun.err").read_text():
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit("no sibling started, and the sweep said nothing about turns")
+        time.sleep(0.02)
 print("scored", sys.argv[2])
 """,
     "data.txt": "abcd\n",
 }
 
 
+def _path() -> str:
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
 def _mlrun(cwd: Path, *args: str, code: int = 0) -> str:
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    done = run_mlrun(*args, cwd=cwd, timeout=120, PATH=path, MLRUN_CACHE_DIR=str(cwd / ".cache"))
+    done = run_mlrun(*args, cwd=cwd, timeout=120, PATH=_path(), MLRUN_CACHE_DIR=str(cwd / ".cache"))
     assert done.returncode == code, done.stderr
     assert "Traceback" not in done.stderr + done.stdout
     return done.stdout if code == 0 else done.stderr
@@ -106,6 +125,39 @@ def _compare_and_reproduce(project: Path, children: dict[str, str]) -> None:
     }
 
 
+def _children_take_turns_on_the_report(project: Path, gate: Path) -> None:
+    """-j 2 over k=4,5,6, every child writing report.txt: each child's recorded output digest
+    is of the report it wrote itself, and the sweep said once why they took turns."""
+    gate.mkdir()
+    err = gate / "mlrun.err"
+    with err.open("w") as stderr:
+        done = subprocess.run(
+            mlrun_command("sweep", ".", "-P", "k=4,5,6", "--no-env", "-j", "2", "--json"),
+            cwd=project,
+            env=child_env(
+                PATH=_path(), MLRUN_CACHE_DIR=str(project / ".cache"), SWEEP_GATE=str(gate)
+            ),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            timeout=120,
+        )
+    said = err.read_text()
+    assert done.returncode == 0, said
+    parent = json.loads(done.stdout)["sweep"]["parent_run_id"]
+    client = _client(project)
+    children = client.search_runs(["0"], f"tags.mlflow.parentRunId = '{parent}'")
+    assert sorted(r.data.params["k"] for r in children) == ["4", "5", "6"]
+    for run in children:
+        own = f"score {5 * float(run.data.params['k'])}\n"
+        digest = run.data.tags["mlrun.output.report.digest"]
+        assert digest == hashlib.sha256(own.encode()).hexdigest(), run.data.params["k"]
+    assert (
+        said.count("mlrun: children share output report (report.txt); they run one at a time") == 1
+    )
+
+
 def test_sweep_compare_and_reproduce_in_a_git_repository(tmp_path: Path) -> None:
     project = write_files(tmp_path / "repo", PROJECT)
     git(project, "init", "-q", "-b", "main")
@@ -133,3 +185,4 @@ def test_sweep_compare_and_reproduce_outside_git(tmp_path: Path) -> None:
     assert "which is not in git, and its files changed since: changed score.py;" in refused
     (project / "score.py").write_text(PROJECT["score.py"])
     assert "reproduced (rtol 1e-06)" in _mlrun(project, "reproduce", children["1"])
+    _children_take_turns_on_the_report(project, tmp_path / "gate")
