@@ -152,10 +152,12 @@ class SlurmBackend:
         entry point (`step; sleep 300; next`) can see its step die and run `next`, and exit 0,
         before its own SIGTERM arrives. The node's mlrun (the batch shell) instead forwards
         the signal to the entry point's whole process group at once, and records the run
-        KILLED; the cancel that follows ends whatever is left. A pending job has no batch
-        shell: only the cancel applies.
+        KILLED; the cancel that follows ends whatever is left. A pending job (or task) has no
+        batch shell: only the cancel applies, and the signal is sent to running ones alone,
+        since scancel retries a signal to a pending job for as long as it stays pending.
         """
-        signalled = self._slurm(("scancel", "--batch", "--signal=TERM", job_id), "signal the job")
+        signal_running = ("scancel", "--batch", "--signal=TERM", "--state=RUNNING", job_id)
+        signalled = self._slurm(signal_running, "signal the job")
         if signalled.returncode == 0:
             self._await_end(job_id, _CANCEL_GRACE_SECONDS)
         done = self._slurm(("scancel", job_id), "cancel the job")
