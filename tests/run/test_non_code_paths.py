@@ -27,6 +27,17 @@ with open("../runs.log", "a") as log:
 """
 
 
+def _project(project: Path, files: dict[str, str], in_git: bool) -> Path:
+    """The same project as a committed git repository or as a plain folder."""
+    if in_git:
+        make_repo(project, files)
+    else:
+        project.mkdir()
+        for name, text in files.items():
+            (project / name).write_text(text)
+    return project
+
+
 def _run(cwd: Path, *extra: str) -> None:
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     done = run_mlrun(
@@ -48,13 +59,7 @@ def test_a_second_identical_run_is_reused_though_the_store_and_outputs_are_insid
     tmp_path: Path, in_git: bool
 ) -> None:
     files = {"MLproject": MLPROJECT, "write.py": SCRIPT}
-    project = tmp_path / "proj"
-    if in_git:
-        make_repo(project, files)
-    else:
-        project.mkdir()
-        for name, text in files.items():
-            (project / name).write_text(text)
+    project = _project(tmp_path / "proj", files, in_git)
     clean = ("--require-clean",) if in_git else ()
     _run(project, *clean)  # ./mlruns, the cache and the output all land inside the project
     _run(project, *clean)
@@ -81,13 +86,7 @@ def test_a_parameter_recorded_as_an_output_stays_one_in_later_runs(
     """`out` declares no role: the first run finds it absent (an output); the second finds
     the file it wrote, and is still the same run, clean, reused."""
     files = {"MLproject": UNDECLARED_OUTPUT, "write.py": SCRIPT}
-    project = tmp_path / "proj"
-    if in_git:
-        make_repo(project, files)
-    else:
-        project.mkdir()
-        for name, text in files.items():
-            (project / name).write_text(text)
+    project = _project(tmp_path / "proj", files, in_git)
     clean = ("--require-clean",) if in_git else ()
     _run(project, *clean)
     _run(project, *clean)
