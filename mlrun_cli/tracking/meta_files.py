@@ -36,6 +36,8 @@ def dump_yaml(data: Mapping[str, Any]) -> str:
 _SIMPLE = re.compile(r"[A-Za-z0-9_./:\-]*")
 _PLAIN_START = re.compile(r"[A-Za-z_/]")
 _HEX_ID = re.compile(r"[0-9a-f]*[a-f][0-9a-f]*")  # digit-led ids PyYAML still leaves plain
+_INT_OR_OCTAL = re.compile(r"0|[1-9][0-9]*|0[0-7]+")  # digits YAML 1.1 reads as a number
+_YAML_BINARY = re.compile(r"0b[01_]+")  # the one hex id with a letter that PyYAML reads as a number
 _RESOLVED_WORDS = frozenset(
     [
         "yes",
@@ -92,10 +94,10 @@ def _scalar(value: Any) -> str | None:
         return f"'{value}'"
     if _PLAIN_START.match(value):
         return f"'{value}'" if value in _RESOLVED_WORDS else value
-    if value.isdigit() and (value[0] != "0" or value == "0" or set(value) <= set("01234567")):
-        return f"'{value}'"  # an id like '0': plain would read back as a number
-    if len(value) == 32 and _HEX_ID.fullmatch(value) and not value.startswith("0b"):
-        return value  # a run id: no YAML number has hex letters without a dot or a 0x
+    if value.isdigit():
+        return f"'{value}'" if _INT_OR_OCTAL.fullmatch(value) else value  # '0' stays a string
+    if len(value) == 32 and _HEX_ID.fullmatch(value):  # a run id: hex letters make it a string
+        return f"'{value}'" if _YAML_BINARY.fullmatch(value) else value  # unless 0b and bits
     return None
 
 
@@ -194,6 +196,8 @@ def _flat_value(raw: str) -> Any:
     if raw.isascii() and raw.lstrip("-").isdigit():
         if _INT.fullmatch(raw):
             return int(raw)
+        if raw.isdigit() and not _INT_OR_OCTAL.fullmatch(raw):
+            return raw  # 0-led with an 8 or 9: no YAML number, so PyYAML wrote it plain
     elif raw[:1] == "'" and len(raw) >= 2 and raw[-1] == "'":
         inner = raw[1:-1]
         return inner.replace("''", "'") if "'" not in inner.replace("''", "") else _NOT_FLAT

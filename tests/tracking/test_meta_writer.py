@@ -7,14 +7,17 @@ import string
 
 import pytest
 import yaml
+from hypothesis import example, given
+from hypothesis import strategies as st
 
-from mlrun_cli.tracking.meta_files import dump_flat_meta, dump_yaml, parse_meta
+from mlrun_cli.tracking.meta_files import dump_flat_meta, dump_yaml, parse_flat_meta, parse_meta
 
 TRICKY = [
     "", "a", "y", "n", "yes", "No", "OFF", "True", "null", "Null", "~", "0", "7", "09", "0123",
     "123", "1e5", "3.5", "1_000", "0b0101", "0x1f", "12:30", "2020-01-01", "a:", "a:b", "::",
     "file:///tmp/x/y", "http://h:80/p", "a.b-c_d/e", "/abs", "_x", "-x", ".x", "=", "<<",
     "x" * 300, "a" * 32, "0" * 31 + "a", "deadbeef" * 4, "12345678" * 4, "123456789012345678",
+    "09", "0" + "9" * 31, "0b" + "a" * 30, "0b" + "1" * 30, "0b" + "01" * 15,
 ]  # fmt: skip
 
 
@@ -41,14 +44,26 @@ def test_random_simple_strings_match_pyyaml() -> None:
         assert parse_meta(dump_yaml(data)) == yaml.safe_load(pyyaml(data))
 
 
-def test_a_real_run_meta_needs_no_pyyaml() -> None:
+run_ids = st.one_of(
+    st.text(alphabet="0123456789abcdef", min_size=32, max_size=32),
+    st.text(alphabet="0123456789abcdef", min_size=30, max_size=30).map(lambda rest: "0b" + rest),
+    st.text(alphabet="01", min_size=30, max_size=30).map(lambda bits: "0b" + bits),
+    st.text(alphabet="0123456789", min_size=31, max_size=31).map(lambda rest: "0" + rest),
+)
+
+
+@given(run_ids)
+@example("0b" + "4f2c" * 7 + "4f")  # 1 in 256 uuid4 ids: read back by the next run with PyYAML
+@example("0" + "123456789" * 3 + "0000")
+def test_a_real_run_meta_needs_no_pyyaml(run_id: str) -> None:
+    """Every run id, so that the next run reads and writes the store without importing PyYAML."""
     meta = {
-        "artifact_uri": "file:///tmp/store/0/4f2c4f2c4f2c4f2c4f2c4f2c4f2c4f2c/artifacts",
+        "artifact_uri": f"file:///tmp/store/0/{run_id}/artifacts",
         "end_time": None,
         "entry_point_name": "",
         "experiment_id": "0",
         "lifecycle_stage": "active",
-        "run_id": "4f2c4f2c4f2c4f2c4f2c4f2c4f2c4f2c",
+        "run_id": run_id,
         "run_name": "calm-otter-464",
         "source_type": 4,
         "start_time": 1795913521532,
@@ -56,7 +71,9 @@ def test_a_real_run_meta_needs_no_pyyaml() -> None:
         "tags": [],
         "user_id": "root",
     }
-    assert dump_flat_meta(meta) == pyyaml(meta)
+    written = dump_flat_meta(meta)
+    assert written == pyyaml(meta)
+    assert parse_flat_meta(written) == yaml.safe_load(written) == meta
 
 
 def test_values_it_cannot_write_go_to_pyyaml() -> None:
