@@ -67,3 +67,20 @@ def test_the_cli_offers_exactly_the_registered_environment_managers() -> None:
     option = next(p for p in run.params if p.name == "env_manager")
     assert isinstance(option.type, click.Choice)
     assert list(option.type.choices) == list(MANAGERS)
+
+
+def test_the_readme_layout_lists_exactly_the_packages_and_their_import_order() -> None:
+    """The Layout section is the order `lint-imports` enforces: a package added, removed or
+    moved in pyproject's layers contract without the README (or the other way) fails here."""
+    import tomllib
+
+    section = README.split("### Layout\n", 1)[1].split("```\n")[1]
+    listed = re.findall(r"^  (\w+)/", section, flags=re.M)
+    packages = sorted(p.parent.name for p in (REPO / "mlrun_cli").glob("*/__init__.py"))
+    assert sorted(listed) == packages
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
+    [layers] = [c["layers"] for c in config["contracts"] if c["type"] == "layers"]
+    ordered = [name.strip() for layer in layers for name in layer.split("|")]
+    assert [name for name in ordered if name in listed] == [
+        name for name in listed if name in ordered
+    ]

@@ -12,7 +12,7 @@ from typing import IO
 
 from mlrun_cli.backends.base import RUNTIME_DIR, LaunchRequest, Outcome
 from mlrun_cli.backends.streams import StopRequest, handling_signals, start_pump
-from mlrun_cli.processes import GroupProcess, spawn_group
+from mlrun_cli.core.processes import GroupProcess, spawn_group
 
 _CHUNK = 65536
 PUMP_DRAIN_SECONDS = 5.0

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from mlrun_cli.backends.jobs import JobSpec, JobState
+from mlrun_cli.core.processes import CapturedOutcome, run_captured
 from mlrun_cli.errors import LaunchError
-from mlrun_cli.processes import CapturedOutcome, run_captured
 from mlrun_cli.tracking.entities import RunStatus
 
 # sbatch option per config key; gpus_per_node may be a count or TYPE:count.

@@ -10,7 +10,7 @@ from mlrun_cli.cli.options import json_option, tracking_uri_option
 from mlrun_cli.cli.render import echo_json
 
 if TYPE_CHECKING:
-    from mlrun_cli.tracking.doctor import DoctorReport, Finding
+    from mlrun_cli.commands.doctor import DoctorReport, Finding
 
 
 @click.command()
@@ -28,8 +28,8 @@ def doctor(fix: bool, tracking_uri: str | None, as_json: bool) -> int:
 
     Exits 0 when the store is healthy or was fixed, 4 when damage remains.
     """
-    from mlrun_cli.context import Settings
-    from mlrun_cli.tracking.doctor import doctor as examine_store
+    from mlrun_cli.commands.doctor import doctor as examine_store
+    from mlrun_cli.core.settings import Settings
 
     report = examine_store(Settings.resolve(tracking_uri).store_root, fix)
     if as_json:

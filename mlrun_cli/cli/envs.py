@@ -55,7 +55,7 @@ def list_(as_json: bool) -> None:
     """List cached environments, most recently used first."""
     import os
 
-    from mlrun_cli.caches import list_environments
+    from mlrun_cli.commands.envs import list_environments
 
     records = list_environments(os.environ)
     if as_json:
@@ -91,7 +91,7 @@ def prune(older_than: float, remove_all: bool) -> None:
     """Remove environments (and git source checkouts) unused for a while, or all of them."""
     import os
 
-    from mlrun_cli.caches import prune as prune_caches
+    from mlrun_cli.commands.envs import prune as prune_caches
 
     report = prune_caches(os.environ, None if remove_all else older_than)
     removed, checkouts = report.environments, report.checkouts

@@ -31,8 +31,8 @@ def experiments() -> None:
 @tracking_uri_option
 def create(experiment_name: str, artifact_location: str | None, tracking_uri: str | None) -> None:
     """Create an experiment; an existing name is an error."""
-    from mlrun_cli.context import Settings
-    from mlrun_cli.tracking import experiments as core
+    from mlrun_cli.commands import experiments as core
+    from mlrun_cli.core.settings import Settings
 
     experiment = core.create(Settings.resolve(tracking_uri), experiment_name, artifact_location)
     click.echo(f"Created experiment '{experiment.name}' with id {experiment.experiment_id}")
@@ -50,8 +50,8 @@ def create(experiment_name: str, artifact_location: str | None, tracking_uri: st
 @json_option
 def list_(view: str, tracking_uri: str | None, as_json: bool) -> None:
     """List experiments, oldest first."""
-    from mlrun_cli.context import Settings
-    from mlrun_cli.tracking import experiments as core
+    from mlrun_cli.commands import experiments as core
+    from mlrun_cli.core.settings import Settings
 
     found = core.list_experiments(Settings.resolve(tracking_uri), view)
     if as_json:
@@ -79,8 +79,8 @@ def rename(
     experiment_id: str | None, experiment_name: str | None, new_name: str, tracking_uri: str | None
 ) -> None:
     """Rename an active experiment."""
-    from mlrun_cli.context import Settings
-    from mlrun_cli.tracking import experiments as core
+    from mlrun_cli.commands import experiments as core
+    from mlrun_cli.core.settings import Settings
 
     ref = core.ExperimentRef(experiment_id, experiment_name)
     experiment = core.rename(Settings.resolve(tracking_uri), ref, new_name)
@@ -94,8 +94,8 @@ def delete(
     experiment_id: str | None, experiment_name: str | None, tracking_uri: str | None
 ) -> None:
     """Soft-delete an experiment and its runs (restore brings them back)."""
-    from mlrun_cli.context import Settings
-    from mlrun_cli.tracking import experiments as core
+    from mlrun_cli.commands import experiments as core
+    from mlrun_cli.core.settings import Settings
 
     ref = core.ExperimentRef(experiment_id, experiment_name)
     experiment = core.delete(Settings.resolve(tracking_uri), ref)
@@ -109,8 +109,8 @@ def restore(
     experiment_id: str | None, experiment_name: str | None, tracking_uri: str | None
 ) -> None:
     """Restore a deleted experiment and its runs."""
-    from mlrun_cli.context import Settings
-    from mlrun_cli.tracking import experiments as core
+    from mlrun_cli.commands import experiments as core
+    from mlrun_cli.core.settings import Settings
 
     ref = core.ExperimentRef(experiment_id, experiment_name)
     experiment = core.restore(Settings.resolve(tracking_uri), ref)
@@ -125,8 +125,8 @@ def describe(
     experiment_id: str | None, experiment_name: str | None, tracking_uri: str | None, as_json: bool
 ) -> None:
     """Show one experiment: its fields, tags and how many runs it has by status."""
-    from mlrun_cli.context import Settings
-    from mlrun_cli.tracking import experiments as core
+    from mlrun_cli.commands import experiments as core
+    from mlrun_cli.core.settings import Settings
 
     ref = core.ExperimentRef(experiment_id, experiment_name)
     summary = core.describe(Settings.resolve(tracking_uri), ref)

@@ -20,8 +20,8 @@ from mlrun_cli.cli.render import echo_json
 from mlrun_cli.envs import MANAGERS
 
 if TYPE_CHECKING:
-    from mlrun_cli.context import Settings
-    from mlrun_cli.run.pipeline import RunPlan
+    from mlrun_cli.core.settings import Settings
+    from mlrun_cli.run.plan import RunPlan
     from mlrun_cli.run.run_key import Reuse, RunKey
 
 
@@ -145,8 +145,10 @@ def run(
     With --json the entry point's stdout goes to stderr, so stdout holds only the JSON.
     """
     from mlrun_cli.cli.progress import TerminalProgress
-    from mlrun_cli.context import Settings
-    from mlrun_cli.run.pipeline import RunOutput, RunRequest, execute_run, plan_run
+    from mlrun_cli.core.settings import Settings
+    from mlrun_cli.jobs.dispatch import execute
+    from mlrun_cli.run.pipeline import RunOutput, plan_run
+    from mlrun_cli.run.plan import RunRequest
 
     manager = chosen_env_manager(no_env, env_manager)
     quiet_logging(quiet)
@@ -180,7 +182,7 @@ def run(
     stdout = sys.stderr.buffer if as_json else sys.stdout.buffer
     progress = TerminalProgress()
     try:
-        result = execute_run(plan, settings, RunOutput(stdout, sys.stderr.buffer, progress), key)
+        result = execute(plan, settings, RunOutput(stdout, sys.stderr.buffer, progress), key)
     finally:
         progress.close()
     if detach:

@@ -90,8 +90,8 @@ def list_(
 ) -> None:
     """List runs, newest first: id, name, experiment (when several), status, start, total time
     (env build included), the entry point's own time, and the params and metrics that differ."""
-    from mlrun_cli.context import Settings
-    from mlrun_cli.tracking.queries import RunQuery, list_runs
+    from mlrun_cli.commands.runs import RunQuery, list_runs
+    from mlrun_cli.core.settings import Settings
 
     query = RunQuery(ids, names, filter_string, order_by, max_results, status, view)
     listing = list_runs(Settings.resolve(tracking_uri), query)
@@ -202,8 +202,8 @@ def _write_csv(listing: Any) -> None:
 @json_option
 def describe(run_id: str, tracking_uri: str | None, as_json: bool) -> None:
     """Show one run (a unique prefix of its id is enough)."""
-    from mlrun_cli.context import Settings
-    from mlrun_cli.tracking.queries import describe as describe_run
+    from mlrun_cli.commands.runs import describe as describe_run
+    from mlrun_cli.core.settings import Settings
 
     details = describe_run(Settings.resolve(tracking_uri), run_id)
     document = details.as_json()
@@ -245,8 +245,8 @@ def describe(run_id: str, tracking_uri: str | None, as_json: bool) -> None:
 @json_option
 def compare(left: str, right: str, tracking_uri: str | None, as_json: bool) -> None:
     """Show only what differs between two runs (ids or unique prefixes)."""
-    from mlrun_cli.context import Settings
-    from mlrun_cli.tracking.queries import compare as compare_runs
+    from mlrun_cli.commands.runs import compare as compare_runs
+    from mlrun_cli.core.settings import Settings
 
     result = compare_runs(Settings.resolve(tracking_uri), left, right)
     a, b = result.left.info.run_id, result.right.info.run_id
@@ -275,9 +275,9 @@ def compare(left: str, right: str, tracking_uri: str | None, as_json: bool) -> N
 @tracking_uri_option
 def delete(run_id: str, tracking_uri: str | None) -> None:
     """Soft-delete a run (MLflow semantics: lifecycle_stage deleted, deleted_time)."""
-    from mlrun_cli.context import Settings
+    from mlrun_cli.commands.runs import set_lifecycle
+    from mlrun_cli.core.settings import Settings
     from mlrun_cli.tracking.entities import DELETED
-    from mlrun_cli.tracking.queries import set_lifecycle
 
     run = set_lifecycle(Settings.resolve(tracking_uri), run_id, DELETED)
     click.echo(f"Run {run.info.run_id} has been deleted.")
@@ -288,9 +288,9 @@ def delete(run_id: str, tracking_uri: str | None) -> None:
 @tracking_uri_option
 def restore(run_id: str, tracking_uri: str | None) -> None:
     """Restore a deleted run."""
-    from mlrun_cli.context import Settings
+    from mlrun_cli.commands.runs import set_lifecycle
+    from mlrun_cli.core.settings import Settings
     from mlrun_cli.tracking.entities import ACTIVE
-    from mlrun_cli.tracking.queries import set_lifecycle
 
     run = set_lifecycle(Settings.resolve(tracking_uri), run_id, ACTIVE)
     click.echo(f"Run {run.info.run_id} has been restored.")
@@ -302,9 +302,9 @@ def gc(tracking_uri: str | None) -> None:
     """Mark KILLED the runs stuck RUNNING whose mlrun process on this host is gone (killing
     what is left of their entry points), and settle submitted runs whose job ended unrecorded
     from the engine's state (Slurm, Ray)."""
-    from mlrun_cli.context import Settings
-    from mlrun_cli.run.control import reconcile_jobs
-    from mlrun_cli.tracking.queries import gc as collect
+    from mlrun_cli.commands.runs import gc as collect
+    from mlrun_cli.core.settings import Settings
+    from mlrun_cli.jobs.control import reconcile_jobs
 
     settings = Settings.resolve(tracking_uri)
     stuck = collect(settings)
@@ -328,8 +328,8 @@ def gc(tracking_uri: str | None) -> None:
 @json_option
 def wait(run_ids: tuple[str, ...], tracking_uri: str | None, as_json: bool) -> int:
     """Wait until each run ends; exit with the first failed run's exit code, as `mlrun run`."""
-    from mlrun_cli.context import Settings
-    from mlrun_cli.run.control import wait_runs
+    from mlrun_cli.core.settings import Settings
+    from mlrun_cli.jobs.control import wait_runs
 
     waited = wait_runs(Settings.resolve(tracking_uri), run_ids)
     if as_json:
@@ -349,8 +349,8 @@ def wait(run_ids: tuple[str, ...], tracking_uri: str | None, as_json: bool) -> i
 @tracking_uri_option
 def logs(run_id: str, follow: bool, tracking_uri: str | None) -> None:
     """Print the captured stdout (and stderr, on stderr) of a run on any backend."""
-    from mlrun_cli.context import Settings
-    from mlrun_cli.run.control import follow_logs
+    from mlrun_cli.core.settings import Settings
+    from mlrun_cli.jobs.control import follow_logs
 
     follow_logs(Settings.resolve(tracking_uri), run_id, follow, sys.stdout.buffer,
                 sys.stderr.buffer)  # fmt: skip
@@ -361,8 +361,8 @@ def logs(run_id: str, follow: bool, tracking_uri: str | None) -> None:
 @tracking_uri_option
 def cancel(run_id: str, tracking_uri: str | None) -> None:
     """Cancel a submitted run's job (scancel, Ray stop_job); the run ends KILLED."""
-    from mlrun_cli.context import Settings
-    from mlrun_cli.run.control import cancel_run
+    from mlrun_cli.core.settings import Settings
+    from mlrun_cli.jobs.control import cancel_run
 
     run = cancel_run(Settings.resolve(tracking_uri), run_id)
     click.echo(f"Run {run.info.run_id} {run.info.status.name}")

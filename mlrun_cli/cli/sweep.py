@@ -108,10 +108,11 @@ def sweep(
     --backend slurm the children are the tasks of one job array, and Ctrl-C cancels it.
     """
     from mlrun_cli.cli.progress import TerminalProgress
-    from mlrun_cli.context import Settings
-    from mlrun_cli.run.pipeline import RunRequest
+    from mlrun_cli.core.settings import Settings
+    from mlrun_cli.run.plan import RunRequest
     from mlrun_cli.run.run_key import reuse_mode
-    from mlrun_cli.run.sweep import SweepOutput, SweepRequest, execute_sweep, plan_sweep
+    from mlrun_cli.sweeps.plan import SweepOutput, SweepRequest
+    from mlrun_cli.sweeps.sweep import execute_sweep, plan_sweep
 
     manager = chosen_env_manager(no_env, env_manager)
     quiet_logging(quiet)

@@ -16,9 +16,9 @@ def sync(as_json: bool) -> None:
     A run whose server went away mid-run keeps them in the outbox (under the user cache
     directory). Running sync again after it succeeded changes nothing.
     """
-    from mlrun_cli.context import Settings
+    from mlrun_cli.commands.sync import sync as sync_outbox
+    from mlrun_cli.core.settings import Settings
     from mlrun_cli.errors import StoreError
-    from mlrun_cli.tracking.sync import sync as sync_outbox
 
     report = sync_outbox(Settings.resolve())
     if as_json:

@@ -13,9 +13,9 @@ from mlrun_cli.cli.options import tracking_uri_option
 @tracking_uri_option
 def ui(host: str, port: int, tracking_uri: str | None) -> None:
     """Serve the store with MLflow's UI (needs the full `mlflow` package)."""
-    from mlrun_cli.context import Settings
-    from mlrun_cli.processes import replace_process
-    from mlrun_cli.tracking.ui import ui_command
+    from mlrun_cli.commands.ui import ui_command
+    from mlrun_cli.core.processes import replace_process
+    from mlrun_cli.core.settings import Settings
 
     argv, env = ui_command(Settings.resolve(tracking_uri), host, port)
     click.echo(f"mlrun: MLflow UI on http://{host}:{port} (Ctrl-C stops it)", err=True)

@@ -14,8 +14,8 @@ def validate(uri: str, entry_point: str | None) -> None:
     Every problem is listed at once as FILE:LINE: KEY.PATH: MESSAGE; the exit code is 2 if
     there is any.
     """
-    from mlrun_cli.context import Settings
-    from mlrun_cli.project.check import validate as validate_project
+    from mlrun_cli.commands.validate import validate as validate_project
+    from mlrun_cli.core.settings import Settings
 
     report = validate_project(uri, Settings.resolve(), entry_point)
     click.echo(report.summary())

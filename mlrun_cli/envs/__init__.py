@@ -74,7 +74,7 @@ def select_manager(project: Project, requested: str | None, context: EnvContext)
         )
     module, class_name = MANAGERS[name]
     factory: Callable[..., EnvManager] = getattr(import_module(module), class_name)
-    from mlrun_cli.caches import env_cache_dir, writable_cache_dir
+    from mlrun_cli.core.caches import env_cache_dir, writable_cache_dir
     from mlrun_cli.envs.cache import EnvCache
 
     root = env_cache_dir(context.environ)

@@ -26,10 +26,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlrun_cli.caches import env_cache_dir
+from mlrun_cli.core.atomic import write_atomic
+from mlrun_cli.core.caches import env_cache_dir
+from mlrun_cli.core.locks import exclusive_lock
 from mlrun_cli.errors import EnvBuildError
-from mlrun_cli.locks import exclusive_lock
-from mlrun_cli.tracking.meta_files import write_atomic
 
 INFO = "info.json"
 LOCK_FILE = "requirements.lock.txt"

@@ -19,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mlrun_cli.core.processes import run_captured, run_logged
 from mlrun_cli.envs.base import BuildProgress, EnvContext, EnvPlan, PreparedEnv
 from mlrun_cli.envs.cache import EnvCache, EnvInputs
 from mlrun_cli.envs.conda_file import CondaFile, load_conda_file, translate
@@ -26,7 +27,6 @@ from mlrun_cli.envs.interpreters import current_interpreter, find_interpreter
 from mlrun_cli.envs.uv import UvEnvManager
 from mlrun_cli.envs.venv import VenvPlan, activation, check_step
 from mlrun_cli.errors import EnvBuildError, EnvUnavailableError
-from mlrun_cli.processes import run_captured, run_logged
 from mlrun_cli.project.spec import Project, display_path
 
 log = logging.getLogger(__name__)

@@ -78,6 +78,11 @@ class DockerPlan(EnvPlan):
         return ((str(self.project.directory), CODE_DIR), *volumes)
 
 
+def image_tag(key: str) -> str:
+    """The tag of the image built for the environment with this key."""
+    return f"mlrun-env:{key}"
+
+
 def docker_client(environ: Mapping[str, str]) -> DockerClient:
     """A client of a reachable engine, or a one-line error saying how to point at one."""
     try:
@@ -234,7 +239,7 @@ class _Build:
     context: Callable[[], dict[str, Any]]  # docker API build() keywords: path or fileobj
 
     def run(self, client: Any, prefix: Path, log_path: Path, key: str) -> dict[str, Any]:
-        tag = f"mlrun-env:{key}"
+        tag = image_tag(key)
         prefix.mkdir(parents=True)
         with open(log_path, "a", encoding="utf-8") as out:
             for chunk in client.api.build(

@@ -16,8 +16,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlrun_cli.core.processes import run_captured
 from mlrun_cli.errors import EnvUnavailableError, LaunchError
-from mlrun_cli.processes import run_captured
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mlrun_cli.core.atomic import write_atomic
 from mlrun_cli.envs.base import BuildProgress, EnvContext, EnvPlan, PreparedEnv
 from mlrun_cli.envs.installed import interpreter_paths, requirement_lines
 from mlrun_cli.project.spec import Project
-from mlrun_cli.tracking.meta_files import write_atomic
 
 log = logging.getLogger(__name__)
 

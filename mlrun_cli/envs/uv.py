@@ -9,10 +9,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from mlrun_cli.core.processes import run_captured, run_logged
 from mlrun_cli.envs.python_env import PythonEnvSpec
 from mlrun_cli.envs.venv import VenvManager, VenvPlan, check_step, write_requirements
 from mlrun_cli.errors import EnvUnavailableError
-from mlrun_cli.processes import run_captured, run_logged
 from mlrun_cli.project.spec import Project, has_uv_lock
 
 

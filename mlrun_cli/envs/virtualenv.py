@@ -7,9 +7,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mlrun_cli.core.processes import run_captured, run_logged
 from mlrun_cli.envs.venv import VenvManager, VenvPlan, check_step, write_requirements
 from mlrun_cli.errors import EnvUnavailableError
-from mlrun_cli.processes import run_captured, run_logged
 from mlrun_cli.project.spec import Project
 
 # Bumped whenever mlrun changes how it builds, so older cached envs are not reused.

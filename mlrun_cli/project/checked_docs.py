@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mlrun_cli import __version__
-from mlrun_cli.caches import validation_stamp_dir
+from mlrun_cli.core.caches import validation_stamp_dir
 from mlrun_cli.errors import Problem
 from mlrun_cli.project.located_doc import LocatedDoc
 

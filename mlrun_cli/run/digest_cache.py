@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mlrun_cli.caches import cache_root
+from mlrun_cli.core.caches import cache_root
 
 MIN_CACHED_BYTES = 1 << 20
 RACY_SECONDS = 2.0  # younger files are hashed every time

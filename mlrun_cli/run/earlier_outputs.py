@@ -21,19 +21,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mlrun_cli.context import Settings
+from mlrun_cli.core.settings import Settings
+from mlrun_cli.core.tracking_uri import DATABASE_SCHEMES, file_store_root
 from mlrun_cli.project.params import ResolvedCommand
 from mlrun_cli.run.provenance import excluding, non_code_paths
 from mlrun_cli.sources.resolve import ProjectSource
 from mlrun_cli.tracking.database_store import DEFAULT_ARTIFACT_DIR
 from mlrun_cli.tracking.file_store import FileStore
-from mlrun_cli.tracking.store import (
-    DATABASE_SCHEMES,
-    RecordedRun,
-    Store,
-    file_store_root,
-    open_store,
-)
+from mlrun_cli.tracking.store import RecordedRun, Store, open_store
 
 SOURCE_TAG = "mlflow.source.name"
 ENTRY_POINT_TAG = "mlflow.project.entryPoint"

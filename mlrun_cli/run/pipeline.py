@@ -11,29 +11,27 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from mlrun_cli import __version__
 from mlrun_cli.backends import select_backend
-from mlrun_cli.backends.base import Backend, LaunchRequest, Outcome
-from mlrun_cli.backends.jobs import JobPlan, plan_job
+from mlrun_cli.backends.base import LaunchRequest, Outcome
+from mlrun_cli.backends.jobs import plan_job
 from mlrun_cli.backends.streams import StopRequest
-from mlrun_cli.context import Settings
+from mlrun_cli.core.settings import Settings
 from mlrun_cli.envs import (
     BuildProgress,
     EnvContext,
-    EnvManager,
-    EnvPlan,
     PreparedEnv,
     SilentProgress,
     select_manager,
 )
 from mlrun_cli.errors import EnvBuildError, NotFoundError, UsageError
-from mlrun_cli.project.params import ResolvedCommand, parse_assignments, resolve_command
-from mlrun_cli.project.spec import EntryPoint, Project, load_project, select_entry_point
+from mlrun_cli.project.params import parse_assignments, resolve_command
+from mlrun_cli.project.spec import load_project, select_entry_point
 from mlrun_cli.run.earlier_outputs import separate_outputs
 from mlrun_cli.run.host import host_description, host_name
 from mlrun_cli.run.interrupts import (
@@ -44,6 +42,7 @@ from mlrun_cli.run.interrupts import (
 )
 from mlrun_cli.run.names import check_request_text, random_run_name
 from mlrun_cli.run.node import claim_run, keep_submitted_source
+from mlrun_cli.run.plan import RunPlan, RunRequest
 from mlrun_cli.run.provenance import (
     RUN_RECORD_FORMAT,
     check_inputs_readable,
@@ -54,7 +53,7 @@ from mlrun_cli.run.provenance import (
 )
 from mlrun_cli.run.run_key import RUN_KEY_TAG, RunKey, compute_run_key
 from mlrun_cli.run.runner_identity import group_tags, runner_tags
-from mlrun_cli.sources.resolve import ProjectSource, resolve_source
+from mlrun_cli.sources.resolve import resolve_source
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.file_store import DEFAULT_EXPERIMENT_ID, now_ms
@@ -62,51 +61,6 @@ from mlrun_cli.tracking.http_client import credential_values
 from mlrun_cli.tracking.store import Store, log_locations, open_store
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    uri: str
-    entry_point: str = "main"
-    parameters: Sequence[str] = ()  # raw `-P name=value` items
-    env_manager: str | None = None
-    experiment_name: str | None = None
-    experiment_id: str | None = None
-    run_name: str | None = None
-    version: str | None = None
-    rebuild_env: bool = False
-    require_clean: bool = False
-    digest_inputs: bool = True
-    secret_params: Sequence[str] = ()  # more parameter names to mask, beyond the patterns
-    build_image: bool = False
-    docker_args: Sequence[tuple[str, str]] = ()
-    docker_user: str | None = None
-    backend: str | None = None  # None: local, or docker for a docker_env project
-    backend_config: str | None = None  # a file or inline JSON, checked against the schema
-    detach: bool = False
-    run_id: str | None = None  # continue this existing run (a job's node side)
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """Everything decided before anything is written."""
-
-    source: ProjectSource
-    project: Project
-    entry: EntryPoint
-    command: ResolvedCommand
-    manager: EnvManager
-    env_plan: EnvPlan
-    backend: Backend
-    rebuild_env: bool
-    digest_inputs: bool
-    experiment_name: str | None
-    experiment_id: str | None
-    run_name: str
-    extra_tags: Mapping[str, str] = field(default_factory=dict)  # a sweep's parent, reuse ...
-    prepared_env: PreparedEnv | None = None  # an env already prepared for several runs
-    job: JobPlan | None = None  # the run is submitted to a cluster engine
-    run_id: str | None = None  # --run-id: continue this existing run (a job's node side)
 
 
 @dataclass(frozen=True)
@@ -216,13 +170,9 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
 def execute_run(
     plan: RunPlan, settings: Settings, output: RunOutput, key: RunKey | None = None
 ) -> RunResult:
-    """Create the run (or submit it as a job), provide its environment, run the entry point,
-    record how it ended. A stop signal at any point after the run exists ends it KILLED (see
-    run.interrupts)."""
-    if plan.job is not None:
-        from mlrun_cli.run.remote import submit_run
-
-        return submit_run(plan, plan.job, settings, output)
+    """Create the run, provide its environment, run the entry point on this host (a process
+    or a container), record how it ended. A stop signal at any point after the run exists ends
+    it KILLED (see run.interrupts). A plan for a cluster engine goes through jobs.dispatch."""
     with stop_signals_interrupt() as guard:
         return _execute_run(plan, settings, output, guard, key)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mlrun_cli import __version__
-from mlrun_cli.caches import cache_root, env_cache_dir, source_cache_dir, staging_dir
+from mlrun_cli.core.caches import cache_root, env_cache_dir, source_cache_dir, staging_dir
 from mlrun_cli.errors import ParameterError
 from mlrun_cli.project.params import ResolvedParameter
 from mlrun_cli.run.digest_cache import cached_digest

@@ -42,8 +42,8 @@ from mlrun_cli.tracking.file_store import DEFAULT_EXPERIMENT_ID, now_ms
 from mlrun_cli.tracking.store import RecordedRun, Store, newest_finished_tagged, open_store
 
 if TYPE_CHECKING:
-    from mlrun_cli.context import Settings
-    from mlrun_cli.run.pipeline import RunPlan
+    from mlrun_cli.core.settings import Settings
+    from mlrun_cli.run.plan import RunPlan
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import stat
 import zipfile
 from pathlib import Path
 
+from mlrun_cli.core.uri import path_of_file_uri
 from mlrun_cli.errors import SourceError
-from mlrun_cli.sources.uri import path_of_file_uri
 
 _DOWNLOAD_TIMEOUT = 60
 

@@ -19,11 +19,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlrun_cli.caches import source_cache_dir
+from mlrun_cli.core.caches import source_cache_dir
+from mlrun_cli.core.locks import exclusive_lock
+from mlrun_cli.core.processes import CapturedOutcome, run_captured
+from mlrun_cli.core.uri import is_file_uri
 from mlrun_cli.errors import LaunchError, SourceError
-from mlrun_cli.locks import exclusive_lock
-from mlrun_cli.processes import CapturedOutcome, run_captured
-from mlrun_cli.sources.uri import is_file_uri
 
 log = logging.getLogger(__name__)
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")

@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlrun_cli.caches import source_cache_dir, writable_cache_dir
+from mlrun_cli.core.caches import source_cache_dir, writable_cache_dir
+from mlrun_cli.core.uri import is_file_uri, local_path_of, path_of_file_uri
 from mlrun_cli.errors import SourceError
 from mlrun_cli.sources.git import GitCache, GitState, git_state
-from mlrun_cli.sources.uri import is_file_uri, local_path_of, path_of_file_uri
 
 _REMOTE_GIT = re.compile(r"^(git@|ssh://|git://|git\+|https?://)")
 

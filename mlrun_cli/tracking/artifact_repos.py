@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from mlrun_cli.core.uri import local_path_of
 from mlrun_cli.errors import StoreError
-from mlrun_cli.sources.uri import local_path_of
 from mlrun_cli.tracking.http_client import ClientSettings, HttpClient
 from mlrun_cli.tracking.stored_run import files_below
 

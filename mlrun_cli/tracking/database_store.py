@@ -18,7 +18,7 @@ from mlrun_cli.tracking.remote_run import JsonObject
 from mlrun_cli.tracking.rest_store import RestStore
 
 if TYPE_CHECKING:
-    from mlrun_cli.context import Settings
+    from mlrun_cli.core.settings import Settings
 
 MISSING_MLFLOW = (
     "tracking URI {uri}: database stores are written through MLflow's own store classes, "
@@ -30,7 +30,7 @@ DEFAULT_ARTIFACT_DIR = "mlruns"
 
 
 def open_database_store(settings: Settings) -> RestStore:
-    from mlrun_cli.caches import artifact_staging_dir, outbox_dir
+    from mlrun_cli.core.caches import artifact_staging_dir, outbox_dir
 
     artifact_root = os.path.join(settings.cwd, DEFAULT_ARTIFACT_DIR)
     transport = DatabaseTransport(settings.tracking_uri, artifact_root)

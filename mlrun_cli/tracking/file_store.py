@@ -21,9 +21,10 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from mlrun_cli.core.atomic import copy_atomic, write_atomic
+from mlrun_cli.core.locks import exclusive_lock
+from mlrun_cli.core.uri import path_of_file_uri
 from mlrun_cli.errors import ConflictError, NotFoundError, StoreError
-from mlrun_cli.locks import exclusive_lock
-from mlrun_cli.sources.uri import path_of_file_uri
 from mlrun_cli.tracking import run_index
 from mlrun_cli.tracking.damage import (
     DamagedFile,
@@ -41,14 +42,7 @@ from mlrun_cli.tracking.keys import (
     tags_within_limits,
     text_encoding_problem,
 )
-from mlrun_cli.tracking.meta_files import (
-    MetaFormatError,
-    copy_atomic,
-    dump_yaml,
-    parse_meta,
-    salvage_fields,
-    write_atomic,
-)
+from mlrun_cli.tracking.meta_files import MetaFormatError, dump_yaml, parse_meta, salvage_fields
 from mlrun_cli.tracking.search import matches, parse_filter, search_locally
 from mlrun_cli.tracking.store_io import store_io
 from mlrun_cli.tracking.stored_run import StoredRun, files_below, read_values

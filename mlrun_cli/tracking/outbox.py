@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlrun_cli.core.atomic import write_atomic
 from mlrun_cli.tracking.http_client import display_uri
-from mlrun_cli.tracking.meta_files import write_atomic
 
 log = logging.getLogger(__name__)
 OUTBOX_FORMAT = 1

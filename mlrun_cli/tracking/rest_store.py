@@ -38,7 +38,7 @@ from mlrun_cli.tracking.remote_run import (
 from mlrun_cli.tracking.stored_run import files_below
 
 if TYPE_CHECKING:
-    from mlrun_cli.context import Settings
+    from mlrun_cli.core.settings import Settings
 
 log = logging.getLogger(__name__)
 # MLflow's limits for one runs/log-batch request.
@@ -84,7 +84,7 @@ class HttpTransport:
 
 
 def open_rest_store(settings: Settings) -> RestStore:
-    from mlrun_cli.caches import artifact_staging_dir, outbox_dir
+    from mlrun_cli.core.caches import artifact_staging_dir, outbox_dir
     from mlrun_cli.tracking.http_client import ClientSettings
 
     client = HttpClient(settings.tracking_uri, ClientSettings.from_environ(settings.environ))
@@ -384,7 +384,7 @@ class RestStore:
         shutil.copyfile(source, target)
 
     def write_artifact(self, info: RunInfo, relative: str, text: str) -> None:
-        from mlrun_cli.tracking.meta_files import write_atomic
+        from mlrun_cli.core.atomic import write_atomic
 
         write_atomic(self.artifact_dir(info) / relative, text)
 

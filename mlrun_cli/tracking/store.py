@@ -15,23 +15,19 @@ deliver by then goes to the outbox that `mlrun sync` replays.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from mlrun_cli.errors import StoreError
-from mlrun_cli.sources.uri import local_path_of
+from mlrun_cli.core.tracking_uri import DATABASE_SCHEMES, HTTP_SCHEMES
+from mlrun_cli.core.uri import local_path_of
+from mlrun_cli.errors import NotFoundError, UsageError
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus, SearchableRun
 
 if TYPE_CHECKING:
-    from mlrun_cli.context import Settings
-
-DEFAULT_STORE_DIR = "mlruns"
-HTTP_SCHEMES = ("http", "https")
-DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+    from mlrun_cli.core.settings import Settings
 
 
 class RecordedRun(SearchableRun, Protocol):
@@ -213,42 +209,6 @@ def _searches_remotely(store: Store) -> bool:
     return not isinstance(store, FileStore)
 
 
-def resolve_tracking_uri(uri: str | None, environ: Mapping[str, str], cwd: Path) -> str:
-    """The tracking URI in a form that means the same from any directory.
-
-    A file store becomes an absolute `file://` URI and a relative SQLite path an absolute one
-    (the entry point runs in the project directory, not where mlrun was invoked).
-    """
-    uri = uri or environ.get("MLFLOW_TRACKING_URI") or DEFAULT_STORE_DIR
-    scheme = uri.partition(":")[0].lower()
-    if scheme in HTTP_SCHEMES:
-        return uri.rstrip("/")
-    if scheme.split("+")[0] in DATABASE_SCHEMES:
-        return _absolute_sqlite(uri, cwd) if scheme == "sqlite" else uri
-    path = local_path_of(uri)
-    if path is None:
-        raise StoreError(
-            f"tracking URI {uri!r}: scheme '{scheme}' is not supported; use a directory, a "
-            "file: URI, an http(s):// tracking server or a database URI (sqlite:, postgresql:, "
-            "mysql:, mssql:)"
-        )
-    return Path(os.path.abspath(cwd / os.path.expanduser(path))).as_uri()
-
-
-def _absolute_sqlite(uri: str, cwd: Path) -> str:
-    """`sqlite:///mlflow.db` is relative to the working directory; `sqlite:////abs` is not."""
-    prefix = "sqlite:///"
-    if not uri.startswith(prefix) or uri.startswith(prefix + "/") or uri == prefix + ":memory:":
-        return uri
-    return prefix + os.path.abspath(cwd / uri[len(prefix) :])
-
-
-def file_store_root(tracking_uri: str) -> Path | None:
-    """The directory of a file store, or None when the URI names a server or a database."""
-    path = local_path_of(tracking_uri)
-    return None if path is None else Path(path)
-
-
 def open_store(settings: Settings) -> Store:
     """The store the invocation names; constructing it touches nothing (on disk or network)."""
     scheme = settings.tracking_uri.partition(":")[0].lower()
@@ -263,3 +223,21 @@ def open_store(settings: Settings) -> Store:
     from mlrun_cli.tracking.file_store import FileStore
 
     return FileStore(settings.store_root)
+
+
+def existing_store(settings: Settings) -> Store:
+    """The store of a command that only reads or changes what is there: it must exist."""
+    store = open_store(settings)
+    store.check_readable()
+    return store
+
+
+def find_run(store: Store, prefix: str) -> RecordedRun:
+    """A run by its id or a unique prefix of it."""
+    found = store.runs_with_prefix(prefix)
+    if not found:
+        raise NotFoundError(f"no run with id {prefix!r} in {store.location}")
+    if len(found) > 1:
+        ids = ", ".join(r.info.run_id for r in found[:5])
+        raise UsageError(f"run id prefix {prefix!r} is ambiguous: {ids}; give more characters")
+    return found[0]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlrun_cli.caches import staging_dir
+from mlrun_cli.core.caches import staging_dir
 from mlrun_cli.tracking.file_store import FileStore
 from mlrun_cli.tracking.stored_run import StoredRun
 from tests.backends.engines import slurm_conf, slurm_job_state, wait_for

@@ -224,10 +224,11 @@ def test_validate_and_run_give_the_same_verdict_on_every_python_env(
 ) -> None:
     """`validate` and `run`'s plan read the file alike; only a Python version this machine
     lacks differs: validate warns (the file is fine), run refuses before the run exists."""
-    from mlrun_cli.context import Settings
+    from mlrun_cli.commands.validate import validate
+    from mlrun_cli.core.settings import Settings
     from mlrun_cli.errors import EnvUnavailableError
-    from mlrun_cli.project.check import validate
-    from mlrun_cli.run.pipeline import RunRequest, plan_run
+    from mlrun_cli.run.pipeline import plan_run
+    from mlrun_cli.run.plan import RunRequest
 
     mlproject = "python_env: python_env.yaml\nentry_points:\n  main:\n    command: echo hi\n"
     settings = Settings.resolve(cwd=tmp_path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mlrun_cli.caches import validation_stamp_dir
+from mlrun_cli.core.caches import validation_stamp_dir
 from mlrun_cli.project.checked_docs import load_checked
 from mlrun_cli.project.spec import load_project
 from tests.conftest import write_files

@@ -11,8 +11,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlrun_cli.context import Settings
-from mlrun_cli.run.pipeline import RunRequest, plan_run
+from mlrun_cli.core.settings import Settings
+from mlrun_cli.run.pipeline import plan_run
+from mlrun_cli.run.plan import RunRequest
 from mlrun_cli.tracking.file_store import FileStore
 from tests.conftest import write_files
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from mlrun_cli.context import Settings
-from mlrun_cli.run.pipeline import RunRequest, plan_run
+from mlrun_cli.core.settings import Settings
+from mlrun_cli.run.pipeline import plan_run
+from mlrun_cli.run.plan import RunRequest
 from mlrun_cli.run.run_key import compute_run_key
 from mlrun_cli.tracking.file_store import FileStore
 from tests.conftest import EXAMPLE, run_mlrun

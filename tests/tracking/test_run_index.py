@@ -6,9 +6,9 @@ import shutil
 import threading
 from pathlib import Path
 
-from mlrun_cli.context import Settings
+from mlrun_cli.commands.runs import RunQuery, list_runs
+from mlrun_cli.core.settings import Settings
 from mlrun_cli.tracking.file_store import FileStore
-from mlrun_cli.tracking.queries import RunQuery, list_runs
 from mlrun_cli.tracking.run_index import INDEX
 from tests.stores import build_store
 

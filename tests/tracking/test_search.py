@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mlrun_cli.context import Settings
-from mlrun_cli.tracking.queries import RunQuery, list_runs
+from mlrun_cli.commands.runs import RunQuery, list_runs
+from mlrun_cli.core.settings import Settings
 from mlrun_cli.tracking.search import SearchError, parse_filter, parse_order_by
 from tests.stores import build_store, mlflow_ids
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlrun_cli.context import Settings
+from mlrun_cli.core.settings import Settings
 from mlrun_cli.errors import EnvUnavailableError
 from mlrun_cli.project.spec import Project, display_path, load_project, select_entry_point
 from mlrun_cli.sources.resolve import resolve_source

@@ -21,9 +21,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlrun_cli.backends.jobs import JobPlan, JobSpec, job_id_tag
-from mlrun_cli.context import Settings
+from mlrun_cli.core.settings import Settings
 from mlrun_cli.errors import UsageError
-from mlrun_cli.run.follow import (
+from mlrun_cli.jobs.follow import (
     ENGINE_EVERY_SECONDS,
     FINAL,
     POLL_SECONDS,
@@ -33,9 +33,7 @@ from mlrun_cli.run.follow import (
     log_tails,
     settle,
 )
-from mlrun_cli.run.pipeline import record_inputs, write_run_record
-from mlrun_cli.run.prefixed_output import PrefixedLines
-from mlrun_cli.run.remote import (
+from mlrun_cli.jobs.submit import (
     job_environment,
     node_argv,
     scheduled_run,
@@ -43,9 +41,11 @@ from mlrun_cli.run.remote import (
     stage_project,
     staging_root,
 )
+from mlrun_cli.run.pipeline import record_inputs, write_run_record
 from mlrun_cli.run.run_key import RunKey
-from mlrun_cli.run.sweep import SweepOutput, SweepPlan, SweepPoint, child_tags, label
-from mlrun_cli.run.sweep_schedulers import StopAll
+from mlrun_cli.sweeps.batch import StopAll, SweepBatch
+from mlrun_cli.sweeps.plan import SweepOutput, SweepPlan, SweepPoint, child_tags, label
+from mlrun_cli.sweeps.prefixed_output import PrefixedLines
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.store import RecordedRun, Store, finish
 
@@ -58,6 +58,18 @@ class _Task:
     run_id: str
     job_id: str  # ARRAYID_TASK
     output_log: Path  # what the node-side mlrun printed
+
+
+class ArrayScheduler:
+    """The points as the tasks of one Slurm job array; the nodes prepare the env."""
+
+    name = "slurm"
+
+    def run(self, batch: SweepBatch) -> dict[int, RunStatus]:
+        return run_array(
+            batch.plan, batch.points, batch.parent, batch.experiment, batch.store, batch.keys,
+            batch.settings, batch.output, batch.stop,
+        )  # fmt: skip
 
 
 def run_array(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlrun_cli.backends.jobs import JOB_BACKENDS
-from mlrun_cli.context import Settings
+from mlrun_cli.core.settings import Settings
 from mlrun_cli.errors import NotFoundError, StoreError, UsageError
 from mlrun_cli.run.runner_identity import (
     end_recorded_group,
@@ -20,7 +20,7 @@ from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import ACTIVE, DELETED, RunStatus
 from mlrun_cli.tracking.file_store import now_ms
 from mlrun_cli.tracking.search import parse_filter, parse_order_by
-from mlrun_cli.tracking.store import RecordedRun, Store, open_store
+from mlrun_cli.tracking.store import RecordedRun, Store, existing_store, find_run, open_store
 
 
 @dataclass(frozen=True)
@@ -42,13 +42,6 @@ class RunListing:
     def differing_keys(self) -> tuple[list[str], list[str]]:
         """The params and metrics whose values are not the same across the listed runs."""
         return _differing([r.params for r in self.runs]), _differing([r.metrics for r in self.runs])
-
-
-def existing_store(settings: Settings) -> Store:
-    """The store of a command that only reads or changes what is there: it must exist."""
-    store = open_store(settings)
-    store.check_readable()
-    return store
 
 
 def list_runs(settings: Settings, query: RunQuery) -> RunListing:
@@ -90,17 +83,6 @@ def _experiments(store: Store, query: RunQuery) -> dict[str, str]:
 def _differing(values: list[dict[str, Any]]) -> list[str]:
     keys = sorted({key for entry in values for key in entry})
     return [key for key in keys if len({repr(entry.get(key)) for entry in values}) > 1]
-
-
-def find_run(store: Store, prefix: str) -> RecordedRun:
-    """A run by its id or a unique prefix of it."""
-    found = store.runs_with_prefix(prefix)
-    if not found:
-        raise NotFoundError(f"no run with id {prefix!r} in {store.location}")
-    if len(found) > 1:
-        ids = ", ".join(r.info.run_id for r in found[:5])
-        raise UsageError(f"run id prefix {prefix!r} is ambiguous: {ids}; give more characters")
-    return found[0]
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from mlrun_cli.context import Settings
+from mlrun_cli.core.processes import run_captured
+from mlrun_cli.core.settings import Settings
 from mlrun_cli.errors import MlrunError
-from mlrun_cli.processes import run_captured
 
 
 class UiUnavailableError(MlrunError):

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlrun_cli.core.atomic import copy_atomic, write_atomic
 from mlrun_cli.errors import StoreError
 from mlrun_cli.tracking.damage import (
     DamagedFile,
@@ -31,7 +32,6 @@ from mlrun_cli.tracking.damage import (
     metric_points,
     read_utf8,
 )
-from mlrun_cli.tracking.meta_files import copy_atomic, write_atomic
 from mlrun_cli.tracking.stored_run import files_below
 
 QUARANTINE = ".damaged.trash"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from mlrun_cli.caches import outbox_dir
-from mlrun_cli.context import Settings
+from mlrun_cli.core.caches import outbox_dir
+from mlrun_cli.core.settings import Settings
 from mlrun_cli.errors import StoreError
 from mlrun_cli.tracking import outbox
 from mlrun_cli.tracking.http_client import display_uri

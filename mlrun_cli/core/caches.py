@@ -1,4 +1,5 @@
-"""Every folder where mlrun keeps what it can rebuild, and their pruning.
+"""Every folder where mlrun keeps what it can rebuild, each named once (pruning is in
+commands.envs).
 
 All of them live under MLRUN_CACHE_DIR, else the user cache directory; two have an override
 of their own (MLRUN_ENV_ROOT for built environments, MLRUN_SOURCE_ROOT for git clones and
@@ -12,12 +13,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from mlrun_cli.envs.cache import EnvRecord
 
 log = logging.getLogger(__name__)
 
@@ -100,43 +96,3 @@ def artifact_staging_dir(environ: Mapping[str, str]) -> Path:
 def outbox_dir(environ: Mapping[str, str]) -> Path:
     """What a finished run could not deliver to its tracking server; `mlrun sync` replays it."""
     return cache_root(environ) / "outbox"
-
-
-@dataclass(frozen=True)
-class PruneReport:
-    environments: list[EnvRecord]
-    checkouts: int
-
-
-def prune(environ: Mapping[str, str], older_than_seconds: float | None) -> PruneReport:
-    """`mlrun envs prune`: environments unused for that long (and the images built for them),
-    and the per-run checkouts of git sources; None means everything."""
-    from mlrun_cli.envs.cache import EnvCache
-    from mlrun_cli.sources.git import GitCache
-
-    removed = EnvCache.from_environment(environ).prune(older_than_seconds)
-    for record in removed:
-        if record.manager == "docker":
-            from mlrun_cli.envs.docker import remove_image
-
-            remove_image(environ, f"mlrun-env:{record.key}")
-    checkouts = GitCache.from_environment(environ).prune_checkouts(older_than_seconds)
-    return PruneReport(removed, checkouts)
-
-
-def list_environments(environ: Mapping[str, str]) -> list[EnvRecord]:
-    """`mlrun envs list`: every cached environment, most recently used first."""
-    from dataclasses import replace
-
-    from mlrun_cli.envs.cache import EnvCache
-
-    records = EnvCache.from_environment(environ).records()
-    tags = [f"mlrun-env:{r.key}" for r in records if r.manager == "docker"]
-    if not tags:
-        return records
-    from mlrun_cli.envs.docker import image_sizes
-
-    sizes = image_sizes(environ, tags)
-    return [
-        replace(r, size_bytes=r.size_bytes + sizes.get(f"mlrun-env:{r.key}", 0)) for r in records
-    ]

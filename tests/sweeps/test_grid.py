@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 from mlrun_cli.backends.streams import StopRequest
 from mlrun_cli.errors import ParameterError, UsageError
 from mlrun_cli.project.params import ResolvedParameter
-from mlrun_cli.run.sweep import shared_outputs
-from mlrun_cli.run.sweep_grid import parse_grid, parse_values
-from mlrun_cli.run.sweep_schedulers import StopAll, ThreadScheduler
+from mlrun_cli.sweeps.batch import StopAll
+from mlrun_cli.sweeps.grid import parse_grid, parse_values
+from mlrun_cli.sweeps.plan import shared_outputs
+from mlrun_cli.sweeps.threads import run_in_threads
 from mlrun_cli.tracking.entities import RunStatus
 
 
@@ -150,7 +151,7 @@ def test_the_thread_scheduler_runs_one_of_a_group_at_a_time_and_the_rest_beside_
         return RunStatus.FINISHED
 
     exclusive = {1: 1, 2: 1, 3: 1}
-    statuses = ThreadScheduler().run([1, 2, 3, 4], launch, StopAll(), 2, False, exclusive)
+    statuses = run_in_threads([1, 2, 3, 4], launch, StopAll(), 2, False, exclusive)
     assert statuses == dict.fromkeys([1, 2, 3, 4], RunStatus.FINISHED)
     assert all(len(together & {1, 2, 3}) <= 1 for together in overlapped), overlapped
     assert {1, 4} in overlapped

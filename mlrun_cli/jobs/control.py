@@ -20,9 +20,9 @@ from mlrun_cli.backends.jobs import (
     backend_for_run,
     job_id_tag,
 )
-from mlrun_cli.context import Settings
+from mlrun_cli.core.settings import Settings
 from mlrun_cli.errors import LaunchError, UsageError
-from mlrun_cli.run.follow import (
+from mlrun_cli.jobs.follow import (
     FINAL,
     correct_killed,
     exit_code_of,
@@ -30,12 +30,11 @@ from mlrun_cli.run.follow import (
     follow_run,
     settle,
 )
-from mlrun_cli.run.reconcile import report_unreachable, wait_reachable_or_settled
+from mlrun_cli.jobs.reconcile import report_unreachable, wait_reachable_or_settled
 from mlrun_cli.run.runner_identity import runner_alive
 from mlrun_cli.tracking.entities import RunStatus
 from mlrun_cli.tracking.file_store import now_ms
-from mlrun_cli.tracking.queries import existing_store, find_run
-from mlrun_cli.tracking.store import RecordedRun, Store
+from mlrun_cli.tracking.store import RecordedRun, Store, existing_store, find_run
 
 CANCEL_DEADLINE_SECONDS = 60.0
 

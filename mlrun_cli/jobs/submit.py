@@ -27,18 +27,18 @@ from mlrun_cli.backends.jobs import (
     job_id_tag,
 )
 from mlrun_cli.backends.streams import StopRequest
-from mlrun_cli.caches import staging_dir
-from mlrun_cli.context import Settings
-from mlrun_cli.run.follow import INTERRUPTED_EXIT_CODE, final_exit_code, follow_run
+from mlrun_cli.core.caches import staging_dir
+from mlrun_cli.core.settings import Settings
+from mlrun_cli.jobs.follow import INTERRUPTED_EXIT_CODE, final_exit_code, follow_run
 from mlrun_cli.run.pipeline import (
     RunOutput,
-    RunPlan,
     RunResult,
     experiment_for,
     record_inputs,
     start_tags,
     write_run_record,
 )
+from mlrun_cli.run.plan import RunPlan
 from mlrun_cli.run.provenance import git_tags
 from mlrun_cli.run.run_key import RUN_KEY_TAG, RunKey, compute_run_key
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus

@@ -17,7 +17,7 @@ from typing import IO
 
 from mlrun_cli.backends.jobs import REASON_TAG, STATE_TAG, JobBackend, JobState
 from mlrun_cli.backends.streams import StopRequest, echo_chunk, handling_signals
-from mlrun_cli.run.reconcile import engine_state, keep_engine_log, known_state
+from mlrun_cli.jobs.reconcile import engine_state, keep_engine_log, known_state
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import RunStatus
 from mlrun_cli.tracking.file_store import now_ms

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from mlrun_cli.tracking.meta_files import write_atomic
+from mlrun_cli.core.atomic import write_atomic
 
 
 def test_threads_replacing_the_same_file_never_fail_and_leave_one_whole_value(

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlrun_cli.core.tracking_uri import file_store_root, resolve_tracking_uri
 from mlrun_cli.errors import StoreError
-from mlrun_cli.tracking.store import file_store_root, resolve_tracking_uri
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@
          -> env prepared once -> children through a scheduler (each the ordinary pipeline,
             tagged mlflow.parentRunId) -> parent status -> the children's table
 
-Where the children run is the scheduler's business (sweep_schedulers.py): threads on this
-machine, or one Slurm job array (sweep_slurm.py: no env is prepared here, the nodes do it).
+Where the children run is the scheduler's business (schedulers.py): threads on this machine
+(threads.py), or one Slurm job array (slurm_arrays.py: no env is prepared here, the nodes do it).
 Children that write the same output (an output `path` parameter naming the same file, or one
 inside another's folder) never run at the same time: each child's output digest is taken after
 it ends, and must be of what that child wrote, not of a sibling's file.
@@ -17,30 +17,20 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import threading
-from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import IO
 
 from mlrun_cli.backends.streams import StopRequest
-from mlrun_cli.context import Settings
-from mlrun_cli.envs import BuildProgress, PreparedEnv, SilentProgress
+from mlrun_cli.core.settings import Settings
+from mlrun_cli.envs import BuildProgress, PreparedEnv
 from mlrun_cli.errors import EnvBuildError, MlrunError, ParameterError, StoreError, UsageError
-from mlrun_cli.project.params import ResolvedCommand, ResolvedParameter, resolve_command
+from mlrun_cli.jobs.dispatch import execute
+from mlrun_cli.project.params import ResolvedCommand, resolve_command
 from mlrun_cli.run.earlier_outputs import mark_outputs, read_earlier_outputs
 from mlrun_cli.run.interrupts import interrupted_exit_code
-from mlrun_cli.run.pipeline import (
-    RunOutput,
-    RunPlan,
-    RunRequest,
-    execute_run,
-    experiment_for,
-    plan_run,
-)
-from mlrun_cli.run.prefixed_output import PrefixedLines
+from mlrun_cli.run.pipeline import RunOutput, experiment_for, plan_run
+from mlrun_cli.run.plan import RunPlan
 from mlrun_cli.run.provenance import git_tags
 from mlrun_cli.run.run_key import (
     RUN_KEY_TAG,
@@ -52,91 +42,30 @@ from mlrun_cli.run.run_key import (
     record_reuse,
 )
 from mlrun_cli.run.runner_identity import runner_tags
-from mlrun_cli.run.sweep_grid import Grid, parse_grid
-from mlrun_cli.run.sweep_schedulers import Launch, StopAll, SweepScheduler, scheduler_for
+from mlrun_cli.sweeps.batch import Launch, StopAll, SweepBatch
+from mlrun_cli.sweeps.grid import parse_grid
+from mlrun_cli.sweeps.plan import (
+    GRID_PARAM,
+    INDEX_TAG,
+    PARENT_TAG,
+    SWEEP_TAG,
+    SweepOutput,
+    SweepPlan,
+    SweepPoint,
+    SweepRequest,
+    child_tags,
+    label,
+    shared_outputs,
+)
+from mlrun_cli.sweeps.prefixed_output import PrefixedLines
+from mlrun_cli.sweeps.schedulers import scheduler_for
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.search import METRIC, PARAM, OrderBy, parse_order_by
 from mlrun_cli.tracking.store import RecordedRun, Store, finish, open_store, runs_tagged
 
 log = logging.getLogger(__name__)
-SWEEP_TAG = "mlrun.sweep"
-PARENT_TAG = "mlflow.parentRunId"
-INDEX_TAG = "mlrun.sweep.index"
-GRID_PARAM = "mlrun.sweep.grid"
 NOT_STARTED = "NOT_STARTED"
-
-
-@dataclass(frozen=True)
-class SweepRequest:
-    run: RunRequest  # its `parameters` are the grid's `-P name=VALUES` items
-    zipped: bool = False
-    max_runs: int = 1000
-    jobs: int = 1
-    fail_fast: bool = False
-    backend: str = "local"  # `run.backend_config` configures a job backend
-    reuse: str | None = None  # None, "skip" or "record"
-    metrics: Sequence[str] = ()
-    order_by: str | None = None
-
-
-@dataclass(frozen=True)
-class SweepPoint:
-    index: int  # 1-based, in grid order
-    values: Mapping[str, str]
-    plan: RunPlan
-
-
-@dataclass(frozen=True)
-class SharedOutputs:
-    """Points that write the same output: point index -> its group (only points sharing one
-    with another are listed), and per group the parameter and path first found shared."""
-
-    groups: Mapping[int, int] = field(default_factory=dict)
-    shared: Mapping[int, tuple[str, str]] = field(default_factory=dict)
-
-    def among(self, indexes: Collection[int]) -> SharedOutputs:
-        """Only the groups two or more of these points still share (the rest were reused)."""
-        counts: dict[int, int] = {}
-        for index in indexes:
-            if index in self.groups:
-                counts[self.groups[index]] = counts.get(self.groups[index], 0) + 1
-        kept = {group for group, count in counts.items() if count > 1}
-        return SharedOutputs(
-            {i: g for i, g in self.groups.items() if i in indexes and g in kept},
-            {g: what for g, what in self.shared.items() if g in kept},
-        )
-
-    def message(self) -> str:
-        listing = ", ".join(f"{name} ({path})" for name, path in self.shared.values())
-        plural = "s" if len(self.shared) > 1 else ""
-        who = "they run" if len(self.shared) == 1 else "children sharing one run"
-        return (
-            f"children share output{plural} {listing}; {who} one at a time so each records "
-            "its own output"
-        )
-
-
-@dataclass(frozen=True)
-class SweepPlan:
-    base: RunPlan
-    grid: Grid
-    points: tuple[SweepPoint, ...]
-    scheduler: SweepScheduler | None  # None: one job array (base.job)
-    backend: str
-    jobs: int
-    fail_fast: bool
-    reuse: str | None
-    metrics: tuple[str, ...]
-    order: OrderBy | None
-    shared: SharedOutputs = field(default_factory=SharedOutputs)
-
-
-@dataclass(frozen=True)
-class SweepOutput:
-    stdout: IO[bytes] | None = None
-    stderr: IO[bytes] | None = None
-    progress: BuildProgress = field(default_factory=SilentProgress)
 
 
 @dataclass(frozen=True)
@@ -191,7 +120,7 @@ def plan_sweep(request: SweepRequest, settings: Settings) -> SweepPlan:
     """Every check for every point, before anything is written."""
     if request.jobs < 1:
         raise UsageError(f"-j {request.jobs}: run at least one child at a time")
-    scheduler = scheduler_for(request.backend)
+    scheduler_for(request.backend)  # an unknown or unsupported backend fails here
     if request.reuse is not None and not request.run.digest_inputs:
         raise UsageError("--reuse needs the input digests; drop --no-digest")
     order = _order(request.order_by)
@@ -210,7 +139,6 @@ def plan_sweep(request: SweepRequest, settings: Settings) -> SweepPlan:
         base=base,
         grid=grid,
         points=points,
-        scheduler=scheduler,
         backend=request.backend,
         jobs=min(request.jobs, len(points)),
         fail_fast=request.fail_fast,
@@ -253,49 +181,6 @@ def _commands(
     return commands
 
 
-def shared_outputs(points: Mapping[int, Sequence[ResolvedParameter]], cwd: Path) -> SharedOutputs:
-    """Which points (index -> its resolved parameters) write the same output: an output `path`
-    naming the same file, or one inside another's folder (relative paths are from `cwd`)."""
-    writes = [
-        (index, parameter.name, Path(os.path.normpath(cwd / parameter.value)))
-        for index, parameters in points.items()
-        for parameter in parameters
-        if parameter.role == "output" and parameter.type == "path" and parameter.value
-    ]
-    owners: dict[Path, tuple[int, str]] = {}  # path -> the first point writing it, and how
-    for index, name, path in writes:
-        owners.setdefault(path, (index, name))
-    roots = {index: index for index in points}
-
-    def root(index: int) -> int:
-        while roots[index] != index:
-            roots[index] = roots[roots[index]]
-            index = roots[index]
-        return index
-
-    reasons: list[tuple[int, str, Path]] = []
-    for index, _, path in writes:
-        for folder in (path, *path.parents):
-            owner = owners.get(folder)
-            if owner is not None and owner[0] != index:
-                roots[root(index)] = root(owner[0])
-                reasons.append((owner[0], owner[1], folder))
-    groups = {index: root(index) for index in roots}
-    sizes = Counter(groups.values())
-    shared: dict[int, tuple[str, str]] = {}
-    for writer, name, folder in reasons:
-        shared.setdefault(groups[writer], (name, _shown(folder, cwd)))
-    return SharedOutputs({i: g for i, g in groups.items() if sizes[g] > 1}, shared)
-
-
-def _shown(path: Path, cwd: Path) -> str:
-    return str(path.relative_to(cwd)) if path.is_relative_to(cwd) else str(path)
-
-
-def label(point: Mapping[str, str]) -> str:
-    return " ".join(f"{name}={value}" for name, value in point.items())
-
-
 # -- execution -----------------------------------------------------------------------------
 
 
@@ -327,26 +212,19 @@ def execute_sweep(plan: SweepPlan, settings: Settings, output: SweepOutput) -> S
     plan = replace(plan, shared=shared)
     stop = StopAll()
     statuses: dict[int, RunStatus] = {}
-    if to_run and plan.scheduler is None:
-        from mlrun_cli.run.sweep_slurm import run_array
-
+    if to_run:
+        batch = SweepBatch(
+            plan, to_run, parent, experiment, store, keys, settings, output, stop,
+            launcher=lambda: _launcher(
+                plan, parent, _prepare_shared_env(store, parent, plan, output.progress), keys,
+                settings, output,
+            ),
+        )  # fmt: skip
         try:
-            statuses = run_array(plan, to_run, parent, experiment, store, keys, settings, output,
-                                 stop)  # fmt: skip
+            statuses = scheduler_for(plan.backend).run(batch)
         except BaseException as exc:
             killed = isinstance(exc, KeyboardInterrupt)
             finish(store, parent, RunStatus.KILLED if killed else RunStatus.FAILED)
-            raise
-    elif to_run and plan.scheduler is not None:
-        prepared = _prepare_shared_env(store, parent, plan, output.progress)
-        launch = _launcher(plan, parent, prepared, keys, settings, output)
-        try:
-            indexes = [p.index for p in to_run]
-            statuses = plan.scheduler.run(
-                indexes, launch, stop, plan.jobs, plan.fail_fast, shared.groups
-            )
-        except BaseException:
-            finish(store, parent, RunStatus.KILLED)
             raise
     status, exit_code = _parent_status(stop, statuses, len(to_run))
     parent = finish(store, parent, status)
@@ -396,25 +274,20 @@ def _create_parent(
 def _prepare_shared_env(
     store: Store, parent: RunInfo, plan: SweepPlan, progress: BuildProgress
 ) -> PreparedEnv:
-    """Built (or found) once for all children; a failure ends the parent, before any child."""
+    """Built (or found) once for all children; a failure ends the parent (in execute_sweep)
+    before any child starts, with the build log kept."""
     base = plan.base
     try:
         prepared = base.manager.prepare(base.env_plan, progress, base.rebuild_env)
-    except BaseException as exc:
-        if isinstance(exc, EnvBuildError) and exc.log_path is not None:
+    except EnvBuildError as exc:
+        if exc.log_path is not None:
             store.add_artifact(parent, exc.log_path, artifacts.BUILD_LOG)
-        killed = isinstance(exc, KeyboardInterrupt)
-        finish(store, parent, RunStatus.KILLED if killed else RunStatus.FAILED)
         raise
     if prepared.build_log is not None:
         store.add_artifact(parent, prepared.build_log, artifacts.BUILD_LOG)
     if prepared.key:
         store.set_tags(parent, {"mlrun.env.key": prepared.key})
     return replace(prepared, build_log=None)  # the build log belongs to the parent only
-
-
-def child_tags(parent: RunInfo, point: SweepPoint) -> dict[str, str]:
-    return {PARENT_TAG: parent.run_id, INDEX_TAG: str(point.index)}
 
 
 def _launcher(
@@ -438,7 +311,7 @@ def _launcher(
         ]
         echo = [s.as_stream() if s is not None else None for s in streams]
         try:
-            result = execute_run(
+            result = execute(
                 child, settings, RunOutput(echo[0], echo[1], stop=stop), keys[point.index]
             )
         except MlrunError as exc:  # the child's run is already recorded as FAILED

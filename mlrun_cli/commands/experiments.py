@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from mlrun_cli.context import Settings
+from mlrun_cli.core.settings import Settings
 from mlrun_cli.errors import NotFoundError, UsageError
 from mlrun_cli.tracking.entities import Experiment
 from mlrun_cli.tracking.file_store import check_experiment_name
-from mlrun_cli.tracking.queries import existing_store
-from mlrun_cli.tracking.store import Store, open_store
+from mlrun_cli.tracking.store import Store, existing_store, open_store
 
 
 @dataclass(frozen=True)
