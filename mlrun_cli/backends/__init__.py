@@ -12,16 +12,23 @@ from importlib import import_module
 from mlrun_cli.backends.base import Backend
 from mlrun_cli.errors import UsageError
 
-# name -> (module, class); the class takes no arguments.
+# name -> (module, class). Backends that run the command on this host (the class takes no
+# arguments), then job backends that submit it to a cluster engine (the class is built from a
+# validated config and the environment; see backends.jobs).
 BACKENDS: dict[str, tuple[str, str]] = {
     "local": ("mlrun_cli.backends.local", "LocalBackend"),
     "docker": ("mlrun_cli.backends.docker", "DockerBackend"),
 }
+JOB_BACKENDS: dict[str, tuple[str, str]] = {
+    "slurm": ("mlrun_cli.backends.slurm", "SlurmBackend"),
+    "ray": ("mlrun_cli.backends.ray", "RayBackend"),
+}
+ALL_BACKENDS = (*BACKENDS, *JOB_BACKENDS)
 
 
 def select_backend(name: str) -> Backend:
     if name not in BACKENDS:
-        known = ", ".join(BACKENDS)
+        known = ", ".join(ALL_BACKENDS)
         raise UsageError(f"--backend {name}: not a backend of this mlrun ({known})")
     module, class_name = BACKENDS[name]
     backend: Backend = getattr(import_module(module), class_name)()

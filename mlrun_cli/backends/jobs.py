@@ -16,20 +16,11 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any, Protocol
 
+from mlrun_cli.backends import ALL_BACKENDS, BACKENDS, JOB_BACKENDS
 from mlrun_cli.errors import LaunchError, Problem, SpecError, UsageError
 from mlrun_cli.project.located_doc import LocatedDoc
 from mlrun_cli.tracking.entities import RunStatus
-
-# name -> (module, class); the class is built from a validated config and the environment.
-JOB_BACKENDS: dict[str, tuple[str, str]] = {
-    "slurm": ("mlrun_cli.backends.slurm", "SlurmBackend"),
-    "ray": ("mlrun_cli.backends.ray", "RayBackend"),
-}
-BACKEND_TAG = "mlrun.backend"
-REASON_TAG = "mlrun.engine.reason"  # why the engine ended a job the node could not record
-STATE_TAG = "mlrun.engine.state"
-# Seconds a run's engine may stay unreachable before the run is settled FAILED (run/reconcile.py).
-UNREACHABLE_AFTER_TAG = "mlrun.engine.unreachable_after"
+from mlrun_cli.tracking.tags import BACKEND_TAG
 
 
 def job_id_tag(backend: str) -> str:
@@ -158,7 +149,7 @@ def plan_job(
     name: str | None, config_text: str | None, detach: bool, cwd: Path, environ: Mapping[str, str]
 ) -> JobPlan | None:
     """`--backend` and its config, checked before anything is written; None runs here."""
-    if name in (None, "local", "docker"):
+    if name is None or name in BACKENDS:
         if config_text is not None:
             raise UsageError(
                 f"--backend-config is for the job backends ({', '.join(JOB_BACKENDS)})"
@@ -167,7 +158,7 @@ def plan_job(
             raise UsageError(f"--detach needs a job backend: --backend {' or '.join(JOB_BACKENDS)}")
         return None
     if name not in JOB_BACKENDS:
-        known = ", ".join(["local", "docker", *JOB_BACKENDS])
+        known = ", ".join(ALL_BACKENDS)
         raise UsageError(f"--backend {name}: not a backend of this mlrun ({known})")
     config = load_backend_config(name, config_text, cwd)
     # A variable the job cannot get is a usage error now, before the run exists.

@@ -20,16 +20,16 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from mlrun_cli.backends.jobs import UNREACHABLE_AFTER_TAG, EngineUnreachable, JobSpec, JobState
+from mlrun_cli.backends.jobs import EngineUnreachable, JobSpec, JobState
 from mlrun_cli.errors import LaunchError, UsageError
 from mlrun_cli.tracking.entities import RunStatus
+from mlrun_cli.tracking.tags import ADDRESS_TAG, UNREACHABLE_AFTER_TAG
 
 if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
 
 log = logging.getLogger(__name__)
 
-ADDRESS_TAG = "mlrun.ray.address"
 AGENT_WAIT_SECONDS = 60.0  # how long a just-started head may take to accept jobs
 # Ray's client takes these over the address it is given; mlrun's recorded address wins.
 _ADDRESS_VARIABLES = ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")

@@ -25,6 +25,7 @@ from mlrun_cli.backends.jobs import JobSpec, JobState
 from mlrun_cli.core.processes import CapturedOutcome, run_captured
 from mlrun_cli.errors import LaunchError
 from mlrun_cli.tracking.entities import RunStatus
+from mlrun_cli.tracking.tags import SLURM_PARTITION_TAG
 
 # sbatch option per config key; gpus_per_node may be a count or TYPE:count.
 _DIRECTIVES = {
@@ -62,7 +63,7 @@ class SlurmBackend:
         return cls({}, environ)
 
     def run_tags(self) -> dict[str, str]:
-        return {"mlrun.slurm.partition": str(self.config.get("partition", ""))}
+        return {SLURM_PARTITION_TAG: str(self.config.get("partition", ""))}
 
     def submit(self, spec: JobSpec) -> str:
         script = self.script_path(spec)

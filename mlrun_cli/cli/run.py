@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from mlrun_cli.backends.jobs import JOB_BACKENDS
+from mlrun_cli.backends import ALL_BACKENDS
 from mlrun_cli.cli.options import (
     chosen_env_manager,
     json_option,
@@ -99,7 +99,7 @@ if TYPE_CHECKING:
 @click.option("--docker-user", metavar="UID:GID", help="Run the container as this user.")
 @click.option(
     "--backend",
-    type=click.Choice(("local", "docker", *JOB_BACKENDS)),
+    type=click.Choice(ALL_BACKENDS),
     help="Where the entry point runs: here (local; docker for docker_env), or as a job.",
 )
 @click.option(

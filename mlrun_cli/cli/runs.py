@@ -11,6 +11,7 @@ import click
 from mlrun_cli.cli.differences import difference_cells
 from mlrun_cli.cli.options import json_option, tracking_uri_option
 from mlrun_cli.cli.render import echo_json, echo_table, timestamp
+from mlrun_cli.tracking.tags import DURATION_TAG, REASON_TAG
 
 STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 MAX_VALUE_COLUMNS = 8
@@ -160,7 +161,7 @@ def _keys(runs: Any, section: str) -> list[str]:
 def _entry_point_seconds(tags: dict[str, str]) -> float | None:
     """How long the entry point itself ran (the run's total also counts the env build)."""
     try:
-        return float(tags["mlrun.duration_s"])
+        return float(tags[DURATION_TAG])
     except (KeyError, ValueError):
         return None
 
@@ -315,7 +316,7 @@ def gc(tracking_uri: str | None) -> None:
         click.echo(f"Run {info.run_id} ({info.run_name}) {what}{ended}")
     settled = reconcile_jobs(settings)
     for run in settled:
-        reason = run.tags.get("mlrun.engine.reason", "")
+        reason = run.tags.get(REASON_TAG, "")
         click.echo(f"Run {run.info.run_id} ({run.info.run_name}) marked "
                    f"{run.info.status.name}: {reason}")  # fmt: skip
     found = len(stuck) + len(settled)

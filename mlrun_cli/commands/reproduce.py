@@ -34,12 +34,7 @@ from mlrun_cli.errors import SourceError, UsageError
 from mlrun_cli.jobs.dispatch import execute
 from mlrun_cli.project.params import MASK
 from mlrun_cli.project.spec import EnvDecl
-from mlrun_cli.run.earlier_outputs import (
-    SOURCE_TAG,
-    EarlierOutputs,
-    mark_outputs,
-    project_non_code,
-)
+from mlrun_cli.run.earlier_outputs import EarlierOutputs, mark_outputs, project_non_code
 from mlrun_cli.run.pipeline import RunOutput, RunResult, plan_run
 from mlrun_cli.run.plan import RunPlan, RunRequest
 from mlrun_cli.run.provenance import content_manifest, digest_path, manifest_digest
@@ -47,9 +42,9 @@ from mlrun_cli.sources.git import GitCache, git
 from mlrun_cli.sources.resolve import split_subdirectory
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.store import RecordedRun, existing_store, find_run
+from mlrun_cli.tracking.tags import REPRODUCES_TAG, SOURCE_TAG
 
 log = logging.getLogger(__name__)
-REPRODUCES_TAG = "mlrun.reproduces"
 UNTRACKED_HEADER = "# untracked files:"
 LOCKED_MANAGERS = ("uv", "virtualenv")  # envs rebuilt from the recorded lock file
 LOCAL_PATH_TYPES = ("path", "uri")  # parameters whose recorded value may be a local path

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlrun_cli.backends.jobs import JOB_BACKENDS
+from mlrun_cli.backends import JOB_BACKENDS
 from mlrun_cli.core.settings import Settings
 from mlrun_cli.errors import NotFoundError, StoreError, UsageError
 from mlrun_cli.run.runner_identity import (
@@ -21,6 +21,16 @@ from mlrun_cli.tracking.entities import ACTIVE, DELETED, RunStatus
 from mlrun_cli.tracking.file_store import now_ms
 from mlrun_cli.tracking.search import parse_filter, parse_order_by
 from mlrun_cli.tracking.store import RecordedRun, Store, existing_store, find_run, open_store
+from mlrun_cli.tracking.tags import (
+    BACKEND_TAG,
+    DURATION_TAG,
+    GC_TAG,
+    GIT_COMMIT_TAG,
+    GIT_DIFF_TAG,
+    RUN_KEY_TAG,
+    RUN_NAME_TAG,
+    RUNNER_TAG_PREFIX,
+)
 
 
 @dataclass(frozen=True)
@@ -185,11 +195,11 @@ def _str_values(values: dict[str, float]) -> dict[str, str]:
 
 # Identity and timing, or (the run key) a digest of the inputs that compare shows one by one.
 _VOLATILE_TAGS = (
-    "mlflow.runName",
-    "mlrun.duration_s",
-    "mlrun.runner.",
-    "mlflow.source.git.diff",
-    "mlrun.run_key",
+    RUN_NAME_TAG,
+    DURATION_TAG,
+    RUNNER_TAG_PREFIX,
+    GIT_DIFF_TAG,
+    RUN_KEY_TAG,
 )
 
 
@@ -201,7 +211,7 @@ def _comparable_tags(tags: dict[str, str]) -> dict[str, str]:
 def _code(store: Store, run: RecordedRun) -> dict[str, str]:
     diff = store.read_artifact(run.info, artifacts.GIT_DIFF)
     return {
-        "commit": run.tags.get("mlflow.source.git.commit", "-"),
+        "commit": run.tags.get(GIT_COMMIT_TAG, "-"),
         "uncommitted diff": "(none)" if diff is None else diff,
     }
 
@@ -248,7 +258,7 @@ def gc(settings: Settings) -> list[CollectedRun]:
     runs = [
         r
         for r in store.stored_runs(experiments, "all")
-        if r.tags.get("mlrun.backend") not in JOB_BACKENDS  # their engine settles them
+        if r.tags.get(BACKEND_TAG) not in JOB_BACKENDS  # their engine settles them
     ]
     stuck = [
         r for r in runs if r.info.status == RunStatus.RUNNING and runner_alive(r.tags) is False
@@ -258,7 +268,7 @@ def gc(settings: Settings) -> list[CollectedRun]:
         ended = end_recorded_group(run.tags)
         store.finish_run(run.info, RunStatus.KILLED, now_ms())
         note = "; its process group was killed" if ended else ""
-        store.set_tags(run.info, {"mlrun.gc": f"runner process was gone{note}"})
+        store.set_tags(run.info, {GC_TAG: f"runner process was gone{note}"})
         collected.append(CollectedRun(run, ended))
     live = live_group_ids()
     for run in runs:

@@ -11,10 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO
 
+from mlrun_cli.backends import JOB_BACKENDS
 from mlrun_cli.backends.jobs import (
-    BACKEND_TAG,
-    JOB_BACKENDS,
-    STATE_TAG,
     EngineUnreachable,
     JobBackend,
     backend_for_run,
@@ -23,7 +21,6 @@ from mlrun_cli.backends.jobs import (
 from mlrun_cli.core.settings import Settings
 from mlrun_cli.errors import LaunchError, UsageError
 from mlrun_cli.jobs.follow import (
-    FINAL,
     correct_killed,
     exit_code_of,
     final_exit_code,
@@ -32,9 +29,10 @@ from mlrun_cli.jobs.follow import (
 )
 from mlrun_cli.jobs.reconcile import report_unreachable, wait_reachable_or_settled
 from mlrun_cli.run.runner_identity import runner_alive
-from mlrun_cli.tracking.entities import RunStatus
+from mlrun_cli.tracking.entities import FINAL_STATUSES, RunStatus
 from mlrun_cli.tracking.file_store import now_ms
 from mlrun_cli.tracking.store import RecordedRun, Store, existing_store, find_run
+from mlrun_cli.tracking.tags import BACKEND_TAG, STATE_TAG
 
 CANCEL_DEADLINE_SECONDS = 60.0
 
@@ -58,7 +56,7 @@ def _wait_one(store: Store, settings: Settings, run: RecordedRun) -> Waited:
         job_id = run.tags[job_id_tag(backend.name)]
         run = follow_run(store, run.info.run_id, backend, job_id)
         return Waited(run, final_exit_code(run, backend, job_id))
-    while run.info.status not in FINAL and runner_alive(dict(run.tags)) is not False:
+    while run.info.status not in FINAL_STATUSES and runner_alive(dict(run.tags)) is not False:
         time.sleep(0.2)
         run = store.get_run(run.info.run_id)
     return Waited(run, exit_code_of(run.info.status, run.tags))
@@ -86,18 +84,18 @@ def cancel_run(settings: Settings, prefix: str) -> RecordedRun:
             f"run {run.info.run_id} ran on this machine, not as a job; stop it with Ctrl-C "
             "where it runs (or `mlrun runs gc` once its process is gone)"
         )
-    if run.info.status in FINAL:
+    if run.info.status in FINAL_STATUSES:
         raise UsageError(f"run {run.info.run_id} is already {run.info.status.name}")
     job_id = run.tags[job_id_tag(backend.name)]
     try:
         backend.cancel(job_id)
     except EngineUnreachable:
         run = wait_reachable_or_settled(store, run, backend, job_id)
-        if run.info.status in FINAL:
+        if run.info.status in FINAL_STATUSES:
             return run
         backend.cancel(job_id)
     deadline = time.monotonic() + CANCEL_DEADLINE_SECONDS
-    while run.info.status not in FINAL or not _job_over(backend, job_id):
+    while run.info.status not in FINAL_STATUSES or not _job_over(backend, job_id):
         if time.monotonic() >= deadline:
             raise LaunchError(
                 f"{backend.name} did not end job {job_id} within {CANCEL_DEADLINE_SECONDS:.0f}s; "

@@ -15,15 +15,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
-from mlrun_cli.backends.jobs import REASON_TAG, STATE_TAG, JobBackend, JobState
+from mlrun_cli.backends.jobs import JobBackend, JobState
 from mlrun_cli.backends.streams import StopRequest, echo_chunk, handling_signals
 from mlrun_cli.jobs.reconcile import engine_state, keep_engine_log, known_state
 from mlrun_cli.tracking import artifacts
-from mlrun_cli.tracking.entities import RunStatus
+from mlrun_cli.tracking.entities import FINAL_STATUSES, RunStatus
 from mlrun_cli.tracking.file_store import now_ms
 from mlrun_cli.tracking.store import RecordedRun, Store
+from mlrun_cli.tracking.tags import EXIT_CODE_TAG, REASON_TAG, STATE_TAG
 
-FINAL = (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED)
 POLL_SECONDS = 0.1
 ENGINE_EVERY_SECONDS = 1.0
 INTERRUPTED_EXIT_CODE = 130
@@ -80,7 +80,7 @@ def follow_run(
     stop = stop or StopRequest()
     next_engine = 0.0
     with handling_signals(stop):
-        while run.info.status not in FINAL:
+        while run.info.status not in FINAL_STATUSES:
             if stop.take(0) and backend is not None and job_id is not None:
                 backend.cancel(job_id)
             if backend is not None and job_id is not None and time.monotonic() >= next_engine:
@@ -90,7 +90,7 @@ def follow_run(
                 break
             for tail in tails:
                 tail.pump()
-            if run.info.status in FINAL:
+            if run.info.status in FINAL_STATUSES:
                 break
             stop.wait(POLL_SECONDS)
             run = store.get_run(run_id)
@@ -124,7 +124,7 @@ def settle(store: Store, run: RecordedRun, backend: JobBackend, job_id: str) -> 
     if state is not None and not state.final:
         return run
     run = store.get_run(run.info.run_id)  # the node may have written while we asked
-    if run.info.status in FINAL:
+    if run.info.status in FINAL_STATUSES:
         return run
     if state is None:
         state = JobState("UNKNOWN", True, RunStatus.FAILED,
@@ -173,8 +173,8 @@ def _record(
 ) -> RecordedRun:
     tags = {STATE_TAG: state.state, REASON_TAG: reason}
     keep_engine_log(store, run, state)
-    if state.exit_code is not None and "mlrun.exit_code" not in run.tags:
-        tags["mlrun.exit_code"] = str(state.exit_code)
+    if state.exit_code is not None and EXIT_CODE_TAG not in run.tags:
+        tags[EXIT_CODE_TAG] = str(state.exit_code)
     store.set_tags(run.info, tags)
     if run.info.status != status:
         store.finish_run(run.info, status, run.info.end_time or now_ms())
@@ -185,7 +185,7 @@ def final_exit_code(run: RecordedRun, backend: JobBackend, job_id: str) -> int:
     """A node that failed before its entry point ran (an env build, exit 3) records no exit
     code; its job's own exit code says it, once the engine has seen the job end."""
     code = exit_code_of(run.info.status, run.tags)
-    if run.info.status != RunStatus.FAILED or "mlrun.exit_code" in run.tags:
+    if run.info.status != RunStatus.FAILED or EXIT_CODE_TAG in run.tags:
         return code
     deadline = time.monotonic() + 10.0
     while time.monotonic() < deadline:
@@ -202,7 +202,7 @@ def exit_code_of(status: RunStatus, tags: Mapping[str, str]) -> int:
     """What `mlrun run` and `mlrun runs wait` exit with: the entry point's own code."""
     if status == RunStatus.FINISHED:
         return 0
-    recorded = tags.get("mlrun.exit_code", "")
+    recorded = tags.get(EXIT_CODE_TAG, "")
     code = int(recorded) if recorded.lstrip("-").isdigit() else 0
     if status == RunStatus.KILLED:
         return code if code > 128 else INTERRUPTED_EXIT_CODE

@@ -15,26 +15,23 @@ from __future__ import annotations
 import logging
 import time
 
-from mlrun_cli.backends.jobs import (
+from mlrun_cli.backends.jobs import EngineUnreachable, JobBackend, JobState
+from mlrun_cli.tracking.entities import FINAL_STATUSES, RunStatus
+from mlrun_cli.tracking.file_store import now_ms
+from mlrun_cli.tracking.store import RecordedRun, Store
+from mlrun_cli.tracking.tags import (
     BACKEND_TAG,
     REASON_TAG,
     STATE_TAG,
     UNREACHABLE_AFTER_TAG,
-    EngineUnreachable,
-    JobBackend,
-    JobState,
+    UNREACHABLE_SINCE_TAG,
 )
-from mlrun_cli.tracking.entities import RunStatus
-from mlrun_cli.tracking.file_store import now_ms
-from mlrun_cli.tracking.store import RecordedRun, Store
 
 log = logging.getLogger(__name__)
 
-UNREACHABLE_SINCE_TAG = "mlrun.engine.unreachable_since"  # ms; empty once reached again
 UNREACHABLE_STATE = "UNREACHABLE"
 DEFAULT_UNREACHABLE_AFTER = 300.0
 ENGINE_LOG = "logs/engine.log"  # what the engine said of a job that ended unrecorded
-_FINAL = (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED)
 
 
 def engine_state(
@@ -112,7 +109,7 @@ def wait_reachable_or_settled(
     caller then cancels) or its stated time has passed (the run is settled FAILED)."""
     while True:
         run = store.get_run(run.info.run_id)
-        if run.info.status in _FINAL:
+        if run.info.status in FINAL_STATUSES:
             return run
         state = engine_state(store, run, backend, job_id)
         if state is None or state.state != UNREACHABLE_STATE:

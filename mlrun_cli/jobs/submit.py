@@ -18,14 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mlrun_cli.backends.base import Outcome
-from mlrun_cli.backends.jobs import (
-    BACKEND_TAG,
-    REASON_TAG,
-    BackendConfig,
-    JobPlan,
-    JobSpec,
-    job_id_tag,
-)
+from mlrun_cli.backends.jobs import BackendConfig, JobPlan, JobSpec, job_id_tag
 from mlrun_cli.backends.streams import StopRequest
 from mlrun_cli.core.caches import staging_dir
 from mlrun_cli.core.settings import Settings
@@ -40,9 +33,16 @@ from mlrun_cli.run.pipeline import (
 )
 from mlrun_cli.run.plan import RunPlan
 from mlrun_cli.run.provenance import git_tags
-from mlrun_cli.run.run_key import RUN_KEY_TAG, RunKey, compute_run_key
+from mlrun_cli.run.run_key import RunKey, compute_run_key
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.store import Store, finish, log_locations, open_store
+from mlrun_cli.tracking.tags import (
+    BACKEND_TAG,
+    DURATION_TAG,
+    PROJECT_BACKEND_TAG,
+    REASON_TAG,
+    RUN_KEY_TAG,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def entry_point_outcome(tags: Mapping[str, str], exit_code: int) -> Outcome:
     """The entry point's own run time, as the node measured it (`mlrun.duration_s`); none
     when it never ran (an env build failed, the job was cancelled while pending)."""
     ended = time.time()
-    recorded = tags.get("mlrun.duration_s", "")
+    recorded = tags.get(DURATION_TAG, "")
     try:
         duration = max(float(recorded), 0.0)
     except ValueError:
@@ -131,7 +131,7 @@ def scheduled_run(
         **git_tags(plan.source),
         RUN_KEY_TAG: key.key,
         **plan.extra_tags,
-        "mlflow.project.backend": name,
+        PROJECT_BACKEND_TAG: name,
         BACKEND_TAG: name,
         **job.backend.run_tags(),
     }

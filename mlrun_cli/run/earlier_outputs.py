@@ -29,10 +29,8 @@ from mlrun_cli.sources.resolve import ProjectSource
 from mlrun_cli.tracking.database_store import DEFAULT_ARTIFACT_DIR
 from mlrun_cli.tracking.file_store import FileStore
 from mlrun_cli.tracking.store import RecordedRun, Store, open_store
+from mlrun_cli.tracking.tags import ENTRY_POINT_TAG, OUTPUT_TAG_PREFIX, SOURCE_TAG
 
-SOURCE_TAG = "mlflow.source.name"
-ENTRY_POINT_TAG = "mlflow.project.entryPoint"
-OUTPUT_TAG_PREFIX = "mlrun.output."
 _OUTPUT_TAG = re.compile(r"^mlrun\.output\.(?P<name>.+)\.digest$")
 _MAX_RUNS = 50_000
 

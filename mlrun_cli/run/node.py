@@ -8,12 +8,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlrun_cli.errors import ConflictError
-from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
+from mlrun_cli.tracking.entities import FINAL_STATUSES, Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.store import Store
+from mlrun_cli.tracking.tags import HOST_TAG, PLATFORM_TAG, RUNNER_TAG_PREFIX
 
-_FINAL = (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED)
 # What only the node knows; everything else the submitter recorded stays as it wrote it.
-_NODE_TAGS = ("mlrun.host", "mlrun.platform", "mlrun.runner.")
+_NODE_TAGS = (HOST_TAG, PLATFORM_TAG, RUNNER_TAG_PREFIX)
 
 
 def claim_run(
@@ -21,7 +21,7 @@ def claim_run(
 ) -> tuple[RunInfo, Experiment, dict[str, str]]:
     """The run, now RUNNING, its experiment, and the params the submitter already logged."""
     recorded = store.get_run(run_id)
-    if recorded.info.status in _FINAL:
+    if recorded.info.status in FINAL_STATUSES:
         raise ConflictError(
             f"--run-id {run_id}: the run is already {recorded.info.status.name}; --run-id "
             "continues a SCHEDULED or RUNNING run"

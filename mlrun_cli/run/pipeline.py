@@ -51,7 +51,7 @@ from mlrun_cli.run.provenance import (
     git_tags,
     run_record,
 )
-from mlrun_cli.run.run_key import RUN_KEY_TAG, RunKey, compute_run_key
+from mlrun_cli.run.run_key import RunKey, compute_run_key
 from mlrun_cli.run.runner_identity import group_tags, runner_tags
 from mlrun_cli.sources.resolve import resolve_source
 from mlrun_cli.tracking import artifacts
@@ -59,6 +59,27 @@ from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.file_store import DEFAULT_EXPERIMENT_ID, now_ms
 from mlrun_cli.tracking.http_client import credential_values
 from mlrun_cli.tracking.store import Store, log_locations, open_store
+from mlrun_cli.tracking.tags import (
+    COMMAND_TAG,
+    DOCKER_IMAGE_ID_TAG,
+    DOCKER_IMAGE_URI_TAG,
+    DURATION_TAG,
+    ENTRY_POINT_TAG,
+    ENV_ENGINE_TAG,
+    ENV_KEY_TAG,
+    ENV_PYTHON_PATH_TAG,
+    ENV_PYTHON_TAG,
+    EXIT_CODE_TAG,
+    HOST_TAG,
+    PLATFORM_TAG,
+    PROJECT_BACKEND_TAG,
+    PROJECT_ENV_TAG,
+    RUN_KEY_TAG,
+    SOURCE_TAG,
+    SOURCE_TYPE_TAG,
+    USER_TAG,
+    VERSION_TAG,
+)
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +232,7 @@ def _execute_run(
         interrupted = isinstance(exc, KeyboardInterrupt)
         if isinstance(exc, KeyboardInterrupt):
             log.warning("run %s KILLED while it was being prepared", run.run_id)
-            store.set_tags(run, {"mlrun.exit_code": str(killed_exit_code(exc))})
+            store.set_tags(run, {EXIT_CODE_TAG: str(killed_exit_code(exc))})
         run = store.finish_run(run, RunStatus.KILLED if interrupted else RunStatus.FAILED, now_ms())
         write_run_record(plan, store, run, prepared, None)
         store.publish(run)
@@ -220,7 +241,7 @@ def _execute_run(
     # An entry point that exits 0 after a stop signal still ran KILLED: never record 0 for it.
     recorded_code = outcome.returncode or exit_code
     store.set_tags(
-        run, {"mlrun.exit_code": str(recorded_code), "mlrun.duration_s": f"{outcome.duration:.3f}"}
+        run, {EXIT_CODE_TAG: str(recorded_code), DURATION_TAG: f"{outcome.duration:.3f}"}
     )
     _record_outputs(plan, store, run)
     run = store.finish_run(run, status, int(outcome.ended * 1000))
@@ -365,28 +386,28 @@ def experiment_for(store: Store, plan: RunPlan) -> Experiment:
 def start_tags(plan: RunPlan, settings: Settings) -> dict[str, str]:
     """MLflow's own tag names (its UI shows them) plus mlrun's under `mlrun.`."""
     return {
-        "mlflow.user": settings.user,
-        "mlflow.source.name": plan.source.source_name,
-        "mlflow.source.type": "PROJECT",
-        "mlflow.project.entryPoint": plan.entry.name,
-        "mlflow.project.env": plan.env_plan.manager,
-        "mlflow.project.backend": "local",
-        "mlrun.version": __version__,
-        "mlrun.command": plan.command.display_command,
-        "mlrun.host": host_name(),
-        "mlrun.platform": host_description(),
+        USER_TAG: settings.user,
+        SOURCE_TAG: plan.source.source_name,
+        SOURCE_TYPE_TAG: "PROJECT",
+        ENTRY_POINT_TAG: plan.entry.name,
+        PROJECT_ENV_TAG: plan.env_plan.manager,
+        PROJECT_BACKEND_TAG: "local",
+        VERSION_TAG: __version__,
+        COMMAND_TAG: plan.command.display_command,
+        HOST_TAG: host_name(),
+        PLATFORM_TAG: host_description(),
     }
 
 
 def _env_tags(prepared: PreparedEnv) -> dict[str, str]:
     container = prepared.container
     candidates = {
-        "mlflow.docker.image.uri": container.image if container else None,
-        "mlflow.docker.image.id": container.image_id if container else None,
-        "mlrun.env.python": prepared.python_version,
-        "mlrun.env.python.path": prepared.python,
-        "mlrun.env.key": prepared.key,
-        "mlrun.env.engine": prepared.engine,
+        DOCKER_IMAGE_URI_TAG: container.image if container else None,
+        DOCKER_IMAGE_ID_TAG: container.image_id if container else None,
+        ENV_PYTHON_TAG: prepared.python_version,
+        ENV_PYTHON_PATH_TAG: prepared.python,
+        ENV_KEY_TAG: prepared.key,
+        ENV_ENGINE_TAG: prepared.engine,
     }
     return {key: value for key, value in candidates.items() if value}
 

@@ -23,6 +23,14 @@ from mlrun_cli.run.host import host_description, host_name
 from mlrun_cli.sources.git import GitState, git_state
 from mlrun_cli.sources.resolve import ProjectSource
 from mlrun_cli.tracking import artifacts
+from mlrun_cli.tracking.tags import (
+    GIT_BRANCH_TAG,
+    GIT_COMMIT_TAG,
+    GIT_DIFF_TAG,
+    GIT_DIRTY_TAG,
+    GIT_REPO_URL_TAG,
+    LEGACY_GIT_REPO_URL_TAG,
+)
 
 RUN_RECORD_FORMAT = 1
 DIFF_TAG_LIMIT = 8000  # MLflow's limit for a tag value
@@ -44,19 +52,19 @@ def git_tags(source: ProjectSource) -> dict[str, str]:
     """MLflow's git tags, so its UI shows the commit, branch and local changes."""
     tags: dict[str, str] = {}
     if source.commit:
-        tags["mlflow.source.git.commit"] = source.commit
+        tags[GIT_COMMIT_TAG] = source.commit
     if source.branch:
-        tags["mlflow.source.git.branch"] = source.branch
+        tags[GIT_BRANCH_TAG] = source.branch
     if source.repo_url:
-        tags["mlflow.source.git.repoURL"] = source.repo_url
-        tags["mlflow.gitRepoURL"] = source.repo_url
+        tags[GIT_REPO_URL_TAG] = source.repo_url
+        tags[LEGACY_GIT_REPO_URL_TAG] = source.repo_url
     if source.kind == "git":
-        tags["mlflow.source.git.dirty"] = "false"
+        tags[GIT_DIRTY_TAG] = "false"
     if source.git is not None:
-        tags["mlflow.source.git.dirty"] = str(source.git.dirty).lower()
+        tags[GIT_DIRTY_TAG] = str(source.git.dirty).lower()
         if source.git.dirty:
             text = diff_text(source.git)
-            tags["mlflow.source.git.diff"] = (
+            tags[GIT_DIFF_TAG] = (
                 text
                 if len(text) <= DIFF_TAG_LIMIT
                 else f"the diff has {len(text)} characters; see the artifact {artifacts.GIT_DIFF}"

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 from mlrun_cli.envs.base import EnvPlan
 from mlrun_cli.envs.cache import EnvInputs
 from mlrun_cli.errors import NotFoundError, StoreError, UsageError
-from mlrun_cli.run.earlier_outputs import OUTPUT_TAG_PREFIX
 from mlrun_cli.run.provenance import (
     InputDigest,
     content_manifest,
@@ -40,6 +39,14 @@ from mlrun_cli.sources.resolve import ProjectSource
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.file_store import DEFAULT_EXPERIMENT_ID, now_ms
 from mlrun_cli.tracking.store import RecordedRun, Store, newest_finished_tagged, open_store
+from mlrun_cli.tracking.tags import (
+    OUTPUT_TAG_PREFIX,
+    PARENT_TAG,
+    REPRODUCES_TAG,
+    REUSED_FROM_TAG,
+    RUN_KEY_TAG,
+    RUN_NAME_TAG,
+)
 
 if TYPE_CHECKING:
     from mlrun_cli.core.settings import Settings
@@ -47,13 +54,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RUN_KEY_TAG = "mlrun.run_key"
 _DIGEST_SUFFIX = ".digest"  # an output's tag: OUTPUT_TAG_PREFIX + parameter + this
-REUSED_FROM_TAG = "mlrun.reused_from"
 KEY_FORMAT = "1"  # bumped when what goes into the key changes, so old keys stop matching
 REUSE_MODES = ("skip", "record")
 # Tags of the earlier run that belong to it alone, not to a run that reuses its result.
-_OWN_TAGS = frozenset({"mlflow.runName", "mlflow.parentRunId", "mlrun.reproduces"})
+_OWN_TAGS = frozenset({RUN_NAME_TAG, PARENT_TAG, REPRODUCES_TAG})
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,13 @@ import signal
 from pathlib import Path
 
 from mlrun_cli.run.host import host_name
-
-PGID_TAG = "mlrun.runner.pgid"
-PGID_START_TAG = "mlrun.runner.pgid.start"
+from mlrun_cli.tracking.tags import (
+    PGID_START_TAG,
+    PGID_TAG,
+    RUNNER_HOST_TAG,
+    RUNNER_PID_TAG,
+    RUNNER_START_TAG,
+)
 
 
 def start_ticks(pid: int) -> str | None:
@@ -36,25 +40,25 @@ def _stat_fields(pid: int | str) -> list[str] | None:
 
 def runner_tags() -> dict[str, str]:
     pid = os.getpid()
-    tags = {"mlrun.runner.host": host_name(), "mlrun.runner.pid": str(pid)}
+    tags = {RUNNER_HOST_TAG: host_name(), RUNNER_PID_TAG: str(pid)}
     ticks = start_ticks(pid)
     if ticks is not None:
-        tags["mlrun.runner.start"] = ticks
+        tags[RUNNER_START_TAG] = ticks
     return tags
 
 
 def runner_alive(tags: dict[str, str]) -> bool | None:
     """True/False for a runner of this host; None when the run was started elsewhere."""
-    if tags.get("mlrun.runner.host") != host_name() or "mlrun.runner.pid" not in tags:
+    if tags.get(RUNNER_HOST_TAG) != host_name() or RUNNER_PID_TAG not in tags:
         return None
-    pid = int(tags["mlrun.runner.pid"])
+    pid = int(tags[RUNNER_PID_TAG])
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         pass  # alive, owned by someone else
-    recorded = tags.get("mlrun.runner.start")
+    recorded = tags.get(RUNNER_START_TAG)
     return recorded is None or start_ticks(pid) == recorded
 
 
@@ -74,7 +78,7 @@ def end_recorded_group(tags: dict[str, str]) -> bool:
     leader is gone, if every member started after it (the kernel never hands out a group id
     while a member holds it). Without a recorded start time nothing is signalled.
     """
-    if tags.get("mlrun.runner.host") != host_name() or PGID_TAG not in tags:
+    if tags.get(RUNNER_HOST_TAG) != host_name() or PGID_TAG not in tags:
         return False
     recorded = tags.get(PGID_START_TAG)
     pgid = int(tags[PGID_TAG])
@@ -111,7 +115,7 @@ def has_live_group(tags: dict[str, str], live: set[int]) -> bool:
     """Whether the run's recorded group id is among `live` (a cheap check before the exact
     one of `end_recorded_group`)."""
     pgid = tags.get(PGID_TAG, "")
-    return tags.get("mlrun.runner.host") == host_name() and pgid.isdigit() and int(pgid) in live
+    return tags.get(RUNNER_HOST_TAG) == host_name() and pgid.isdigit() and int(pgid) in live
 
 
 def _live_processes() -> dict[int, tuple[int, int]]:

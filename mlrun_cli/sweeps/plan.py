@@ -16,11 +16,7 @@ from mlrun_cli.run.plan import RunPlan, RunRequest
 from mlrun_cli.sweeps.grid import Grid
 from mlrun_cli.tracking.entities import RunInfo
 from mlrun_cli.tracking.search import OrderBy
-
-SWEEP_TAG = "mlrun.sweep"
-PARENT_TAG = "mlflow.parentRunId"
-INDEX_TAG = "mlrun.sweep.index"
-GRID_PARAM = "mlrun.sweep.grid"
+from mlrun_cli.tracking.tags import INDEX_TAG, PARENT_TAG
 
 
 @dataclass(frozen=True)

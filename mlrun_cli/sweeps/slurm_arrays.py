@@ -25,7 +25,6 @@ from mlrun_cli.core.settings import Settings
 from mlrun_cli.errors import UsageError
 from mlrun_cli.jobs.follow import (
     ENGINE_EVERY_SECONDS,
-    FINAL,
     POLL_SECONDS,
     LogTail,
     await_record,
@@ -46,7 +45,7 @@ from mlrun_cli.run.run_key import RunKey
 from mlrun_cli.sweeps.batch import StopAll, SweepBatch
 from mlrun_cli.sweeps.plan import SweepOutput, SweepPlan, SweepPoint, child_tags, label
 from mlrun_cli.sweeps.prefixed_output import PrefixedLines
-from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
+from mlrun_cli.tracking.entities import FINAL_STATUSES, Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.store import RecordedRun, Store, finish
 
 log = logging.getLogger(__name__)
@@ -197,11 +196,11 @@ def _follow(
                 if task.point.index in ended:
                     continue
                 run = store.get_run(task.run_id)
-                if ask_engine and run.info.status not in FINAL:
+                if ask_engine and run.info.status not in FINAL_STATUSES:
                     run = settle(store, run, job.backend, task.job_id)
                 for tail in tails[task.point.index]:
                     tail.pump()
-                if run.info.status in FINAL:
+                if run.info.status in FINAL_STATUSES:
                     run = _ended(store, run, job, task, tails[task.point.index])
                     for sink in sinks[task.point.index]:
                         if sink is not None:
@@ -216,7 +215,7 @@ def _ended(
 ) -> RecordedRun:
     """A child over: its record written, its last output shown, a KILLED one checked against
     the engine (a time limit is a failure), a failed one's node-side mlrun lines shown."""
-    from mlrun_cli.backends.jobs import STATE_TAG
+    from mlrun_cli.tracking.tags import STATE_TAG
 
     if STATE_TAG not in run.tags:
         await_record(store, run)

@@ -33,7 +33,6 @@ from mlrun_cli.run.pipeline import RunOutput, experiment_for, plan_run
 from mlrun_cli.run.plan import RunPlan
 from mlrun_cli.run.provenance import git_tags
 from mlrun_cli.run.run_key import (
-    RUN_KEY_TAG,
     KeyMemo,
     RunKey,
     compute_run_key,
@@ -45,10 +44,6 @@ from mlrun_cli.run.runner_identity import runner_tags
 from mlrun_cli.sweeps.batch import Launch, StopAll, SweepBatch
 from mlrun_cli.sweeps.grid import parse_grid
 from mlrun_cli.sweeps.plan import (
-    GRID_PARAM,
-    INDEX_TAG,
-    PARENT_TAG,
-    SWEEP_TAG,
     SweepOutput,
     SweepPlan,
     SweepPoint,
@@ -63,6 +58,21 @@ from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.search import METRIC, PARAM, OrderBy, parse_order_by
 from mlrun_cli.tracking.store import RecordedRun, Store, finish, open_store, runs_tagged
+from mlrun_cli.tracking.tags import (
+    ENTRY_POINT_TAG,
+    ENV_KEY_TAG,
+    GRID_PARAM,
+    INDEX_TAG,
+    PARENT_TAG,
+    PROJECT_BACKEND_TAG,
+    PROJECT_ENV_TAG,
+    REUSED_FROM_TAG,
+    RUN_KEY_TAG,
+    SOURCE_TAG,
+    SOURCE_TYPE_TAG,
+    SWEEP_TAG,
+    USER_TAG,
+)
 
 log = logging.getLogger(__name__)
 NOT_STARTED = "NOT_STARTED"
@@ -256,12 +266,12 @@ def _create_parent(
 ) -> RunInfo:
     base = plan.base
     tags = {
-        "mlflow.user": settings.user,
-        "mlflow.source.name": base.source.source_name,
-        "mlflow.source.type": "PROJECT",
-        "mlflow.project.entryPoint": base.entry.name,
-        "mlflow.project.env": base.env_plan.manager,
-        "mlflow.project.backend": plan.backend,
+        USER_TAG: settings.user,
+        SOURCE_TAG: base.source.source_name,
+        SOURCE_TYPE_TAG: "PROJECT",
+        ENTRY_POINT_TAG: base.entry.name,
+        PROJECT_ENV_TAG: base.env_plan.manager,
+        PROJECT_BACKEND_TAG: plan.backend,
         SWEEP_TAG: "zip" if plan.grid.zipped else "product",
         **git_tags(base.source),
         **runner_tags(),
@@ -286,7 +296,7 @@ def _prepare_shared_env(
     if prepared.build_log is not None:
         store.add_artifact(parent, prepared.build_log, artifacts.BUILD_LOG)
     if prepared.key:
-        store.set_tags(parent, {"mlrun.env.key": prepared.key})
+        store.set_tags(parent, {ENV_KEY_TAG: prepared.key})
     return replace(prepared, build_log=None)  # the build log belongs to the parent only
 
 
@@ -374,7 +384,7 @@ def _row(point: SweepPoint, run: RecordedRun) -> SweepRow:
         run_id=run.info.run_id,
         duration=run.duration_seconds,
         metrics=run.metrics,
-        reused_from=run.tags.get("mlrun.reused_from"),
+        reused_from=run.tags.get(REUSED_FROM_TAG),
     )
 
 

@@ -18,6 +18,10 @@ class RunStatus(IntEnum):
     KILLED = 5
 
 
+# A run in one of these has ended: nothing changes its status again.
+FINAL_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED})
+
+
 ACTIVE = "active"
 DELETED = "deleted"
 

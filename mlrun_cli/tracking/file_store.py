@@ -46,6 +46,7 @@ from mlrun_cli.tracking.meta_files import MetaFormatError, dump_yaml, parse_meta
 from mlrun_cli.tracking.search import matches, parse_filter, search_locally
 from mlrun_cli.tracking.store_io import store_io
 from mlrun_cli.tracking.stored_run import StoredRun, files_below, read_values
+from mlrun_cli.tracking.tags import DATA_CONTEXT_TAG, RUN_NAME_TAG
 
 log = logging.getLogger(__name__)
 DEFAULT_EXPERIMENT_ID = "0"
@@ -320,7 +321,7 @@ class FileStore:
                 (run_dir / sub).mkdir(parents=True, exist_ok=True)
             write_atomic(run_dir / META, dump_yaml(_run_meta(info)), durable=True)
             run_index.record_run(run_dir.parent, run_id, info.start_time)
-            self.set_tags(info, {"mlflow.runName": run_name, **tags})
+            self.set_tags(info, {RUN_NAME_TAG: run_name, **tags})
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)  # half a run would stay RUNNING
             raise
@@ -451,7 +452,7 @@ class FileStore:
             "destination_type": "RUN",
             "source_id": dataset_id,
             "source_type": "DATASET",
-            "tags": {"mlflow.data.context": context},
+            "tags": {DATA_CONTEXT_TAG: context},
         }
         input_meta = self._run_dir(info) / "inputs" / _md5(dataset_id, info.run_id) / META
         write_atomic(input_meta, dump_yaml(link))

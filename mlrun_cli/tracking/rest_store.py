@@ -36,6 +36,7 @@ from mlrun_cli.tracking.remote_run import (
     run_info_from_json,
 )
 from mlrun_cli.tracking.stored_run import files_below
+from mlrun_cli.tracking.tags import DATA_CONTEXT_TAG, RUN_NAME_TAG
 
 if TYPE_CHECKING:
     from mlrun_cli.core.settings import Settings
@@ -217,7 +218,7 @@ class RestStore:
 
         if experiment.lifecycle_stage != ACTIVE:
             raise ConflictError(f"experiment {experiment.experiment_id} is deleted")
-        all_tags = tags_within_limits({"mlflow.runName": run_name, **tags})
+        all_tags = tags_within_limits({RUN_NAME_TAG: run_name, **tags})
         first = dict(list(all_tags.items())[:MAX_TAGS_PER_BATCH])
         payload = {
             "experiment_id": experiment.experiment_id,
@@ -287,7 +288,7 @@ class RestStore:
         payload = {
             "run_id": info.run_id,
             "datasets": [
-                {"tags": [{"key": "mlflow.data.context", "value": context}], "dataset": fields}
+                {"tags": [{"key": DATA_CONTEXT_TAG, "value": context}], "dataset": fields}
             ],
         }
         self._write(info, "runs/log-inputs", payload)

@@ -12,15 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from mlrun_cli.run.runner_identity import (
-    PGID_START_TAG,
-    PGID_TAG,
-    end_recorded_group,
-    group_members,
-    start_ticks,
-)
+from mlrun_cli.run.runner_identity import end_recorded_group, group_members, start_ticks
 from mlrun_cli.tracking.entities import RunStatus
 from mlrun_cli.tracking.file_store import FileStore
+from mlrun_cli.tracking.tags import PGID_START_TAG, PGID_TAG
 from tests.conftest import child_env, mlrun_command, write_files
 
 DIGESTING = {
