@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mlrun_cli.core.caches import cache_root, writable_cache_dir
+from mlrun_cli.core.caches import reproduce_dir, writable_cache_dir
 from mlrun_cli.core.settings import Settings
 from mlrun_cli.core.uri import local_path_of
 from mlrun_cli.errors import SourceError, UsageError
@@ -379,7 +379,7 @@ def _project_directory(plan: ReproducePlan, settings: Settings) -> tuple[Path, P
     the recorded directory itself (the file goes to the cache); else a checkout with the diff
     applied."""
     if plan.commit is None:
-        cache = writable_cache_dir(cache_root(settings.environ) / "reproduce", "reproduce")
+        cache = writable_cache_dir(reproduce_dir(settings.environ), "reproduce")
         cache.mkdir(parents=True, exist_ok=True)
         return Path(plan.repository), cache / f"{plan.original.info.run_id}.python_env.yaml"
     checkout = GitCache.from_environment(settings.environ).checkout(plan.repository, plan.commit)
@@ -397,7 +397,7 @@ def _mapped_parameters(
     the new tree (outside git: only the outputs, into a fresh folder), inputs there checked
     against their recorded digests, and the folders of outputs made as they were."""
     if plan.commit is None:
-        cache = writable_cache_dir(cache_root(settings.environ) / "reproduce", "reproduce")
+        cache = writable_cache_dir(reproduce_dir(settings.environ), "reproduce")
         new_root = cache / f"{plan.original.info.run_id}-{secrets.token_hex(4)}"
         moved = plan.in_project & plan.outputs
     else:

@@ -88,6 +88,16 @@ def validation_stamp_dir(environ: Mapping[str, str] | None = None) -> Path:
     return cache_root(environ) / "validated"
 
 
+def digest_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The digest of each input file already read, by path, size and modification time."""
+    return cache_root(environ) / "digests"
+
+
+def reproduce_dir(environ: Mapping[str, str]) -> Path:
+    """Outside git, `mlrun reproduce` writes the pinned env file and fresh output folders here."""
+    return cache_root(environ) / "reproduce"
+
+
 def artifact_staging_dir(environ: Mapping[str, str]) -> Path:
     """Artifacts of runs recorded on a tracking server, one folder per run until uploaded."""
     return cache_root(environ) / "artifact-staging"

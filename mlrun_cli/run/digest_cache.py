@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mlrun_cli.core.caches import cache_root
+from mlrun_cli.core.caches import digest_cache_dir
 
 MIN_CACHED_BYTES = 1 << 20
 RACY_SECONDS = 2.0  # younger files are hashed every time
@@ -49,7 +49,3 @@ def cached_digest(path: Path, compute: Callable[[Path], tuple[str, int]]) -> tup
         temporary.write_text(f"{sha} {size}\n", encoding="ascii")
         os.replace(temporary, entry)
     return sha, size
-
-
-def digest_cache_dir() -> Path:
-    return cache_root() / "digests"

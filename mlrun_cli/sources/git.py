@@ -34,6 +34,7 @@ _SHORT_SHA = re.compile(r"^[0-9a-f]{4,39}$")
 ALLOWED_PROTOCOLS = "https:http:ssh:git:file"
 NETWORK_TIMEOUT_VARIABLE = "MLRUN_GIT_TIMEOUT"
 _DEFAULT_NETWORK_TIMEOUT = 300.0
+CHECKOUTS = "checkouts"  # per run, beside each clone (repo.git); `envs prune` removes them
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 
 
@@ -208,7 +209,7 @@ class GitCache:
         with self._locked(key):
             repo = self._bare_repo(key, url)
             commit, branch = self._fetch(repo, url, version)
-            directory = self.root / key / "checkouts" / f"{commit[:12]}-{secrets.token_hex(4)}"
+            directory = self.root / key / CHECKOUTS / f"{commit[:12]}-{secrets.token_hex(4)}"
             added = git("worktree", "add", "--detach", str(directory), commit, cwd=repo)
             if added.returncode != 0:
                 raise SourceError(f"{url}: cannot check out {commit}: {first_error(added)}")
@@ -229,7 +230,7 @@ class GitCache:
         removed = 0
         for repo in sorted(self.root.glob("*/repo.git")):
             with self._locked(repo.parent.name):
-                checkouts = repo.parent / "checkouts"
+                checkouts = repo.parent / CHECKOUTS
                 for checkout in sorted(checkouts.iterdir()) if checkouts.is_dir() else []:
                     age = now - checkout.stat().st_mtime
                     if older_than_seconds is None or age >= older_than_seconds:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from mlrun_cli.core.caches import digest_cache_dir
 from mlrun_cli.run import digest_cache
-from mlrun_cli.run.digest_cache import MIN_CACHED_BYTES, digest_cache_dir
+from mlrun_cli.run.digest_cache import MIN_CACHED_BYTES
 from mlrun_cli.run.provenance import digest_path
 
 
