@@ -43,14 +43,14 @@ def reproduce(
     --allow-data-drift); 5 when the commit cannot be reached.
     """
     from mlrun_cli.cli.progress import TerminalProgress
-    from mlrun_cli.commands.reproduce import (
+    from mlrun_cli.core.settings import Settings
+    from mlrun_cli.run.pipeline import RunOutput
+    from mlrun_cli.run.reproduce import (
         ReproduceRequest,
         describe_plan,
         execute_reproduce,
         plan_reproduce,
     )
-    from mlrun_cli.core.settings import Settings
-    from mlrun_cli.run.pipeline import RunOutput
 
     settings = Settings.resolve(tracking_uri)
     plan = plan_reproduce(ReproduceRequest(run_id, rtol, allow_data_drift), settings)

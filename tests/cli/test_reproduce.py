@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlrun_cli.commands.reproduce import ReproduceRequest, plan_reproduce
 from mlrun_cli.core.settings import Settings
 from mlrun_cli.errors import SourceError
+from mlrun_cli.run.reproduce import ReproduceRequest, plan_reproduce
 from mlrun_cli.tracking.file_store import FileStore
 from tests.gitrepos import commit_all, git, make_repo
 

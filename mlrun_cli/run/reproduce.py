@@ -31,11 +31,10 @@ from mlrun_cli.core.caches import reproduce_dir, writable_cache_dir
 from mlrun_cli.core.settings import Settings
 from mlrun_cli.core.uri import local_path_of
 from mlrun_cli.errors import SourceError, UsageError
-from mlrun_cli.jobs.dispatch import execute
 from mlrun_cli.project.params import MASK
 from mlrun_cli.project.spec import EnvDecl
 from mlrun_cli.run.earlier_outputs import EarlierOutputs, mark_outputs, project_non_code
-from mlrun_cli.run.pipeline import RunOutput, RunResult, plan_run
+from mlrun_cli.run.pipeline import RunOutput, RunResult, execute_run, plan_run
 from mlrun_cli.run.plan import RunPlan, RunRequest
 from mlrun_cli.run.provenance import content_manifest, digest_path, manifest_digest
 from mlrun_cli.sources.git import GitCache, git
@@ -364,7 +363,7 @@ def execute_reproduce(
     run_plan = replace(run_plan, command=mark_outputs(run_plan.command, plan.entry_point, outputs))
     if plan.manager in LOCKED_MANAGERS:
         run_plan = _pinned(run_plan, plan, env_file)
-    result = execute(run_plan, settings, output)
+    result = execute_run(run_plan, settings, output)
     reproduced = find_run(existing_store(settings), result.run.run_id).metrics
     names = sorted(set(plan.original.metrics) | set(reproduced))
     comparisons = tuple(
