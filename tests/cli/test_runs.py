@@ -355,22 +355,6 @@ def test_two_thousand_runs_list_like_mlflow(tmp_path) -> None:
     assert elapsed < 30  # a sanity bound; the speed comparison lives in bench/
 
 
-def test_ui_without_mlflow_server_says_how_to_get_it(cli) -> None:
-    import importlib.util
-
-    if (
-        importlib.util.find_spec("flask") is not None
-        and importlib.util.find_spec("sqlalchemy") is not None
-    ):
-        pytest.skip("MLflow's server is installed here; the refusal cannot be shown")
-    result = cli("ui")
-    assert (result.exit_code, result.stderr) == (
-        2,
-        "mlrun: error: mlrun ui needs MLflow's tracking server, which is not installed here "
-        "(mlflow-skinny has no UI): pip install mlflow\n",
-    )
-
-
 def test_the_whole_logging_api_inside_a_run(cli, make_project, tmp_path, monkeypatch) -> None:
     make_project(
         {
