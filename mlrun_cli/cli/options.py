@@ -201,7 +201,7 @@ def run_request(uri: str, values: Mapping[str, Any]) -> RunRequest:
     if "no_digest" in given:
         given["digest_inputs"] = not given.pop("no_digest")
     if "docker_args" in given:
-        given["docker_args"] = [_key_value(item) for item in given["docker_args"]]
+        given["docker_args"] = tuple(_key_value(item) for item in given["docker_args"])
     return RunRequest(uri=uri, env_manager=env_manager, **given)
 
 
