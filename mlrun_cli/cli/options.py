@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-
-from mlrun_cli.backends.jobs import JOB_BACKENDS
-from mlrun_cli.envs import MANAGERS
 
 if TYPE_CHECKING:
     from mlrun_cli.run.plan import RunRequest
@@ -89,11 +87,6 @@ parent_run_name_option = click.Option(
     metavar="NAME",
     help="Name of the parent run (default: a random name); child N is named NAME-N.",
 )
-env_manager_option = click.Option(
-    ["--env-manager"],
-    type=click.Choice(tuple(MANAGERS)),
-    help="How to provide the environment (default: what the project declares).",
-)
 no_env_option = click.Option(
     ["--no-env"], is_flag=True, help="Use the current interpreter (--env-manager local)."
 )
@@ -129,11 +122,6 @@ build_image_option = click.Option(
 docker_user_option = click.Option(
     ["--docker-user"], metavar="UID:GID", help="Run the container as this user."
 )
-backend_option = click.Option(
-    ["--backend"],
-    type=click.Choice(("local", "docker", *JOB_BACKENDS)),
-    help="Where the entry point runs: here (local; docker for docker_env), or as a job.",
-)
 backend_config_option = click.Option(
     ["--backend-config"],
     metavar="FILE|JSON",
@@ -147,6 +135,31 @@ run_id_option = click.Option(
 )
 
 
+@cache
+def env_manager_option() -> click.Option:
+    """One object, made on first use: the choices come from the env managers' registry, which
+    the commands that import this module for --tracking-uri or --json do not need."""
+    from mlrun_cli.envs import MANAGERS
+
+    return click.Option(
+        ["--env-manager"],
+        type=click.Choice(tuple(MANAGERS)),
+        help="How to provide the environment (default: what the project declares).",
+    )
+
+
+@cache
+def backend_option() -> click.Option:
+    """One object, made on first use (as env_manager_option): the job backends' registry."""
+    from mlrun_cli.backends.jobs import JOB_BACKENDS
+
+    return click.Option(
+        ["--backend"],
+        type=click.Choice(("local", "docker", *JOB_BACKENDS)),
+        help="Where the entry point runs: here (local; docker for docker_env), or as a job.",
+    )
+
+
 def run_options() -> list[click.Parameter]:
     """`mlrun run`'s RunRequest options, in --help order. A new list each time: click.command
     appends the command's decorated parameters to the list it is given."""
@@ -157,7 +170,7 @@ def run_options() -> list[click.Parameter]:
         experiment_name_option,
         experiment_id_option,
         run_name_option,
-        env_manager_option,
+        env_manager_option(),
         no_env_option,
         rebuild_env_option,
         require_clean_option,
@@ -166,7 +179,7 @@ def run_options() -> list[click.Parameter]:
         docker_args_option,
         build_image_option,
         docker_user_option,
-        backend_option,
+        backend_option(),
         backend_config_option,
         detach_option,
         run_id_option,
@@ -182,7 +195,7 @@ def sweep_options() -> list[click.Parameter]:
         experiment_name_option,
         experiment_id_option,
         parent_run_name_option,
-        env_manager_option,
+        env_manager_option(),
         no_env_option,
         rebuild_env_option,
         no_digest_option,
