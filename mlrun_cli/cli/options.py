@@ -4,7 +4,8 @@ The options that fill a RunRequest are click.Option objects that `mlrun run` and
 both take (`click.command(params=...)`), so an option's names, type, default and help text
 cannot drift apart between the commands; `run_request` turns their parsed values into the
 RunRequest. An option that means something else in a sweep (-P takes a list of values there,
---run-name names the parent run) is a separate object with its own help.
+--run-name names the parent run) is a separate object with its own help. `mlrun reproduce`
+takes none of them: its RunRequest comes from the recorded run.
 """
 
 from __future__ import annotations
