@@ -211,7 +211,7 @@ def run_request(uri: str, values: Mapping[str, Any]) -> RunRequest:
     from mlrun_cli.run.plan import RunRequest
 
     given = dict(values)
-    env_manager = chosen_env_manager(given.pop("no_env", False), given.pop("env_manager", None))
+    env_manager = _chosen_env_manager(given.pop("no_env", False), given.pop("env_manager", None))
     if "no_digest" in given:
         given["digest_inputs"] = not given.pop("no_digest")
     if "docker_args" in given:
@@ -225,7 +225,7 @@ def _key_value(item: str) -> tuple[str, str]:
     return key.strip(), value
 
 
-def chosen_env_manager(no_env: bool, env_manager: str | None) -> str | None:
+def _chosen_env_manager(no_env: bool, env_manager: str | None) -> str | None:
     """`--no-env` is `--env-manager local`; with any other manager it is a usage error."""
     if no_env and env_manager not in (None, "local"):
         from mlrun_cli.errors import UsageError
