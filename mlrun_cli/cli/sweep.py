@@ -3,32 +3,23 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
 from mlrun_cli.cli.options import (
-    chosen_env_manager,
     json_option,
     quiet_logging,
     reuse_option,
+    run_request,
+    sweep_options,
     tracking_uri_option,
 )
 from mlrun_cli.cli.render import echo_json, echo_table
-from mlrun_cli.envs import MANAGERS
 
 
-@click.command()
+@click.command(params=sweep_options())
 @click.argument("uri")
-@click.option("-e", "--entry-point", default="main", show_default=True, help="Entry point.")
-@click.option(
-    "-P",
-    "--param-list",
-    "params",
-    multiple=True,
-    metavar="NAME=VALUES",
-    help="Values of a parameter: a,b,c (\\, for a comma), range(start, stop, step), "
-    "glob(data/*.csv) or one value. Repeat for more parameters.",
-)
 @click.option("--zip", "zipped", is_flag=True, help="Pair the lists instead of crossing them.")
 @click.option("--max-runs", default=1000, show_default=True, help="Refuse a grid with more points.")
 @click.option(
@@ -49,11 +40,6 @@ from mlrun_cli.envs import MANAGERS
     metavar="NAME",
     help="Where the children run: local, or slurm (one job array; ray is not available yet).",
 )
-@click.option(
-    "--backend-config",
-    metavar="FILE|JSON",
-    help="The job backend's settings, as for mlrun run (see schemas/slurm.schema.json).",
-)
 @reuse_option
 @click.option(
     "--metric", "metrics", multiple=True, metavar="NAME", help="A metric column of the table."
@@ -63,43 +49,23 @@ from mlrun_cli.envs import MANAGERS
     metavar="KEY [ASC|DESC]",
     help="Sort the table: metrics.NAME or params.NAME, then ASC (default) or DESC.",
 )
-@click.option("-v", "--version", "version", metavar="VERSION", help="Git commit, branch or tag.")
-@click.option("--experiment-name", metavar="NAME", help="Record in this experiment.")
-@click.option("--experiment-id", metavar="ID", help="Record in this existing experiment.")
-@click.option("--run-name", metavar="NAME", help="Name of the parent run.")
-@click.option(
-    "--env-manager", type=click.Choice(tuple(MANAGERS)), help="How to provide the environment."
-)
-@click.option("--no-env", is_flag=True, help="Use the current interpreter (--env-manager local).")
-@click.option("--rebuild-env", is_flag=True, help="Build the environment again.")
-@click.option("--no-digest", is_flag=True, help="Do not hash the data path parameters name.")
 @click.option("-q", "--quiet", is_flag=True, help="Only the children's output and the table.")
 @tracking_uri_option
 @json_option
 def sweep(
     uri: str,
-    entry_point: str,
-    params: tuple[str, ...],
     zipped: bool,
     max_runs: int,
     jobs: int,
     fail_fast: bool,
     backend: str,
-    backend_config: str | None,
     reuse: str | None,
     metrics: tuple[str, ...],
     order_by: str | None,
-    version: str | None,
-    experiment_name: str | None,
-    experiment_id: str | None,
-    run_name: str | None,
-    env_manager: str | None,
-    no_env: bool,
-    rebuild_env: bool,
-    no_digest: bool,
     quiet: bool,
     tracking_uri: str | None,
     as_json: bool,
+    **options: Any,  # the values of sweep_options(), of several types
 ) -> int:
     """Run an entry point for every point of a grid: a parent run with one child per point.
 
@@ -109,29 +75,15 @@ def sweep(
     """
     from mlrun_cli.cli.progress import TerminalProgress
     from mlrun_cli.core.settings import Settings
-    from mlrun_cli.run.plan import RunRequest
     from mlrun_cli.run.run_key import reuse_mode
     from mlrun_cli.sweeps.plan import SweepOutput, SweepRequest
     from mlrun_cli.sweeps.sweep import execute_sweep, plan_sweep
 
-    manager = chosen_env_manager(no_env, env_manager)
+    run = run_request(uri, options)
     quiet_logging(quiet)
     settings = Settings.resolve(tracking_uri)
-    run_request = RunRequest(
-        uri=uri,
-        entry_point=entry_point,
-        parameters=params,
-        env_manager=manager,
-        experiment_name=experiment_name,
-        experiment_id=experiment_id,
-        run_name=run_name,
-        version=version,
-        rebuild_env=rebuild_env,
-        digest_inputs=not no_digest,
-        backend_config=backend_config,
-    )
     request = SweepRequest(
-        run=run_request,
+        run=run,
         zipped=zipped,
         max_runs=max_runs,
         jobs=jobs,
