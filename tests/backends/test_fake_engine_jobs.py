@@ -1,0 +1,280 @@
+"""Submitted runs end to end against the fake engine (tests/backends/fake_engine.py): real
+`mlrun` processes submit, follow, wait, cancel and gc; every job is a real process group
+running the node-side mlrun. What follow/control/settle/reconcile do is tested here without
+Slurm or Ray; the real-engine tests (test_slurm.py, test_ray.py) stay.
+
+The entry point waits for a gate file before it exits, so a test decides when a job ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mlrun_cli.run.runner_identity import end_recorded_group
+from mlrun_cli.tracking.file_store import FileStore
+from mlrun_cli.tracking.store import RecordedRun
+from tests.backends import fake_engine
+from tests.backends.engines import wait_for
+from tests.conftest import child_env, write_files
+
+LAUNCHER = str(Path(fake_engine.__file__).resolve())
+GATED = {
+    "MLproject": (
+        "name: gated\n"
+        "entry_points:\n"
+        "  main:\n"
+        "    parameters: {gate: {type: string}, code: {type: int, default: 0}}\n"
+        "    command: \"echo started; while [ ! -e '{gate}' ]; do sleep 0.05; done; "
+        'echo done >&2; exit {code}"\n'
+    )
+}
+
+
+@dataclass
+class Engine:
+    """The fake engine's home, the user's working folder, and the followers started."""
+
+    home: Path
+    cwd: Path
+    followers: list[subprocess.Popen[str]]
+
+    @property
+    def store(self) -> FileStore:
+        return FileStore(self.cwd / "mlruns")
+
+    def config(self, **values: object) -> str:
+        return json.dumps({"home": str(self.home), **values})
+
+    def mlrun(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """`mlrun ARGS` as a user runs it, with the fake engine in its registry."""
+        return subprocess.run(
+            [sys.executable, LAUNCHER, "mlrun", *args],
+            cwd=self.cwd,
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def follow(self, *args: str) -> subprocess.Popen[str]:
+        """An attached `mlrun run` in the background: the follower."""
+        follower = subprocess.Popen(
+            [sys.executable, LAUNCHER, "mlrun", *args],
+            cwd=self.cwd,
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        self.followers.append(follower)
+        return follower
+
+    def submit(self, *args: str, **config: object) -> str:
+        """A detached run of the gated project; its run id."""
+        done = self.mlrun("run", "gated", "--no-env", "--backend", "fake", "--detach", "--json",
+                          "--backend-config", self.config(**config), *args)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return str(json.loads(done.stdout)["run"]["run_id"])
+
+    def run(self, run_id: str) -> RecordedRun:
+        return self.store.get_run(run_id)
+
+    def status(self, run_id: str) -> str:
+        return self.run(run_id).info.status.name
+
+    def job_state(self, run_id: str) -> str:
+        job_id = self.run(run_id).tags["mlrun.fake.job_id"]
+        state = fake_engine.read_state(self.home / "jobs" / job_id)
+        assert state is not None
+        return str(state["state"])
+
+    def await_running(self, run_id: str) -> None:
+        """The node has claimed the run and its entry point printed its first line."""
+        wait_for(lambda: self.status(run_id) == "RUNNING", 60, "the node to start the run")
+        stdout = self.store.artifact_dir(self.run(run_id).info) / "logs" / "stdout.log"
+        wait_for(lambda: stdout.is_file() and "started" in stdout.read_text(), 60, "started")
+
+    def only_run(self) -> str:
+        """The id of the one run in the store, once the submitter has created it."""
+        runs = wait_for(
+            lambda: (self.cwd / "mlruns" / "0").is_dir() and self.store.stored_runs(["0"]),
+            60,
+            "the run to be created",
+        )
+        assert len(runs) == 1
+        return runs[0].info.run_id
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    write_files(tmp_path / "gated", GATED)
+    made = Engine(tmp_path / "engine", tmp_path, [])
+    try:
+        yield made
+    finally:
+        for follower in made.followers:
+            with contextlib.suppress(ProcessLookupError):
+                follower.kill()
+            follower.communicate(timeout=30)
+        for pid in fake_engine.job_pids(made.home) if (made.home / "jobs").is_dir() else ():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        if (tmp_path / "mlruns" / "0").is_dir():
+            for run in made.store.stored_runs(["0"], "all"):
+                end_recorded_group(dict(run.tags))  # an entry point a killed node left
+
+
+def gate(engine: Engine, name: str = "gate") -> Path:
+    return engine.cwd / name
+
+
+def test_an_attached_run_is_followed_to_finished_with_its_output(engine: Engine) -> None:
+    gate(engine).touch()
+    done = engine.mlrun("run", "gated", "--no-env", "--backend", "fake", "-P",
+                        f"gate={gate(engine)}", "--backend-config", engine.config())  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "started" in done.stdout and "done" in done.stderr  # streamed from the run's logs
+    run_id = engine.only_run()
+    run = engine.run(run_id)
+    assert run.info.status.name == "FINISHED"
+    assert (run.tags["mlrun.backend"], run.tags["mlrun.fake.job_id"]) == ("fake", "1")
+    assert run.params["gate"] == str(gate(engine))
+    assert engine.job_state(run_id) == "COMPLETED"
+
+
+def test_a_failing_entry_point_fails_the_run_with_its_exit_code(engine: Engine) -> None:
+    gate(engine).touch()
+    done = engine.mlrun("run", "gated", "--no-env", "--backend", "fake", "-P",
+                        f"gate={gate(engine)}", "-P", "code=3",
+                        "--backend-config", engine.config())  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert "on the node" in done.stderr and "exit code 3" in done.stderr
+    run = engine.run(engine.only_run())
+    assert run.info.status.name == "FAILED"
+    assert run.tags["mlrun.exit_code"] == "3"
+
+
+def test_runs_wait_gives_a_detached_run_the_exit_code_an_attached_one_gets(
+    engine: Engine,
+) -> None:
+    run_id = engine.submit("-P", f"gate={gate(engine)}", "-P", "code=4")
+    engine.await_running(run_id)
+    gate(engine).touch()
+    waited = engine.mlrun("runs", "wait", run_id)
+    assert waited.returncode == 4, waited.stderr
+    assert waited.stdout.strip() == f"{run_id} FAILED (exit code 4)"
+
+
+def test_cancel_of_a_running_job_records_it_killed_not_finished(engine: Engine) -> None:
+    run_id = engine.submit("-P", f"gate={gate(engine)}")
+    engine.await_running(run_id)
+    cancelled = engine.mlrun("runs", "cancel", run_id)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert cancelled.stdout.strip() == f"Run {run_id} KILLED"
+    assert engine.status(run_id) == "KILLED"
+    assert engine.job_state(run_id) == "CANCELLED"
+    waited = engine.mlrun("runs", "wait", run_id)  # the entry point's own end: SIGTERM
+    assert (waited.returncode, waited.stdout.strip()) == (143, f"{run_id} KILLED (exit code 143)")
+
+
+def test_cancel_of_a_pending_job_records_the_engines_word(engine: Engine) -> None:
+    run_id = engine.submit("-P", f"gate={gate(engine)}", hold=True)
+    assert engine.status(run_id) == "SCHEDULED"
+    cancelled = engine.mlrun("runs", "cancel", run_id)
+    assert cancelled.returncode == 0, cancelled.stderr
+    run = engine.run(run_id)
+    assert run.info.status.name == "KILLED"
+    assert run.tags["mlrun.engine.state"] == "CANCELLED"
+    assert run.tags["mlrun.engine.reason"] == "CANCELLED by the user"
+
+
+def test_ctrl_c_of_the_follower_cancels_the_job(engine: Engine) -> None:
+    follower = engine.follow("run", "gated", "--no-env", "--backend", "fake", "-P",
+                             f"gate={gate(engine)}", "--backend-config", engine.config())  # fmt: skip
+    run_id = engine.only_run()
+    engine.await_running(run_id)
+    follower.send_signal(signal.SIGINT)
+    _, stderr = follower.communicate(timeout=60)
+    assert follower.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert engine.status(run_id) == "KILLED"
+    assert engine.job_state(run_id) == "CANCELLED"
+
+
+def test_a_run_whose_follower_died_is_followed_to_its_end_by_runs_wait(engine: Engine) -> None:
+    follower = engine.follow("run", "gated", "--no-env", "--backend", "fake", "-P",
+                             f"gate={gate(engine)}", "--backend-config", engine.config())  # fmt: skip
+    run_id = engine.only_run()
+    engine.await_running(run_id)
+    follower.kill()
+    follower.communicate(timeout=30)
+    assert engine.status(run_id) == "RUNNING"  # the job lives on without its follower
+    gate(engine).touch()
+    waited = engine.mlrun("runs", "wait", run_id)
+    assert waited.returncode == 0, waited.stderr
+    assert engine.status(run_id) == "FINISHED"
+
+
+def test_gc_settles_a_run_whose_follower_and_node_died(engine: Engine) -> None:
+    follower = engine.follow("run", "gated", "--no-env", "--backend", "fake", "-P",
+                             f"gate={gate(engine)}", "--backend-config", engine.config())  # fmt: skip
+    run_id = engine.only_run()
+    engine.await_running(run_id)
+    follower.kill()
+    follower.communicate(timeout=30)
+    fake_engine.lose_node(engine.home, engine.run(run_id).tags["mlrun.fake.job_id"])
+    assert engine.status(run_id) == "RUNNING"  # nobody recorded the end
+    gc = engine.mlrun("runs", "gc")
+    assert gc.returncode == 0, gc.stderr
+    assert f"Run {run_id}" in gc.stdout and "marked FAILED: NODE_FAIL" in gc.stdout
+    run = engine.run(run_id)
+    assert run.info.status.name == "FAILED"
+    assert run.tags["mlrun.engine.state"] == "NODE_FAIL"
+    engine_log = engine.store.read_artifact(run.info, "logs/engine.log")
+    assert engine_log is not None and f"mlrun: run {run_id}" in engine_log
+    again = engine.mlrun("runs", "gc")
+    assert again.stdout.strip() == "0 stuck runs found"
+
+
+def test_an_engine_that_stays_unreachable_fails_the_run_after_its_stated_time(
+    engine: Engine,
+) -> None:
+    run_id = engine.submit("-P", f"gate={gate(engine)}", unreachable_after=2)
+    engine.await_running(run_id)
+    fake_engine.stop_engine(engine.home)
+    gc = engine.mlrun("runs", "gc")
+    assert gc.returncode == 0, gc.stderr
+    assert f"run {run_id}" in gc.stderr
+    assert "left RUNNING: cannot reach its fake engine" in gc.stderr
+    assert engine.status(run_id) == "RUNNING"  # not yet: the engine may come back
+    waited = engine.mlrun("runs", "wait", run_id)
+    assert waited.returncode == 1, waited.stderr
+    assert waited.stdout.strip() == f"{run_id} FAILED (exit code 1)"
+    run = engine.run(run_id)
+    assert run.info.status.name == "FAILED"
+    assert run.tags["mlrun.engine.state"] == "UNREACHABLE"
+    assert "does not answer; unreachable for" in run.tags["mlrun.engine.reason"]
+
+
+def test_a_job_that_ends_without_recording_the_run_fails_it(engine: Engine) -> None:
+    """A wrong `mlrun_command` runs something that exits 0 and never touches the run."""
+    done = engine.mlrun("run", "gated", "--no-env", "--backend", "fake", "-P",
+                        f"gate={gate(engine)}",
+                        "--backend-config", engine.config(mlrun_command="true"))  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "the job ended without recording the run" in done.stderr
+    run = engine.run(engine.only_run())
+    assert run.info.status.name == "FAILED"
+    assert run.tags["mlrun.engine.reason"] == "COMPLETED: the job ended without recording the run"
