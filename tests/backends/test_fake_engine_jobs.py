@@ -81,6 +81,14 @@ class Engine:
         self.followers.append(follower)
         return follower
 
+    def waiting(self, run_id: str) -> subprocess.Popen[str]:
+        """`mlrun runs wait RUN`, proved to be waiting: it has not ended within seconds while
+        the run's entry point waits for its gate (an end then would be a wait that did not)."""
+        waiter = self.follow("runs", "wait", run_id)
+        with pytest.raises(subprocess.TimeoutExpired):
+            waiter.wait(timeout=3)
+        return waiter
+
     def submit(self, *args: str, **config: object) -> str:
         """A detached run of the gated project; its run id."""
         done = self.mlrun("run", "gated", "--no-env", "--backend", "fake", "--detach", "--json",
@@ -171,10 +179,11 @@ def test_runs_wait_gives_a_detached_run_the_exit_code_an_attached_one_gets(
 ) -> None:
     run_id = engine.submit("-P", f"gate={gate(engine)}", "-P", "code=4")
     engine.await_running(run_id)
+    waiter = engine.waiting(run_id)
     gate(engine).touch()
-    waited = engine.mlrun("runs", "wait", run_id)
-    assert waited.returncode == 4, waited.stderr
-    assert waited.stdout.strip() == f"{run_id} FAILED (exit code 4)"
+    stdout, stderr = waiter.communicate(timeout=60)
+    assert waiter.returncode == 4, stderr
+    assert stdout.strip() == f"{run_id} FAILED (exit code 4)"
 
 
 def test_cancel_of_a_running_job_records_it_killed_not_finished(engine: Engine) -> None:
@@ -221,9 +230,11 @@ def test_a_run_whose_follower_died_is_followed_to_its_end_by_runs_wait(engine: E
     follower.kill()
     follower.communicate(timeout=30)
     assert engine.status(run_id) == "RUNNING"  # the job lives on without its follower
+    waiter = engine.waiting(run_id)
     gate(engine).touch()
-    waited = engine.mlrun("runs", "wait", run_id)
-    assert waited.returncode == 0, waited.stderr
+    stdout, stderr = waiter.communicate(timeout=60)
+    assert waiter.returncode == 0, stderr
+    assert stdout.strip() == f"{run_id} FINISHED (exit code 0)"
     assert engine.status(run_id) == "FINISHED"
 
 
