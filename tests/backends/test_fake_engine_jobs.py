@@ -289,3 +289,49 @@ def test_a_job_that_ends_without_recording_the_run_fails_it(engine: Engine) -> N
     run = engine.run(engine.only_run())
     assert run.info.status.name == "FAILED"
     assert run.tags["mlrun.engine.reason"] == "COMPLETED: the job ended without recording the run"
+
+
+def test_a_job_started_after_its_run_was_cancelled_leaves_the_run_killed(engine: Engine) -> None:
+    """The node refuses to continue a run that already ended (run/node.py): an engine that
+    starts a job as its cancel arrives cannot turn a KILLED run into a FINISHED one."""
+    run_id = engine.submit("-P", f"gate={gate(engine)}", hold=True)
+    assert engine.mlrun("runs", "cancel", run_id).returncode == 0
+    gate(engine).touch()  # were the node to run the entry point, it would finish at once
+    job_id = engine.run(run_id).tags["mlrun.fake.job_id"]
+    fake_engine.release(engine.home, job_id)
+    wait_for(lambda: engine.job_state(run_id) != "RUNNING", 60, "the released job's end")
+    assert engine.job_state(run_id) == "FAILED"
+    output = fake_engine.output_tail(engine.home / "jobs" / job_id)
+    assert f"--run-id {run_id}: the run is already KILLED" in output
+    run = engine.run(run_id)
+    assert run.info.status.name == "KILLED"
+    assert run.tags["mlrun.engine.state"] == "CANCELLED"
+    assert engine.mlrun("runs", "gc").stdout.strip() == "0 stuck runs found"
+
+
+def test_cancel_of_a_run_whose_engine_is_gone_fails_it_after_its_stated_time(
+    engine: Engine,
+) -> None:
+    run_id = engine.submit("-P", f"gate={gate(engine)}", unreachable_after=2)
+    engine.await_running(run_id)
+    fake_engine.stop_engine(engine.home)
+    cancelled = engine.mlrun("runs", "cancel", run_id)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert cancelled.stdout.strip() == f"Run {run_id} FAILED"
+    assert f"run {run_id} FAILED: the fake engine at" in cancelled.stderr
+    run = engine.run(run_id)
+    assert run.info.status.name == "FAILED"
+    assert run.tags["mlrun.engine.state"] == "UNREACHABLE"
+
+
+def test_runs_logs_follow_streams_a_submitted_run_until_it_ends(engine: Engine) -> None:
+    run_id = engine.submit("-P", f"gate={gate(engine)}")
+    engine.await_running(run_id)
+    follower = engine.follow("runs", "logs", "-f", run_id)
+    with pytest.raises(subprocess.TimeoutExpired):
+        follower.wait(timeout=3)  # still following: the run has not ended
+    gate(engine).touch()
+    stdout, stderr = follower.communicate(timeout=60)
+    assert follower.returncode == 0, stderr
+    assert (stdout, stderr) == ("started\n", "done\n")
+    assert engine.status(run_id) == "FINISHED"
