@@ -335,3 +335,16 @@ def test_runs_logs_follow_streams_a_submitted_run_until_it_ends(engine: Engine) 
     assert follower.returncode == 0, stderr
     assert (stdout, stderr) == ("started\n", "done\n")
     assert engine.status(run_id) == "FINISHED"
+
+
+def test_a_submission_the_engine_does_not_take_fails_the_run_it_created(engine: Engine) -> None:
+    engine.home.mkdir()
+    fake_engine.stop_engine(engine.home)
+    done = engine.mlrun("run", "gated", "--no-env", "--backend", "fake", "-P",
+                        f"gate={gate(engine)}", "--backend-config", engine.config())  # fmt: skip
+    assert done.returncode == 1, done.stderr  # a LaunchError
+    assert f"the fake engine at {engine.home} does not answer" in done.stderr
+    assert "Traceback" not in done.stderr
+    run = engine.run(engine.only_run())
+    assert run.info.status.name == "FAILED"  # never left SCHEDULED
+    assert "mlrun.fake.job_id" not in run.tags
