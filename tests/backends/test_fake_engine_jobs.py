@@ -49,11 +49,21 @@ class Engine:
     followers: list[subprocess.Popen[str]]
 
     @property
+    def gate(self) -> Path:
+        """The file the entry point waits for before it ends."""
+        return self.cwd / "gate"
+
+    @property
     def store(self) -> FileStore:
         return FileStore(self.cwd / "mlruns")
 
     def config(self, **values: object) -> str:
         return json.dumps({"home": str(self.home), **values})
+
+    def run_args(self, *extra: str, **config: object) -> tuple[str, ...]:
+        """`mlrun run` of the gated project on the fake engine."""
+        return ("run", "gated", "--no-env", "--backend", "fake", "-P", f"gate={self.gate}",
+                "--backend-config", self.config(**config), *extra)  # fmt: skip
 
     def mlrun(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """`mlrun ARGS` as a user runs it, with the fake engine in its registry."""
@@ -91,8 +101,7 @@ class Engine:
 
     def submit(self, *args: str, **config: object) -> str:
         """A detached run of the gated project; its run id."""
-        done = self.mlrun("run", "gated", "--no-env", "--backend", "fake", "--detach", "--json",
-                          "--backend-config", self.config(**config), *args)  # fmt: skip
+        done = self.mlrun(*self.run_args("--detach", "--json", *args, **config))
         assert done.returncode == 0, done.stderr
         return str(json.loads(done.stdout)["run"]["run_id"])
 
@@ -144,29 +153,22 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
                 end_recorded_group(dict(run.tags))  # an entry point a killed node left
 
 
-def gate(engine: Engine, name: str = "gate") -> Path:
-    return engine.cwd / name
-
-
 def test_an_attached_run_is_followed_to_finished_with_its_output(engine: Engine) -> None:
-    gate(engine).touch()
-    done = engine.mlrun("run", "gated", "--no-env", "--backend", "fake", "-P",
-                        f"gate={gate(engine)}", "--backend-config", engine.config())  # fmt: skip
+    engine.gate.touch()
+    done = engine.mlrun(*engine.run_args())
     assert done.returncode == 0, done.stderr
     assert "started" in done.stdout and "done" in done.stderr  # streamed from the run's logs
     run_id = engine.only_run()
     run = engine.run(run_id)
     assert run.info.status.name == "FINISHED"
     assert (run.tags["mlrun.backend"], run.tags["mlrun.fake.job_id"]) == ("fake", "1")
-    assert run.params["gate"] == str(gate(engine))
+    assert run.params["gate"] == str(engine.gate)
     assert engine.job_state(run_id) == "COMPLETED"
 
 
 def test_a_failing_entry_point_fails_the_run_with_its_exit_code(engine: Engine) -> None:
-    gate(engine).touch()
-    done = engine.mlrun("run", "gated", "--no-env", "--backend", "fake", "-P",
-                        f"gate={gate(engine)}", "-P", "code=3",
-                        "--backend-config", engine.config())  # fmt: skip
+    engine.gate.touch()
+    done = engine.mlrun(*engine.run_args("-P", "code=3"))
     assert done.returncode == 3, done.stderr
     assert "on the node" in done.stderr and "exit code 3" in done.stderr
     run = engine.run(engine.only_run())
@@ -177,17 +179,17 @@ def test_a_failing_entry_point_fails_the_run_with_its_exit_code(engine: Engine) 
 def test_runs_wait_gives_a_detached_run_the_exit_code_an_attached_one_gets(
     engine: Engine,
 ) -> None:
-    run_id = engine.submit("-P", f"gate={gate(engine)}", "-P", "code=4")
+    run_id = engine.submit("-P", "code=4")
     engine.await_running(run_id)
     waiter = engine.waiting(run_id)
-    gate(engine).touch()
+    engine.gate.touch()
     stdout, stderr = waiter.communicate(timeout=60)
     assert waiter.returncode == 4, stderr
     assert stdout.strip() == f"{run_id} FAILED (exit code 4)"
 
 
 def test_cancel_of_a_running_job_records_it_killed_not_finished(engine: Engine) -> None:
-    run_id = engine.submit("-P", f"gate={gate(engine)}")
+    run_id = engine.submit()
     engine.await_running(run_id)
     cancelled = engine.mlrun("runs", "cancel", run_id)
     assert cancelled.returncode == 0, cancelled.stderr
@@ -199,7 +201,7 @@ def test_cancel_of_a_running_job_records_it_killed_not_finished(engine: Engine) 
 
 
 def test_cancel_of_a_pending_job_records_the_engines_word(engine: Engine) -> None:
-    run_id = engine.submit("-P", f"gate={gate(engine)}", hold=True)
+    run_id = engine.submit(hold=True)
     assert engine.status(run_id) == "SCHEDULED"
     cancelled = engine.mlrun("runs", "cancel", run_id)
     assert cancelled.returncode == 0, cancelled.stderr
@@ -210,8 +212,7 @@ def test_cancel_of_a_pending_job_records_the_engines_word(engine: Engine) -> Non
 
 
 def test_ctrl_c_of_the_follower_cancels_the_job(engine: Engine) -> None:
-    follower = engine.follow("run", "gated", "--no-env", "--backend", "fake", "-P",
-                             f"gate={gate(engine)}", "--backend-config", engine.config())  # fmt: skip
+    follower = engine.follow(*engine.run_args())
     run_id = engine.only_run()
     engine.await_running(run_id)
     follower.send_signal(signal.SIGINT)
@@ -223,15 +224,14 @@ def test_ctrl_c_of_the_follower_cancels_the_job(engine: Engine) -> None:
 
 
 def test_a_run_whose_follower_died_is_followed_to_its_end_by_runs_wait(engine: Engine) -> None:
-    follower = engine.follow("run", "gated", "--no-env", "--backend", "fake", "-P",
-                             f"gate={gate(engine)}", "--backend-config", engine.config())  # fmt: skip
+    follower = engine.follow(*engine.run_args())
     run_id = engine.only_run()
     engine.await_running(run_id)
     follower.kill()
     follower.communicate(timeout=30)
     assert engine.status(run_id) == "RUNNING"  # the job lives on without its follower
     waiter = engine.waiting(run_id)
-    gate(engine).touch()
+    engine.gate.touch()
     stdout, stderr = waiter.communicate(timeout=60)
     assert waiter.returncode == 0, stderr
     assert stdout.strip() == f"{run_id} FINISHED (exit code 0)"
@@ -239,8 +239,7 @@ def test_a_run_whose_follower_died_is_followed_to_its_end_by_runs_wait(engine: E
 
 
 def test_gc_settles_a_run_whose_follower_and_node_died(engine: Engine) -> None:
-    follower = engine.follow("run", "gated", "--no-env", "--backend", "fake", "-P",
-                             f"gate={gate(engine)}", "--backend-config", engine.config())  # fmt: skip
+    follower = engine.follow(*engine.run_args())
     run_id = engine.only_run()
     engine.await_running(run_id)
     follower.kill()
@@ -262,7 +261,7 @@ def test_gc_settles_a_run_whose_follower_and_node_died(engine: Engine) -> None:
 def test_an_engine_that_stays_unreachable_fails_the_run_after_its_stated_time(
     engine: Engine,
 ) -> None:
-    run_id = engine.submit("-P", f"gate={gate(engine)}", unreachable_after=2)
+    run_id = engine.submit(unreachable_after=2)
     engine.await_running(run_id)
     fake_engine.stop_engine(engine.home)
     gc = engine.mlrun("runs", "gc")
@@ -281,9 +280,7 @@ def test_an_engine_that_stays_unreachable_fails_the_run_after_its_stated_time(
 
 def test_a_job_that_ends_without_recording_the_run_fails_it(engine: Engine) -> None:
     """A wrong `mlrun_command` runs something that exits 0 and never touches the run."""
-    done = engine.mlrun("run", "gated", "--no-env", "--backend", "fake", "-P",
-                        f"gate={gate(engine)}",
-                        "--backend-config", engine.config(mlrun_command="true"))  # fmt: skip
+    done = engine.mlrun(*engine.run_args(mlrun_command="true"))
     assert done.returncode == 1, done.stderr
     assert "the job ended without recording the run" in done.stderr
     run = engine.run(engine.only_run())
@@ -294,9 +291,9 @@ def test_a_job_that_ends_without_recording_the_run_fails_it(engine: Engine) -> N
 def test_a_job_started_after_its_run_was_cancelled_leaves_the_run_killed(engine: Engine) -> None:
     """The node refuses to continue a run that already ended (run/node.py): an engine that
     starts a job as its cancel arrives cannot turn a KILLED run into a FINISHED one."""
-    run_id = engine.submit("-P", f"gate={gate(engine)}", hold=True)
+    run_id = engine.submit(hold=True)
     assert engine.mlrun("runs", "cancel", run_id).returncode == 0
-    gate(engine).touch()  # were the node to run the entry point, it would finish at once
+    engine.gate.touch()  # were the node to run the entry point, it would finish at once
     job_id = engine.run(run_id).tags["mlrun.fake.job_id"]
     fake_engine.release(engine.home, job_id)
     wait_for(lambda: engine.job_state(run_id) != "RUNNING", 60, "the released job's end")
@@ -312,7 +309,7 @@ def test_a_job_started_after_its_run_was_cancelled_leaves_the_run_killed(engine:
 def test_cancel_of_a_run_whose_engine_is_gone_fails_it_after_its_stated_time(
     engine: Engine,
 ) -> None:
-    run_id = engine.submit("-P", f"gate={gate(engine)}", unreachable_after=2)
+    run_id = engine.submit(unreachable_after=2)
     engine.await_running(run_id)
     fake_engine.stop_engine(engine.home)
     cancelled = engine.mlrun("runs", "cancel", run_id)
@@ -325,12 +322,12 @@ def test_cancel_of_a_run_whose_engine_is_gone_fails_it_after_its_stated_time(
 
 
 def test_runs_logs_follow_streams_a_submitted_run_until_it_ends(engine: Engine) -> None:
-    run_id = engine.submit("-P", f"gate={gate(engine)}")
+    run_id = engine.submit()
     engine.await_running(run_id)
     follower = engine.follow("runs", "logs", "-f", run_id)
     with pytest.raises(subprocess.TimeoutExpired):
         follower.wait(timeout=3)  # still following: the run has not ended
-    gate(engine).touch()
+    engine.gate.touch()
     stdout, stderr = follower.communicate(timeout=60)
     assert follower.returncode == 0, stderr
     assert (stdout, stderr) == ("started\n", "done\n")
@@ -340,8 +337,7 @@ def test_runs_logs_follow_streams_a_submitted_run_until_it_ends(engine: Engine) 
 def test_a_submission_the_engine_does_not_take_fails_the_run_it_created(engine: Engine) -> None:
     engine.home.mkdir()
     fake_engine.stop_engine(engine.home)
-    done = engine.mlrun("run", "gated", "--no-env", "--backend", "fake", "-P",
-                        f"gate={gate(engine)}", "--backend-config", engine.config())  # fmt: skip
+    done = engine.mlrun(*engine.run_args())
     assert done.returncode == 1, done.stderr  # a LaunchError
     assert f"the fake engine at {engine.home} does not answer" in done.stderr
     assert "Traceback" not in done.stderr
