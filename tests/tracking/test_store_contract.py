@@ -14,7 +14,6 @@ import math
 import secrets
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -223,7 +222,9 @@ def _three_runs(store: Store) -> tuple[Experiment, list[RunInfo]]:
         store.log_metrics(info, {"acc": acc}, now_ms())
         store.finish_run(info, status, now_ms())
         runs.append(info)
-        time.sleep(0.002)  # distinct start times: "newest first" has one answer
+        started = info.start_time
+        while now_ms() <= started:  # the next run starts later: "newest first" has one answer
+            continue
     return experiment, runs
 
 
