@@ -13,6 +13,8 @@ a Slurm job waiting for nodes). Its process is this file run as a script (`job <
 leader of a new session: it runs the job's command in its own group and records how it
 ended. Cancel sends SIGTERM to the whole group (as scancel does); a group killed outright
 (`lose_node`) records nothing, and the engine reports NODE_FAIL once it sees the pid gone.
+With `"time_limit": SECONDS` the engine ends a job that runs longer with SIGTERM to its group
+and reports TIMEOUT, a failure, as Slurm does.
 
 mlrun itself selects a backend by name from `JOB_BACKENDS`; this file, run as
 `fake_engine.py mlrun ARGS...`, adds "fake" to that registry (and its config schema) in its
@@ -38,7 +40,7 @@ from mlrun_cli.tracking.entities import RunStatus
 
 NAME = "fake"
 HOME_TAG = "mlrun.fake.home"
-FINAL_STATES = ("COMPLETED", "FAILED", "CANCELLED", "NODE_FAIL")
+FINAL_STATES = ("COMPLETED", "FAILED", "CANCELLED", "NODE_FAIL", "TIMEOUT")
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
@@ -47,6 +49,7 @@ SCHEMA: dict[str, Any] = {
     "properties": {
         "home": {"type": "string", "minLength": 1},
         "hold": {"type": "boolean"},
+        "time_limit": {"type": "number", "exclusiveMinimum": 0},
         "unreachable_after": {"type": "number", "exclusiveMinimum": 0},
         "environment": {"type": "array", "items": {"type": "string", "minLength": 1}},
         "staging_dir": {"type": "string", "minLength": 1},
@@ -87,6 +90,7 @@ class FakeEngine:
         folder = jobs / job_id
         folder.mkdir()  # a concurrent submission of the same id fails here, not silently
         document = {
+            "time_limit": self.config.get("time_limit"),
             "argv": list(spec.argv),
             "env": dict(spec.env),
             "workdir": str(spec.workdir),
@@ -115,11 +119,13 @@ class FakeEngine:
             "FAILED": RunStatus.FAILED,
             "CANCELLED": RunStatus.KILLED,
             "NODE_FAIL": RunStatus.FAILED,
+            "TIMEOUT": RunStatus.FAILED,
         }
         reasons = {
             "FAILED": f"FAILED (exit code {code})",
             "CANCELLED": "CANCELLED by the user",
             "NODE_FAIL": f"NODE_FAIL: job {job_id}'s processes vanished",
+            "TIMEOUT": "TIMEOUT: the job ran past its time limit",
         }
         final = state in FINAL_STATES
         log = output_tail(folder) if state in ("FAILED", "NODE_FAIL") else ""
@@ -231,8 +237,17 @@ def _run_job(folder: Path) -> int:
     )
     if cancelled:  # the group's SIGTERM came before the command existed
         child.terminate()
-    code = child.wait()
-    state = "CANCELLED" if cancelled else "COMPLETED" if code == 0 else "FAILED"
+    timed_out = False
+    try:
+        code = child.wait(timeout=spec["time_limit"])
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        os.killpg(0, signal.SIGTERM)  # the whole job, as Slurm ends it
+        code = child.wait()
+    if timed_out or cancelled:
+        state = "TIMEOUT" if timed_out else "CANCELLED"
+    else:
+        state = "COMPLETED" if code == 0 else "FAILED"
     write_state(folder, {"state": state, "exit_code": code, "pid": os.getpid()})
     return 0
 

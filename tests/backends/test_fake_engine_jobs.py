@@ -344,3 +344,27 @@ def test_a_submission_the_engine_does_not_take_fails_the_run_it_created(engine: 
     run = engine.run(engine.only_run())
     assert run.info.status.name == "FAILED"  # never left SCHEDULED
     assert "mlrun.fake.job_id" not in run.tags
+
+
+def test_a_job_past_its_time_limit_is_recorded_failed_not_killed(engine: Engine) -> None:
+    """The node sees only SIGTERM and records KILLED; the engine knows it was the time limit
+    (follow.correct_killed): the run the user finds is FAILED, with the engine's reason."""
+    done = engine.mlrun(*engine.run_args(time_limit=1))
+    assert done.returncode == 143, done.stderr  # the entry point's own end: SIGTERM
+    run = engine.run(engine.only_run())
+    assert run.info.status.name == "FAILED"
+    assert run.tags["mlrun.engine.state"] == "TIMEOUT"
+    assert run.tags["mlrun.engine.reason"] == "TIMEOUT: the job ran past its time limit"
+    assert "TIMEOUT: the job ran past its time limit" in done.stderr
+
+
+def test_gc_corrects_a_detached_run_its_node_recorded_killed_on_a_time_limit(
+    engine: Engine,
+) -> None:
+    run_id = engine.submit(time_limit=1)
+    wait_for(lambda: engine.job_state(run_id) == "TIMEOUT", 60, "the job's time limit")
+    assert engine.status(run_id) == "KILLED"  # what the node saw
+    gc = engine.mlrun("runs", "gc")
+    assert gc.returncode == 0, gc.stderr
+    assert f"Run {run_id}" in gc.stdout and "marked FAILED: TIMEOUT" in gc.stdout
+    assert engine.status(run_id) == "FAILED"
