@@ -15,6 +15,7 @@ from tests.conftest import EXAMPLE, child_env, mlrun_command, run_mlrun, write_f
 
 pytestmark = pytest.mark.slow
 ENV_LESS = "entry_points:\n  main:\n    command: python -c 'import sys; print(sys.prefix)'\n"
+BUILD_BARRIER = Path(__file__).parent / "build_barrier"
 OWN_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
@@ -92,7 +93,16 @@ def test_four_concurrent_runs_on_a_cold_key_build_once(tmp_path: Path) -> None:
             "main.py": "import six, packaging; print('ok')\n",
         },
     )
-    env = child_env(MLRUN_ENV_ROOT=str(tmp_path / "envs"))
+    misses = tmp_path / "misses"
+    misses.mkdir()
+    # The barrier (build_barrier/sitecustomize.py): no runner builds until all four have found
+    # the key cold, so only the lock can make them build once.
+    env = child_env(
+        MLRUN_ENV_ROOT=str(tmp_path / "envs"),
+        PYTHONPATH=str(BUILD_BARRIER),
+        MLRUN_TEST_BUILD_BARRIER=str(misses),
+        MLRUN_TEST_BUILD_RUNNERS="4",
+    )
     runners = [
         subprocess.Popen(
             mlrun_command("run", "p", "-e", "main.py"),
@@ -106,6 +116,7 @@ def test_four_concurrent_runs_on_a_cold_key_build_once(tmp_path: Path) -> None:
     ]
     outputs = [r.communicate(timeout=600) for r in runners]
     assert [r.returncode for r in runners] == [0, 0, 0, 0], outputs
+    assert len(list(misses.iterdir())) == 4  # all of them raced for the cold key
     assert sum("building uv env" in err for _, err in outputs) == 1
     assert [out for out, _ in outputs] == ["ok\n"] * 4
     assert len(cached_envs(tmp_path)) == 1

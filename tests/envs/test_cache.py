@@ -98,36 +98,65 @@ def test_leftovers_of_a_crashed_build_are_never_reused(tmp_path) -> None:
     assert built.built_now and (built.prefix / "bin" / "tool").is_file()
 
 
+# Each builder process records that it found the cache empty (a miss); whoever builds waits
+# until every process has missed: only then is it certain that all of them raced for the same
+# cold key, so only the lock can make them build once (without it, all of them build).
 CONCURRENT_BUILD = """
-import sys, time
+import os, sys, time
 from pathlib import Path
 from mlrun_cli.envs.cache import EnvCache, EnvInputs
 
+cache_root, counter, misses = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+expected = int(sys.argv[4])
+
+class ObservedCache(EnvCache):
+    def lookup(self, key):
+        found = super().lookup(key)
+        if found is None:
+            (misses / str(os.getpid())).touch()
+        return found
+
 def build(prefix, log):
-    with open(sys.argv[2], "a") as counter:
-        counter.write("build\\n")
-    time.sleep(1.0)
+    with open(counter, "a") as out:
+        out.write("build\\n")
+    deadline = time.monotonic() + 60
+    while len(list(misses.iterdir())) < expected:
+        if time.monotonic() > deadline:
+            sys.exit("not every builder missed the cache within 60 s")
+        time.sleep(0.01)
     prefix.mkdir(parents=True)
     return {}
 
 inputs = EnvInputs("uv", "0.1", "3.11.7", "abc")
-print(EnvCache(Path(sys.argv[1])).get_or_build(inputs, build).key)
+print(ObservedCache(cache_root).get_or_build(inputs, build).key)
 """
 
 
 def test_concurrent_builders_of_one_key_build_once(tmp_path) -> None:
-    counter = tmp_path / "builds.txt"
+    counter, misses = tmp_path / "builds.txt", tmp_path / "misses"
+    misses.mkdir()
+    builders = 4
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", CONCURRENT_BUILD, str(tmp_path / "cache"), str(counter)],
+            [
+                sys.executable,
+                "-c",
+                CONCURRENT_BUILD,
+                str(tmp_path / "cache"),
+                str(counter),
+                str(misses),
+                str(builders),
+            ],
             stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(4)
+        for _ in range(builders)
     ]
-    keys = {p.communicate(timeout=60)[0].strip() for p in processes}
-    assert all(p.returncode == 0 for p in processes)
-    assert len(keys) == 1
+    outputs = [p.communicate(timeout=120) for p in processes]
+    assert [p.returncode for p in processes] == [0] * builders, outputs
+    assert len(list(misses.iterdir())) == builders  # all of them raced for the cold key
+    assert len({out.strip() for out, _ in outputs}) == 1
     assert counter.read_text() == "build\n"
 
 
