@@ -23,12 +23,16 @@ JOB_BACKENDS: dict[str, tuple[str, str]] = {
     "slurm": ("mlrun_cli.backends.slurm", "SlurmBackend"),
     "ray": ("mlrun_cli.backends.ray", "RayBackend"),
 }
-ALL_BACKENDS = (*BACKENDS, *JOB_BACKENDS)
+
+
+def backend_names() -> tuple[str, ...]:
+    """Every backend --backend accepts, host backends first."""
+    return (*BACKENDS, *JOB_BACKENDS)
 
 
 def select_backend(name: str) -> Backend:
     if name not in BACKENDS:
-        known = ", ".join(ALL_BACKENDS)
+        known = ", ".join(backend_names())
         raise UsageError(f"--backend {name}: not a backend of this mlrun ({known})")
     module, class_name = BACKENDS[name]
     backend: Backend = getattr(import_module(module), class_name)()

@@ -16,7 +16,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any, Protocol
 
-from mlrun_cli.backends import ALL_BACKENDS, BACKENDS, JOB_BACKENDS
+from mlrun_cli.backends import BACKENDS, JOB_BACKENDS, backend_names
 from mlrun_cli.errors import LaunchError, Problem, SpecError, UsageError
 from mlrun_cli.project.located_doc import LocatedDoc
 from mlrun_cli.tracking.entities import RunStatus
@@ -158,7 +158,7 @@ def plan_job(
             raise UsageError(f"--detach needs a job backend: --backend {' or '.join(JOB_BACKENDS)}")
         return None
     if name not in JOB_BACKENDS:
-        known = ", ".join(ALL_BACKENDS)
+        known = ", ".join(backend_names())
         raise UsageError(f"--backend {name}: not a backend of this mlrun ({known})")
     config = load_backend_config(name, config_text, cwd)
     # A variable the job cannot get is a usage error now, before the run exists.

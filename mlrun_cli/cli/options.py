@@ -152,11 +152,11 @@ def env_manager_option() -> click.Option:
 @cache
 def backend_option() -> click.Option:
     """One object, made on first use (as env_manager_option): the backends' registry."""
-    from mlrun_cli.backends import ALL_BACKENDS
+    from mlrun_cli.backends import backend_names
 
     return click.Option(
         ["--backend"],
-        type=click.Choice(ALL_BACKENDS),
+        type=click.Choice(backend_names()),
         help="Where the entry point runs: here (local; docker for docker_env), or as a job.",
     )
 

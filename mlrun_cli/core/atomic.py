@@ -6,9 +6,19 @@ The store, the env cache and the outbox all rely on it, so it lives below all of
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 from pathlib import Path
+
+# `.NAME.<pid>.<token>.tmp` (here and in mlrun_log), or `.NAME.<pid>.tmp` (caches): what readers
+# of a folder skip. Any other name is the user's, dot-files included (`.hydra/`, a key `.seed`).
+_TEMPORARY = re.compile(r"\..+\.[0-9]+(\.[0-9a-f]+)?\.tmp")
+
+
+def is_temporary(name: str) -> bool:
+    """Whether a file name is one of the temporary files atomic writes go through."""
+    return _TEMPORARY.fullmatch(name) is not None
 
 
 def write_atomic(path: Path, text: str, durable: bool = False) -> None:

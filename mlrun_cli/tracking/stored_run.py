@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from mlrun_cli.core.atomic import is_temporary
 from mlrun_cli.tracking.damage import DamagedFile, entry_label, metric_points, read_utf8
 from mlrun_cli.tracking.entities import RunInfo
 
@@ -114,8 +115,8 @@ class StoredRun:
 
 
 def _plain_key(key: str) -> bool:
-    """A key that names a file below its folder (no empty, dot or dot-dot parts)."""
-    return all(part and not part.startswith(".") for part in key.split("/"))
+    """A key that names a file below its folder (no empty, `.` or `..` parts, no temporary)."""
+    return all(part not in ("", ".", "..") and not is_temporary(part) for part in key.split("/"))
 
 
 def read_values(
@@ -137,7 +138,8 @@ def read_values(
 
 
 def files_below(directory: Path) -> list[tuple[str, Path]]:
-    """(key, path) of the files below `directory`, sorted; dot-files are temporaries."""
+    """(key, path) of the files below `directory`, sorted, without the temporaries of writes
+    in progress."""
     found: list[tuple[str, Path]] = []
     _collect(str(directory), "", found)
     return sorted(found)
@@ -149,7 +151,7 @@ def _collect(folder: str, prefix: str, found: list[tuple[str, Path]]) -> None:
     except (FileNotFoundError, NotADirectoryError):
         return
     for entry in entries:
-        if entry.name.startswith("."):
+        if is_temporary(entry.name):
             continue
         if entry.is_dir():
             _collect(entry.path, f"{prefix}{entry.name}/", found)

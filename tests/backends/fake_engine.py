@@ -34,9 +34,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlrun_cli.backends.jobs import UNREACHABLE_AFTER_TAG, EngineUnreachable, JobSpec, JobState
+from mlrun_cli.backends.jobs import EngineUnreachable, JobSpec, JobState
 from mlrun_cli.errors import LaunchError
 from mlrun_cli.tracking.entities import RunStatus
+from mlrun_cli.tracking.tags import UNREACHABLE_AFTER_TAG
 
 NAME = "fake"
 HOME_TAG = "mlrun.fake.home"
@@ -255,10 +256,10 @@ def _run_job(folder: Path) -> int:
 def _run_mlrun(argv: list[str]) -> None:
     """The mlrun CLI with the fake engine in its backend registry and its schema."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `tests` importable
-    from mlrun_cli.backends import jobs
+    from mlrun_cli import backends
     from mlrun_cli.project import schema
 
-    jobs.JOB_BACKENDS[NAME] = ("tests.backends.fake_engine", "FakeEngine")
+    backends.JOB_BACKENDS[NAME] = ("tests.backends.fake_engine", "FakeEngine")
     shipped = schema.load_schema
 
     def load_schema(name: str) -> dict[str, Any]:

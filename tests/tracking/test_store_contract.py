@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlrun_cli.context import Settings
+from mlrun_cli.core.settings import Settings
 from mlrun_cli.errors import ConflictError, NotFoundError, StoreError
 from mlrun_cli.tracking.entities import ACTIVE, DELETED, Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.file_store import now_ms
@@ -395,23 +395,8 @@ def test_any_valid_params_tags_and_metrics_read_back_as_written(
     assert (math.isnan(read) and math.isnan(metric)) or read == metric
 
 
-def known_bug(request: pytest.FixtureRequest, kinds: tuple[str, ...], why: str) -> None:
-    """The stores of `kinds` fail this test because of a bug in mlrun, not by design: strict,
-    so the test says so the day the bug is fixed."""
-    kind = request.node.callspec.params["store"]
-    if kind in kinds:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=f"bug: {why}"))
-
-
-DOT_FILES_ARE_TEMPORARIES = (
-    "stored_run.files_below skips every name starting with a dot as a temporary file, so "
-    "such keys and artifacts are written but never read, listed or uploaded"
-)
-
-
-def test_a_key_starting_with_a_dot_reads_back(request: pytest.FixtureRequest, store: Store) -> None:
+def test_a_key_starting_with_a_dot_reads_back(store: Store) -> None:
     """MLflow accepts `.seed` and `a/.b` as keys and its own stores return them."""
-    known_bug(request, ("file",), DOT_FILES_ARE_TEMPORARIES)
     experiment = store.create_experiment(unique("dots"))
     info = new_run(store, experiment)
     store.log_params(info, {".seed": "1", "a/.b": "2", "c": "3"})
@@ -421,12 +406,9 @@ def test_a_key_starting_with_a_dot_reads_back(request: pytest.FixtureRequest, st
     assert run.tags[".t"] == "v"
 
 
-def test_an_artifact_in_a_dot_folder_is_published_and_listed(
-    request: pytest.FixtureRequest, store: Store
-) -> None:
+def test_an_artifact_in_a_dot_folder_is_published_and_listed(store: Store) -> None:
     """Hydra keeps a run's config in `.hydra/`: an entry point's outputs may start with a dot.
     (A server's store even deletes the staged file unsent when it publishes.)"""
-    known_bug(request, ("file", "database", "rest"), DOT_FILES_ARE_TEMPORARIES)
     experiment = store.create_experiment(unique("dot-artifacts"))
     info = new_run(store, experiment)
     store.write_artifact(info, ".hydra/config.yaml", "lr: 0.1\n")
