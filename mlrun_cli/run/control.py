@@ -22,6 +22,7 @@ from mlrun_cli.backends.jobs import (
 )
 from mlrun_cli.context import Settings
 from mlrun_cli.errors import LaunchError, UsageError
+from mlrun_cli.run.finish import finish_run
 from mlrun_cli.run.follow import (
     FINAL,
     correct_killed,
@@ -33,7 +34,6 @@ from mlrun_cli.run.follow import (
 from mlrun_cli.run.reconcile import report_unreachable, wait_reachable_or_settled
 from mlrun_cli.run.runner_identity import runner_alive
 from mlrun_cli.tracking.entities import RunStatus
-from mlrun_cli.tracking.file_store import now_ms
 from mlrun_cli.tracking.queries import existing_store, find_run
 from mlrun_cli.tracking.store import RecordedRun, Store
 
@@ -130,7 +130,7 @@ def reconcile_jobs(settings: Settings) -> list[RecordedRun]:
             continue
         backend = backend_for_run(run.tags, settings.environ)
         if backend is None:
-            store.finish_run(run.info, RunStatus.FAILED, now_ms())
+            finish_run(store, run.info, RunStatus.FAILED)
             continue
         job_id = run.tags[job_id_tag(backend.name)]
         try:

@@ -17,10 +17,10 @@ from typing import IO
 
 from mlrun_cli.backends.jobs import REASON_TAG, STATE_TAG, JobBackend, JobState
 from mlrun_cli.backends.streams import StopRequest, echo_chunk, handling_signals
+from mlrun_cli.run.finish import finish_run
 from mlrun_cli.run.reconcile import engine_state, keep_engine_log, known_state
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import RunStatus
-from mlrun_cli.tracking.file_store import now_ms
 from mlrun_cli.tracking.store import RecordedRun, Store
 
 FINAL = (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED)
@@ -176,8 +176,9 @@ def _record(
     if state.exit_code is not None and "mlrun.exit_code" not in run.tags:
         tags["mlrun.exit_code"] = str(state.exit_code)
     store.set_tags(run.info, tags)
-    if run.info.status != status:
-        store.finish_run(run.info, status, run.info.end_time or now_ms())
+    recorded = run.tags.get("mlrun.exit_code", "")
+    exit_code = state.exit_code if not recorded.lstrip("-").isdigit() else int(recorded)
+    finish_run(store, run.info, status, end_time=run.info.end_time, exit_code=exit_code)
     return store.get_run(run.info.run_id)
 
 

@@ -31,6 +31,7 @@ from mlrun_cli.envs import BuildProgress, PreparedEnv, SilentProgress
 from mlrun_cli.errors import EnvBuildError, MlrunError, ParameterError, StoreError, UsageError
 from mlrun_cli.project.params import ResolvedCommand, ResolvedParameter, resolve_command
 from mlrun_cli.run.earlier_outputs import mark_outputs, read_earlier_outputs
+from mlrun_cli.run.finish import finish_run
 from mlrun_cli.run.interrupts import interrupted_exit_code
 from mlrun_cli.run.pipeline import (
     RunOutput,
@@ -57,7 +58,7 @@ from mlrun_cli.run.sweep_schedulers import Launch, StopAll, SweepScheduler, sche
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.search import METRIC, PARAM, OrderBy, parse_order_by
-from mlrun_cli.tracking.store import RecordedRun, Store, finish, open_store, runs_tagged
+from mlrun_cli.tracking.store import RecordedRun, Store, open_store, runs_tagged
 
 log = logging.getLogger(__name__)
 SWEEP_TAG = "mlrun.sweep"
@@ -65,6 +66,7 @@ PARENT_TAG = "mlflow.parentRunId"
 INDEX_TAG = "mlrun.sweep.index"
 GRID_PARAM = "mlrun.sweep.grid"
 NOT_STARTED = "NOT_STARTED"
+SUMMARY_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -335,7 +337,7 @@ def execute_sweep(plan: SweepPlan, settings: Settings, output: SweepOutput) -> S
                                  stop)  # fmt: skip
         except BaseException as exc:
             killed = isinstance(exc, KeyboardInterrupt)
-            finish(store, parent, RunStatus.KILLED if killed else RunStatus.FAILED)
+            finish_run(store, parent, RunStatus.KILLED if killed else RunStatus.FAILED)
             raise
     elif to_run and plan.scheduler is not None:
         prepared = _prepare_shared_env(store, parent, plan, output.progress)
@@ -346,20 +348,32 @@ def execute_sweep(plan: SweepPlan, settings: Settings, output: SweepOutput) -> S
                 indexes, launch, stop, plan.jobs, plan.fail_fast, shared.groups
             )
         except BaseException:
-            finish(store, parent, RunStatus.KILLED)
+            finish_run(store, parent, RunStatus.KILLED)
             raise
     status, exit_code = _parent_status(stop, statuses, len(to_run))
-    parent = finish(store, parent, status)
     finished = sum(s == RunStatus.FINISHED for s in statuses.values())
     try:
         rows = _rows(store, experiment, parent, plan, earlier if plan.reuse == "skip" else {}, keys)
     except StoreError as exc:
+        finish_run(store, parent, status)
         raise StoreError(
             f"sweep {parent.run_id} ended {status.name} ({finished} of {len(to_run)} runs "
             f"FINISHED), but its runs cannot be listed: {exc.message}"
         ) from None
-    return _result(plan, parent.run_id, status, experiment.experiment_id, rows, len(statuses),
-                   exit_code)  # fmt: skip
+    result = _result(plan, parent.run_id, status, experiment.experiment_id, rows, len(statuses),
+                     exit_code)  # fmt: skip
+    try:
+        write_summary(store, parent, result)
+    finally:
+        finish_run(store, parent, status)
+    return result
+
+
+def write_summary(store: Store, parent: RunInfo, result: SweepResult) -> None:
+    """The parent's record: the sweep as `mlrun sweep --json` prints it (its children, their
+    status, params and metrics), kept with the parent wherever the store keeps artifacts."""
+    document = {"format": SUMMARY_FORMAT, "sweep": result.as_json()}
+    store.write_artifact(parent, artifacts.SWEEP_SUMMARY, json.dumps(document, indent=2))
 
 
 def _earlier_runs(
@@ -404,7 +418,7 @@ def _prepare_shared_env(
         if isinstance(exc, EnvBuildError) and exc.log_path is not None:
             store.add_artifact(parent, exc.log_path, artifacts.BUILD_LOG)
         killed = isinstance(exc, KeyboardInterrupt)
-        finish(store, parent, RunStatus.KILLED if killed else RunStatus.FAILED)
+        finish_run(store, parent, RunStatus.KILLED if killed else RunStatus.FAILED)
         raise
     if prepared.build_log is not None:
         store.add_artifact(parent, prepared.build_log, artifacts.BUILD_LOG)

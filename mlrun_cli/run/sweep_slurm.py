@@ -23,6 +23,7 @@ from pathlib import Path
 from mlrun_cli.backends.jobs import JobPlan, JobSpec, job_id_tag
 from mlrun_cli.context import Settings
 from mlrun_cli.errors import UsageError
+from mlrun_cli.run.finish import finish_run
 from mlrun_cli.run.follow import (
     ENGINE_EVERY_SECONDS,
     FINAL,
@@ -47,7 +48,7 @@ from mlrun_cli.run.run_key import RunKey
 from mlrun_cli.run.sweep import SweepOutput, SweepPlan, SweepPoint, child_tags, label
 from mlrun_cli.run.sweep_schedulers import StopAll
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
-from mlrun_cli.tracking.store import RecordedRun, Store, finish
+from mlrun_cli.tracking.store import RecordedRun, Store
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def run_array(
     except BaseException as exc:
         status = RunStatus.KILLED if isinstance(exc, KeyboardInterrupt) else RunStatus.FAILED
         for child in children:
-            finish(store, child, status)
+            finish_run(store, child, status)
         raise
     log.info("sweep %s: Slurm job array %s (%d tasks)", parent.run_id, array_id, len(points))
     tasks = []
