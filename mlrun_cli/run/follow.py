@@ -104,7 +104,8 @@ def follow_run(
 
 
 def await_record(store: Store, run: RecordedRun, timeout: float = 10.0) -> None:
-    """The node writes its run record just after the final status: wait for it, briefly."""
+    """A server gets the node's run record just after the final status (in the node's
+    publish; a file store has it before): wait for it, briefly."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = store.read_artifact(run.info, artifacts.RUN_RECORD)

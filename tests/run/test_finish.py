@@ -13,8 +13,11 @@ from mlrun_cli.run.finish import finish_run
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import RunInfo, RunStatus
 from mlrun_cli.tracking.file_store import FileStore
-from tests.conftest import write_files
+from tests.backends.engines import slurm_conf
+from tests.backends.jobs_common import sleeper
+from tests.conftest import run_mlrun, write_files
 
+__all__ = ["slurm_conf"]
 FINAL = [RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED]
 
 
@@ -124,3 +127,27 @@ def test_a_sweeps_parent_keeps_its_summary(cli, tmp_path: Path) -> None:
     assert text is not None
     assert json.loads(text) == {"format": 1, "sweep": printed}
     assert [child["status"] for child in printed["children"]] == ["FINISHED", "FINISHED"]
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+def test_a_job_cancelled_while_pending_keeps_a_record_that_says_killed(
+    tmp_path: Path, slurm_conf: str
+) -> None:
+    """Its node never ran: `runs cancel` settles it from Slurm, record included."""
+    sleeper(tmp_path)
+    pending = json.dumps({"partition": "debug", "sbatch_args": ["--begin=now+1hour"]})
+    submitted = run_mlrun(
+        "run", "sleeper", "--no-env", "--backend", "slurm", "--detach", "--json",
+        "--backend-config", pending, cwd=tmp_path, SLURM_CONF=slurm_conf,
+    )  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    run_id = str(json.loads(submitted.stdout)["run"]["run_id"])
+    cancelled = run_mlrun("runs", "cancel", run_id, cwd=tmp_path, SLURM_CONF=slurm_conf)
+    assert (cancelled.returncode, cancelled.stdout) == (0, f"Run {run_id} KILLED\n")
+    store = FileStore(tmp_path / "mlruns")
+    run = store.get_run(run_id).info
+    record = _record(store, run)
+    assert record["run"]["status"] == "KILLED"  # type: ignore[index]
+    assert record["run"]["end_time"] == run.end_time  # type: ignore[index]
+    assert record["source"]["directory"] == str(tmp_path / "sleeper")  # type: ignore[index]
