@@ -351,18 +351,18 @@ def execute_sweep(plan: SweepPlan, settings: Settings, output: SweepOutput) -> S
             finish_run(store, parent, RunStatus.KILLED)
             raise
     status, exit_code = _parent_status(stop, statuses, len(to_run))
-    finished = sum(s == RunStatus.FINISHED for s in statuses.values())
-    try:
-        rows = _rows(store, experiment, parent, plan, earlier if plan.reuse == "skip" else {}, keys)
-    except StoreError as exc:
-        finish_run(store, parent, status)
-        raise StoreError(
-            f"sweep {parent.run_id} ended {status.name} ({finished} of {len(to_run)} runs "
-            f"FINISHED), but its runs cannot be listed: {exc.message}"
-        ) from None
-    result = _result(plan, parent.run_id, status, experiment.experiment_id, rows, len(statuses),
-                     exit_code)  # fmt: skip
-    try:
+    try:  # whatever stops the listing (a lost server, Ctrl-C), the parent ends
+        try:
+            rows = _rows(store, experiment, parent, plan, earlier if plan.reuse == "skip" else {},
+                         keys)  # fmt: skip
+        except StoreError as exc:
+            finished = sum(s == RunStatus.FINISHED for s in statuses.values())
+            raise StoreError(
+                f"sweep {parent.run_id} ended {status.name} ({finished} of {len(to_run)} runs "
+                f"FINISHED), but its runs cannot be listed: {exc.message}"
+            ) from None
+        result = _result(plan, parent.run_id, status, experiment.experiment_id, rows,
+                         len(statuses), exit_code)  # fmt: skip
         write_summary(store, parent, result)
     finally:
         finish_run(store, parent, status)
