@@ -65,11 +65,11 @@ def _write_record(
         return
     if exit_code is None:
         exit_code = document.get("run", {}).get("exit_code")
-    document = {**document, "run": ended_section(run, exit_code)}
+    document = {**document, "run": _ended_section(run, exit_code)}
     store.write_artifact(run, artifacts.RUN_RECORD, json.dumps(document, indent=2))
 
 
-def ended_section(run: RunInfo, exit_code: int | None) -> dict[str, Any]:
+def _ended_section(run: RunInfo, exit_code: int | None) -> dict[str, Any]:
     """The record's `run` part: how the run went, as the store has it once it has ended."""
     return {
         "run_id": run.run_id,
