@@ -5,17 +5,22 @@ summary."""
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from mlrun_cli.context import Settings
 from mlrun_cli.run.finish import finish_run
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import RunInfo, RunStatus
 from mlrun_cli.tracking.file_store import FileStore
+from mlrun_cli.tracking.rest_store import RestStore, open_rest_store
 from tests.backends.engines import slurm_conf
 from tests.backends.jobs_common import sleeper
 from tests.conftest import run_mlrun, write_files
+from tests.servers import MlflowServer
 
 __all__ = ["slurm_conf"]
 FINAL = [RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED]
@@ -174,3 +179,53 @@ def test_a_job_past_its_time_limit_keeps_a_record_that_says_failed(
     record = _record(store, run.info)
     assert record["run"]["status"] == "FAILED"  # type: ignore[index]
     assert record["run"]["exit_code"] == 143  # type: ignore[index]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    data = tmp_path_factory.mktemp("finish-server")
+    started = MlflowServer(f"sqlite:///{data / 'mlflow.db'}", data).start()
+    yield started
+    started.stop()
+
+
+def _end_killed(store: RestStore, run: RunInfo, failures: list[BaseException]) -> None:
+    try:
+        finish_run(store, run, RunStatus.KILLED)
+    except BaseException as exc:  # the test reports it
+        failures.append(exc)
+
+
+@pytest.mark.slow
+def test_two_mlruns_ending_one_run_at_once_both_publish_it_whole(
+    tmp_path: Path, server: MlflowServer
+) -> None:
+    """An attached follower and `runs cancel` in another shell settle the same job together:
+    each publishes what is staged for it, in the same folder; neither fails, nothing is lost."""
+    settings = Settings.resolve(server.uri, tmp_path)
+    first, second = open_rest_store(settings), open_rest_store(settings)
+    first.ensure()
+    experiment = first.get_experiment("0")
+    for attempt in range(8):
+        run = first.create_run(experiment, f"raced-{attempt}", "u", {})
+        submitted = {"source": {"directory": str(tmp_path)}, "run": {"status": "SCHEDULED"}}
+        first.write_artifact(run, artifacts.RUN_RECORD, json.dumps(submitted))
+        first.publish(run)  # as a submitter does: both enders update this record
+        staged = {f"logs/part-{n:02d}.log": f"part {n}\n" for n in range(40)}
+        for relative, text in staged.items():
+            first.write_artifact(run, relative, text)
+        failures: list[BaseException] = []
+        threads = [
+            threading.Thread(target=_end_killed, args=(store, run, failures))
+            for store in (first, second)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert failures == []
+        listed = dict(first.list_artifacts(run))
+        assert {p: listed.get(p) for p in staged} == {p: len(t) for p, t in staged.items()}
+        record = json.loads(first.read_artifact(run, artifacts.RUN_RECORD) or "{}")
+        assert record["run"]["status"] == "KILLED"
+        assert first.get_run(run.run_id).info.status == RunStatus.KILLED
