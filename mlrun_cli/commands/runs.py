@@ -10,6 +10,7 @@ from typing import Any
 from mlrun_cli.backends import JOB_BACKENDS
 from mlrun_cli.core.settings import Settings
 from mlrun_cli.errors import NotFoundError, StoreError, UsageError
+from mlrun_cli.run.finish import finish_run
 from mlrun_cli.run.runner_identity import (
     end_recorded_group,
     has_live_group,
@@ -18,7 +19,6 @@ from mlrun_cli.run.runner_identity import (
 )
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import ACTIVE, DELETED, RunStatus
-from mlrun_cli.tracking.file_store import now_ms
 from mlrun_cli.tracking.search import parse_filter, parse_order_by
 from mlrun_cli.tracking.store import RecordedRun, Store, existing_store, find_run, open_store
 from mlrun_cli.tracking.tags import (
@@ -266,9 +266,9 @@ def gc(settings: Settings) -> list[CollectedRun]:
     collected = []
     for run in stuck:
         ended = end_recorded_group(run.tags)
-        store.finish_run(run.info, RunStatus.KILLED, now_ms())
         note = "; its process group was killed" if ended else ""
         store.set_tags(run.info, {GC_TAG: f"runner process was gone{note}"})
+        finish_run(store, run.info, RunStatus.KILLED)  # what its runner staged is published
         collected.append(CollectedRun(run, ended))
     live = live_group_ids()
     for run in runs:

@@ -28,9 +28,9 @@ from mlrun_cli.jobs.follow import (
     settle,
 )
 from mlrun_cli.jobs.reconcile import report_unreachable, wait_reachable_or_settled
+from mlrun_cli.run.finish import finish_run
 from mlrun_cli.run.runner_identity import runner_alive
 from mlrun_cli.tracking.entities import FINAL_STATUSES, RunStatus
-from mlrun_cli.tracking.file_store import now_ms
 from mlrun_cli.tracking.store import RecordedRun, Store, existing_store, find_run
 from mlrun_cli.tracking.tags import BACKEND_TAG, STATE_TAG
 
@@ -127,7 +127,7 @@ def reconcile_jobs(settings: Settings) -> list[RecordedRun]:
             continue
         backend = backend_for_run(run.tags, settings.environ)
         if backend is None:
-            store.finish_run(run.info, RunStatus.FAILED, now_ms())
+            finish_run(store, run.info, RunStatus.FAILED)
             continue
         job_id = run.tags[job_id_tag(backend.name)]
         try:

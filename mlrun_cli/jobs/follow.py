@@ -18,9 +18,9 @@ from typing import IO
 from mlrun_cli.backends.jobs import JobBackend, JobState
 from mlrun_cli.backends.streams import StopRequest, echo_chunk, handling_signals
 from mlrun_cli.jobs.reconcile import engine_state, keep_engine_log, known_state
+from mlrun_cli.run.finish import finish_run
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import FINAL_STATUSES, RunStatus
-from mlrun_cli.tracking.file_store import now_ms
 from mlrun_cli.tracking.store import RecordedRun, Store
 from mlrun_cli.tracking.tags import EXIT_CODE_TAG, REASON_TAG, STATE_TAG
 
@@ -104,7 +104,8 @@ def follow_run(
 
 
 def await_record(store: Store, run: RecordedRun, timeout: float = 10.0) -> None:
-    """The node writes its run record just after the final status: wait for it, briefly."""
+    """A server gets the node's run record just after the final status (in the node's
+    publish; a file store has it before): wait for it, briefly."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = store.read_artifact(run.info, artifacts.RUN_RECORD)
@@ -176,8 +177,9 @@ def _record(
     if state.exit_code is not None and EXIT_CODE_TAG not in run.tags:
         tags[EXIT_CODE_TAG] = str(state.exit_code)
     store.set_tags(run.info, tags)
-    if run.info.status != status:
-        store.finish_run(run.info, status, run.info.end_time or now_ms())
+    recorded = run.tags.get("mlrun.exit_code", "")
+    exit_code = state.exit_code if not recorded.lstrip("-").isdigit() else int(recorded)
+    finish_run(store, run.info, status, end_time=run.info.end_time, exit_code=exit_code)
     return store.get_run(run.info.run_id)
 
 

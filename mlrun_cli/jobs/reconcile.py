@@ -16,6 +16,7 @@ import logging
 import time
 
 from mlrun_cli.backends.jobs import EngineUnreachable, JobBackend, JobState
+from mlrun_cli.run.finish import finish_run
 from mlrun_cli.tracking.entities import FINAL_STATUSES, RunStatus
 from mlrun_cli.tracking.file_store import now_ms
 from mlrun_cli.tracking.store import RecordedRun, Store
@@ -121,6 +122,6 @@ def wait_reachable_or_settled(
 
 def _settle_failed(store: Store, run: RecordedRun, state: JobState) -> RecordedRun:
     store.set_tags(run.info, {STATE_TAG: state.state, REASON_TAG: state.reason})
-    store.finish_run(run.info, RunStatus.FAILED, now_ms())
+    finish_run(store, run.info, RunStatus.FAILED)
     log.warning("run %s FAILED: %s", run.info.run_id, state.reason)
     return store.get_run(run.info.run_id)

@@ -23,6 +23,7 @@ from mlrun_cli.backends.streams import StopRequest
 from mlrun_cli.core.caches import staging_dir
 from mlrun_cli.core.settings import Settings
 from mlrun_cli.jobs.follow import INTERRUPTED_EXIT_CODE, final_exit_code, follow_run
+from mlrun_cli.run.finish import finish_run
 from mlrun_cli.run.pipeline import (
     RunOutput,
     RunResult,
@@ -35,7 +36,7 @@ from mlrun_cli.run.plan import RunPlan
 from mlrun_cli.run.provenance import git_tags
 from mlrun_cli.run.run_key import RunKey, compute_run_key
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
-from mlrun_cli.tracking.store import Store, finish, log_locations, open_store
+from mlrun_cli.tracking.store import Store, log_locations, open_store
 from mlrun_cli.tracking.tags import (
     BACKEND_TAG,
     DURATION_TAG,
@@ -79,7 +80,7 @@ def submit_run(plan: RunPlan, job: JobPlan, settings: Settings, output: RunOutpu
         job_id = job.backend.submit(spec)
     except BaseException as exc:
         interrupted = isinstance(exc, KeyboardInterrupt)
-        finish(store, run, RunStatus.KILLED if interrupted else RunStatus.FAILED)
+        finish_run(store, run, RunStatus.KILLED if interrupted else RunStatus.FAILED)
         raise
     store.set_tags(run, {job_id_tag(name): job_id})
     logs = log_locations(store, run)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from mlrun_cli import __version__
 from mlrun_cli.backends import select_backend
@@ -33,6 +33,7 @@ from mlrun_cli.errors import EnvBuildError, NotFoundError, UsageError
 from mlrun_cli.project.params import parse_assignments, resolve_command
 from mlrun_cli.project.spec import load_project, select_entry_point
 from mlrun_cli.run.earlier_outputs import separate_outputs
+from mlrun_cli.run.finish import finish_run
 from mlrun_cli.run.host import host_description, host_name
 from mlrun_cli.run.interrupts import (
     SignalGuard,
@@ -56,7 +57,7 @@ from mlrun_cli.run.runner_identity import group_tags, runner_tags
 from mlrun_cli.sources.resolve import resolve_source
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
-from mlrun_cli.tracking.file_store import DEFAULT_EXPERIMENT_ID, now_ms
+from mlrun_cli.tracking.file_store import DEFAULT_EXPERIMENT_ID
 from mlrun_cli.tracking.http_client import credential_values
 from mlrun_cli.tracking.store import Store, log_locations, open_store
 from mlrun_cli.tracking.tags import (
@@ -233,9 +234,8 @@ def _execute_run(
         if isinstance(exc, KeyboardInterrupt):
             log.warning("run %s KILLED while it was being prepared", run.run_id)
             store.set_tags(run, {EXIT_CODE_TAG: str(killed_exit_code(exc))})
-        run = store.finish_run(run, RunStatus.KILLED if interrupted else RunStatus.FAILED, now_ms())
-        write_run_record(plan, store, run, prepared, None)
-        store.publish(run)
+        status = RunStatus.KILLED if interrupted else RunStatus.FAILED
+        finish_run(store, run, status, record=_recorder(plan, store, prepared, None))
         raise
     status, exit_code = _final_status(outcome)
     # An entry point that exits 0 after a stop signal still ran KILLED: never record 0 for it.
@@ -244,9 +244,9 @@ def _execute_run(
         run, {EXIT_CODE_TAG: str(recorded_code), DURATION_TAG: f"{outcome.duration:.3f}"}
     )
     _record_outputs(plan, store, run)
-    run = store.finish_run(run, status, int(outcome.ended * 1000))
-    write_run_record(plan, store, run, prepared, outcome)
-    store.publish(run)
+    ended = int(outcome.ended * 1000)
+    record = _recorder(plan, store, prepared, outcome)
+    run = finish_run(store, run, status, end_time=ended, record=record)
     logs = log_locations(store, run)
     return RunResult(run, experiment, plan.command.display_command, exit_code, outcome, logs)
 
@@ -321,6 +321,26 @@ def write_run_record(
     prepared: PreparedEnv | None,
     outcome: Outcome | None,
 ) -> None:
+    """The record of a run not ended yet (a submitted one: its node completes it)."""
+    record = planned_record(plan, store, run, prepared, outcome)
+    store.write_artifact(run, artifacts.RUN_RECORD, json.dumps(record, indent=2))
+
+
+def _recorder(
+    plan: RunPlan, store: Store, prepared: PreparedEnv | None, outcome: Outcome | None
+) -> Callable[[RunInfo], dict[str, Any]]:
+    """The record `finish_run` writes for the ended run."""
+    return lambda ended: planned_record(plan, store, ended, prepared, outcome)
+
+
+def planned_record(
+    plan: RunPlan,
+    store: Store,
+    run: RunInfo,
+    prepared: PreparedEnv | None,
+    outcome: Outcome | None,
+) -> dict[str, Any]:
+    """The run's record (provenance/run.json): the plan, the env it ran in, how it went."""
     environment = {
         "manager": plan.env_plan.manager,
         "key": prepared.key if prepared else None,
@@ -344,7 +364,7 @@ def write_run_record(
     )
     if plan.run_id is not None:
         record = keep_submitted_source(store.read_artifact(run, artifacts.RUN_RECORD), record)
-    store.write_artifact(run, artifacts.RUN_RECORD, json.dumps(record, indent=2))
+    return record
 
 
 def _prepare_env(plan: RunPlan, store: Store, run: RunInfo, progress: BuildProgress) -> PreparedEnv:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from mlrun_cli.envs.base import EnvPlan
 from mlrun_cli.envs.cache import EnvInputs
 from mlrun_cli.errors import NotFoundError, StoreError, UsageError
+from mlrun_cli.run.finish import finish_run
 from mlrun_cli.run.provenance import (
     InputDigest,
     content_manifest,
@@ -246,7 +247,7 @@ def record_reuse(
     )
     store.log_params(run, plan.command.recorded_values())
     store.log_metrics(run, earlier.metrics, now_ms())
-    return store.finish_run(run, RunStatus.FINISHED, now_ms())
+    return finish_run(store, run, RunStatus.FINISHED)
 
 
 @dataclass(frozen=True)

@@ -40,13 +40,14 @@ from mlrun_cli.jobs.submit import (
     stage_project,
     staging_root,
 )
+from mlrun_cli.run.finish import finish_run
 from mlrun_cli.run.pipeline import record_inputs, write_run_record
 from mlrun_cli.run.run_key import RunKey
 from mlrun_cli.sweeps.batch import StopAll, SweepBatch
 from mlrun_cli.sweeps.plan import SweepOutput, SweepPlan, SweepPoint, child_tags, label
 from mlrun_cli.sweeps.prefixed_output import PrefixedLines
 from mlrun_cli.tracking.entities import FINAL_STATUSES, Experiment, RunInfo, RunStatus
-from mlrun_cli.tracking.store import RecordedRun, Store, finish
+from mlrun_cli.tracking.store import RecordedRun, Store
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def run_array(
     except BaseException as exc:
         status = RunStatus.KILLED if isinstance(exc, KeyboardInterrupt) else RunStatus.FAILED
         for child in children:
-            finish(store, child, status)
+            finish_run(store, child, status)
         raise
     log.info("sweep %s: Slurm job array %s (%d tasks)", parent.run_id, array_id, len(points))
     tasks = []

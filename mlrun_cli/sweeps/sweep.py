@@ -28,6 +28,7 @@ from mlrun_cli.errors import EnvBuildError, MlrunError, ParameterError, StoreErr
 from mlrun_cli.jobs.dispatch import execute
 from mlrun_cli.project.params import ResolvedCommand, resolve_command
 from mlrun_cli.run.earlier_outputs import mark_outputs, read_earlier_outputs
+from mlrun_cli.run.finish import finish_run
 from mlrun_cli.run.interrupts import interrupted_exit_code
 from mlrun_cli.run.pipeline import RunOutput, experiment_for, plan_run
 from mlrun_cli.run.plan import RunPlan
@@ -57,7 +58,7 @@ from mlrun_cli.sweeps.schedulers import scheduler_for
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.search import METRIC, PARAM, OrderBy, parse_order_by
-from mlrun_cli.tracking.store import RecordedRun, Store, finish, open_store, runs_tagged
+from mlrun_cli.tracking.store import RecordedRun, Store, open_store, runs_tagged
 from mlrun_cli.tracking.tags import (
     ENTRY_POINT_TAG,
     ENV_KEY_TAG,
@@ -76,6 +77,7 @@ from mlrun_cli.tracking.tags import (
 
 log = logging.getLogger(__name__)
 NOT_STARTED = "NOT_STARTED"
+SUMMARY_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -234,20 +236,32 @@ def execute_sweep(plan: SweepPlan, settings: Settings, output: SweepOutput) -> S
             statuses = scheduler_for(plan.backend).run(batch)
         except BaseException as exc:
             killed = isinstance(exc, KeyboardInterrupt)
-            finish(store, parent, RunStatus.KILLED if killed else RunStatus.FAILED)
+            finish_run(store, parent, RunStatus.KILLED if killed else RunStatus.FAILED)
             raise
     status, exit_code = _parent_status(stop, statuses, len(to_run))
-    parent = finish(store, parent, status)
-    finished = sum(s == RunStatus.FINISHED for s in statuses.values())
-    try:
-        rows = _rows(store, experiment, parent, plan, earlier if plan.reuse == "skip" else {}, keys)
-    except StoreError as exc:
-        raise StoreError(
-            f"sweep {parent.run_id} ended {status.name} ({finished} of {len(to_run)} runs "
-            f"FINISHED), but its runs cannot be listed: {exc.message}"
-        ) from None
-    return _result(plan, parent.run_id, status, experiment.experiment_id, rows, len(statuses),
-                   exit_code)  # fmt: skip
+    try:  # whatever stops the listing (a lost server, Ctrl-C), the parent ends
+        try:
+            rows = _rows(store, experiment, parent, plan, earlier if plan.reuse == "skip" else {},
+                         keys)  # fmt: skip
+        except StoreError as exc:
+            finished = sum(s == RunStatus.FINISHED for s in statuses.values())
+            raise StoreError(
+                f"sweep {parent.run_id} ended {status.name} ({finished} of {len(to_run)} runs "
+                f"FINISHED), but its runs cannot be listed: {exc.message}"
+            ) from None
+        result = _result(plan, parent.run_id, status, experiment.experiment_id, rows,
+                         len(statuses), exit_code)  # fmt: skip
+        write_summary(store, parent, result)
+    finally:
+        finish_run(store, parent, status)
+    return result
+
+
+def write_summary(store: Store, parent: RunInfo, result: SweepResult) -> None:
+    """The parent's record: the sweep as `mlrun sweep --json` prints it (its children, their
+    status, params and metrics), kept with the parent wherever the store keeps artifacts."""
+    document = {"format": SUMMARY_FORMAT, "sweep": result.as_json()}
+    store.write_artifact(parent, artifacts.SWEEP_SUMMARY, json.dumps(document, indent=2))
 
 
 def _earlier_runs(

@@ -14,3 +14,4 @@ GIT_DIFF = "provenance/git.diff"
 INPUTS = "provenance/inputs.json"
 OUTPUTS = "provenance/outputs.json"
 RUN_RECORD = "provenance/run.json"
+SWEEP_SUMMARY = "sweep/summary.json"  # a sweep parent's record of its children

@@ -398,8 +398,11 @@ class RestStore:
         if repository.local_dir is None and staged.is_dir() and info.run_id not in self._deferred:
             try:
                 for relative, path in files_below(staged):
-                    repository.upload(path, relative)
-                    path.unlink()
+                    try:
+                        repository.upload(path, relative)
+                    except FileNotFoundError:  # another mlrun ending the run sent it first
+                        continue
+                    path.unlink(missing_ok=True)
                 shutil.rmtree(staged, ignore_errors=True)
             except ServerUnreachableError as exc:
                 log.warning("%s; keeping the run's artifacts to send later", exc.message)

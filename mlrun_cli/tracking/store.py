@@ -9,13 +9,12 @@ Artifacts: `artifact_dir(run)` is always a folder on this machine, because the b
 the entry point's logs into it. A file store writes there in place; a remote store stages
 there (under the user cache directory) and uploads everything in `publish(run)`. Every path
 that ends a run (the pipeline, a job's submitter, a sweep's parent, a Slurm array's children)
-publishes; `finish` is the final status and the publish together. What a remote store cannot
-deliver by then goes to the outbox that `mlrun sync` replays.
+publishes through the one `mlrun_cli.run.finish.finish_run` (record, final status, publish).
+What a remote store cannot deliver by then goes to the outbox that `mlrun sync` replays.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -152,14 +151,6 @@ class Store(Protocol):
     def host_paths(self, info: RunInfo) -> tuple[Path, ...]:
         """Local folders the entry point writes to through the store (mounted in containers)."""
         ...
-
-
-def finish(store: Store, info: RunInfo, status: RunStatus, end_time: int | None = None) -> RunInfo:
-    """End the run: its final status, then everything staged for it published to the store."""
-    ended_at = int(time.time() * 1000) if end_time is None else end_time
-    ended = store.finish_run(info, status, ended_at)
-    store.publish(ended)
-    return ended
 
 
 def log_locations(store: Store, info: RunInfo) -> dict[str, str]:

@@ -133,3 +133,38 @@ def test_ctrl_c_cancels_the_array_and_kills_the_children_and_the_parent(
         wait_for(
             lambda j=job_id: slurm_job_state(j, slurm_conf) in ("CANCELLED", "FAILED"), 30, job_id
         )
+
+
+def test_a_pending_array_stopped_by_ctrl_c_leaves_records_that_say_killed(
+    tmp_path: Path, slurm_conf: str
+) -> None:
+    """No task ever started: each child's record, written when it was submitted, says KILLED
+    once the sweep settled it, and the parent's summary lists them so."""
+    sleeper(tmp_path)
+    pending = json.dumps({"partition": "debug", "sbatch_args": ["--begin=now+1hour"]})
+    sweep = subprocess.Popen(
+        mlrun_command("sweep", "sleeper", "--no-env", "--backend", "slurm", "--backend-config",
+                      pending, "-P", "code=0,1", "--json"),
+        cwd=tmp_path, env=child_env(SLURM_CONF=slurm_conf), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    store = FileStore(tmp_path / "mlruns")
+
+    def submitted() -> bool:
+        runs = store.stored_runs(["0"]) if (store.root / "0").is_dir() else []
+        return sum("mlrun.slurm.job_id" in r.tags for r in runs) == 2
+
+    wait_for(submitted, 90, "the array's submission")
+    sweep.send_signal(signal.SIGINT)
+    out, err = sweep.communicate(timeout=120)
+    assert sweep.returncode == 130, err
+    printed = json.loads(out)["sweep"]
+    assert [row["status"] for row in printed["children"]] == ["KILLED", "KILLED"]
+    for row in printed["children"]:
+        info = store.get_run(row["run_id"]).info
+        record = json.loads(store.read_artifact(info, "provenance/run.json") or "{}")
+        assert record["run"]["status"] == "KILLED" and record["run"]["end_time"] == info.end_time
+    parent = store.get_run(printed["parent_run_id"]).info
+    assert parent.status.name == "KILLED"
+    summary = json.loads(store.read_artifact(parent, "sweep/summary.json") or "{}")
+    assert summary == {"format": 1, "sweep": printed}

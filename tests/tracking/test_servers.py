@@ -454,7 +454,7 @@ def test_a_sweep_parent_publishes_its_build_log(tmp_path, sqlite_server, isolate
     sweep = json.loads(done.stdout)["sweep"]
     parent = sweep["parent_run_id"]
     listed = mlflow_lists(sqlite_server.uri, parent)
-    assert listed[parent] == ["environment/build.log"]
+    assert listed[parent] == ["environment/build.log", "sweep/summary.json"]
     assert not (tmp_path / "cache" / "staging").exists() or not any(
         (tmp_path / "cache" / "staging").rglob("*.log")
     )

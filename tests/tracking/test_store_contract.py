@@ -29,7 +29,6 @@ from mlrun_cli.tracking.keys import MAX_PARAM_VALUE_LENGTH, key_problem
 from mlrun_cli.tracking.store import (
     RecordedRun,
     Store,
-    finish,
     newest_finished_tagged,
     open_store,
     runs_tagged,
@@ -300,7 +299,7 @@ def test_artifacts_are_written_published_read_and_listed(store: Store, tmp_path:
     store.add_artifact(info, source, "model/model.txt")
     store.write_artifact(info, "logs/stdout.log", "hello\n")
     assert (store.artifact_dir(info) / "logs" / "stdout.log").read_text() == "hello\n"
-    finish(store, info, RunStatus.FINISHED)
+    store.publish(store.finish_run(info, RunStatus.FINISHED, now_ms()))
     assert store.read_artifact(info, "logs/stdout.log") == "hello\n"
     assert store.read_artifact(info, "model/model.txt") == "weights\n"
     assert store.read_artifact(info, "logs/missing.log") is None
@@ -412,6 +411,6 @@ def test_an_artifact_in_a_dot_folder_is_published_and_listed(store: Store) -> No
     experiment = store.create_experiment(unique("dot-artifacts"))
     info = new_run(store, experiment)
     store.write_artifact(info, ".hydra/config.yaml", "lr: 0.1\n")
-    finish(store, info, RunStatus.FINISHED)
+    store.publish(store.finish_run(info, RunStatus.FINISHED, now_ms()))
     assert store.list_artifacts(info) == [(".hydra/config.yaml", 8)]
     assert store.read_artifact(info, ".hydra/config.yaml") == "lr: 0.1\n"
