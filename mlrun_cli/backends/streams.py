@@ -140,8 +140,9 @@ def echo_chunk(echo: IO[bytes] | None, data: bytes) -> IO[bytes] | None:
 class Redactor:
     """Replaces secret values in a byte stream, even when one is split across two chunks.
 
-    The last len(longest secret) - 1 bytes are held back until the next chunk shows whether
-    they start a secret; without secrets nothing is held back.
+    Only an end of the output that could be the start of a secret is held back until the next
+    chunk says whether it is one; everything else passes at once, so the entry point's last
+    line shows live, and reaches the log before a `kill -9` of mlrun, even with secrets set.
     """
 
     MASK = b"***"
@@ -153,11 +154,17 @@ class Redactor:
 
     def feed(self, chunk: bytes) -> bytes:
         data = self._mask(self.pending + chunk)
-        if self.hold == 0:
-            self.pending = b""
-            return data
-        self.pending = data[-self.hold :]
-        return data[: -self.hold]
+        held = self._secret_start_at_end(data)
+        self.pending = data[len(data) - held :]
+        return data[: len(data) - held]
+
+    def _secret_start_at_end(self, data: bytes) -> int:
+        """The length of the longest end of `data` that a secret starts with (0: none)."""
+        for length in range(min(self.hold, len(data)), 0, -1):
+            end = data[-length:]
+            if any(secret.startswith(end) for secret in self.secrets):
+                return length
+        return 0
 
     def flush(self) -> bytes:
         data, self.pending = self.pending, b""

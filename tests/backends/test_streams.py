@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mlrun_cli.backends.streams import Redactor, StopRequest
 
@@ -18,6 +20,35 @@ def test_a_secret_split_across_chunks_is_still_masked(split: int) -> None:
     cut = 7 + split
     out = redactor.feed(text[:cut]) + redactor.feed(text[cut:]) + redactor.flush()
     assert out == b"before *** after"
+
+
+def test_output_that_cannot_start_a_secret_passes_at_once() -> None:
+    """The last line shows live (and reaches the log before a kill -9) with secrets set."""
+    redactor = Redactor(("s3cr3t-val", "tok-123"))
+    assert redactor.feed(b"epoch 3: loss 0.25\n") == b"epoch 3: loss 0.25\n"
+    assert redactor.feed(b"token is s3cr") == b"token is "  # may go on as the secret
+    assert redactor.feed(b"ew driver\n") == b"s3crew driver\n"
+
+
+@given(
+    st.lists(st.sampled_from([b"s3cr3t", b"s3c", b"tok", b"tok-1", b"x", b"\n", b"s", b"***"])),
+    st.lists(st.integers(min_value=0, max_value=40)),
+)
+def test_any_split_of_any_output_is_masked_as_the_whole_would_be(
+    pieces: list[bytes], cuts: list[int]
+) -> None:
+    secrets = ("s3cr3t", "tok-1")
+    text = b"".join(pieces)
+    whole = Redactor(secrets)
+    expected = whole.feed(text) + whole.flush()
+    redactor = Redactor(secrets)
+    out, start = b"", 0
+    for cut in sorted({min(c, len(text)) for c in cuts}):
+        out += redactor.feed(text[start:cut])
+        start = cut
+    out += redactor.feed(text[start:]) + redactor.flush()
+    assert out == expected
+    assert b"s3cr3t" not in out and b"tok-1" not in out
 
 
 # A wait loop that polls its stop request while a thread of the same process sends it a storm
