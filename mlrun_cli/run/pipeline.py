@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -71,6 +71,7 @@ from mlrun_cli.tracking.tags import (
     ENV_PYTHON_TAG,
     EXIT_CODE_TAG,
     HOST_TAG,
+    PARENT_TAG,
     PLATFORM_TAG,
     PROJECT_BACKEND_TAG,
     PROJECT_ENV_TAG,
@@ -92,6 +93,7 @@ class RunOutput:
     stderr: IO[bytes] | None = None
     progress: BuildProgress = field(default_factory=SilentProgress)
     stop: StopRequest | None = None  # set by a sweep, whose own signal handler stops its runs
+    created: Callable[[RunInfo], None] | None = None  # told the run's id once it exists
 
 
 @dataclass(frozen=True)
@@ -183,9 +185,19 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
         experiment_name=experiment_name,
         experiment_id=experiment_id,
         run_name=request.run_name or random_run_name(),
+        extra_tags=nesting_tags(settings.environ, request.run_id),
         job=job,
         run_id=request.run_id,
     )
+
+
+def nesting_tags(environ: Mapping[str, str], continued: str | None) -> dict[str, str]:
+    """A run started while another is active (MLFLOW_RUN_ID, set inside an entry point) is
+    its child, as in MLflow; a job's node side continuing its own run is not."""
+    parent = environ.get("MLFLOW_RUN_ID", "").strip()
+    if not parent or continued is not None:
+        return {}
+    return {PARENT_TAG: parent}
 
 
 def execute_run(
@@ -212,6 +224,8 @@ def _execute_run(
     else:
         run, experiment, logged = claim_run(store, plan.run_id, tags)
     log.info("run %s (%s) in experiment '%s' started", run.run_id, run.run_name, experiment.name)
+    if output.created is not None:
+        output.created(run)
     prepared: PreparedEnv | None = None
     try:
         guard.release()
