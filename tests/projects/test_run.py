@@ -131,7 +131,7 @@ def _cli_error(cli, *args: str) -> str:  # type: ignore[no-untyped-def]
             {"experiment_name": "a", "experiment_id": "1"},
             ("--experiment-name", "a", "--experiment-id", "1"),
             UsageError,
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_bad_input_raises_the_clis_error_and_creates_nothing(
@@ -164,7 +164,7 @@ def test_bad_input_raises_the_clis_error_and_creates_nothing(
         (
             {"docker_auth": {"username": "u"}},
             "docker_auth is not supported by mlrun; log in with `docker login` before the run",
-        ),  # fmt: skip
+        ),
         ({"reuse": "always"}, "reuse='always': use True (or 'skip'), 'record' or False"),
     ],
 )
