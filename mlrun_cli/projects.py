@@ -97,6 +97,7 @@ def run(
         backend_config=_backend_config(backend_config),
         detach=not synchronous and _is_job(backend),
         run_id=run_id,
+        storage_dir=storage_dir,
     )
     plan = plan_run(request, settings)
     key, reused = _reuse(plan, settings, reuse)

@@ -109,6 +109,11 @@ if TYPE_CHECKING:
 )
 @click.option("--detach", is_flag=True, help="Return once the job is submitted; print the run id.")
 @click.option("--run-id", metavar="ID", help="Continue this existing run instead of creating one.")
+@click.option(
+    "--storage-dir",
+    metavar="DIR",
+    help="Where artifact URIs given to path parameters are downloaded (default: a cache folder).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only the entry point's own output.")
 @reuse_option
 @tracking_uri_option
@@ -134,6 +139,7 @@ def run(
     backend_config: str | None,
     detach: bool,
     run_id: str | None,
+    storage_dir: str | None,
     quiet: bool,
     reuse: str | None,
     tracking_uri: str | None,
@@ -172,6 +178,7 @@ def run(
         backend_config=backend_config,
         detach=detach,
         run_id=run_id,
+        storage_dir=storage_dir,
     )
 
     settings = Settings.resolve(tracking_uri)

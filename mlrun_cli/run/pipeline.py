@@ -32,6 +32,7 @@ from mlrun_cli.envs import (
 from mlrun_cli.errors import EnvBuildError, NotFoundError, UsageError
 from mlrun_cli.project.params import parse_assignments, resolve_command
 from mlrun_cli.project.spec import load_project, select_entry_point
+from mlrun_cli.run.artifact_inputs import artifact_fetcher
 from mlrun_cli.run.earlier_outputs import separate_outputs
 from mlrun_cli.run.host import host_description, host_name
 from mlrun_cli.run.interrupts import (
@@ -148,8 +149,9 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
     project = load_project(source.directory, settings.cwd)
     entry = select_entry_point(project, request.entry_point)
     given = parse_assignments(request.parameters)
+    fetch = artifact_fetcher(settings, request.storage_dir)
     command = resolve_command(
-        entry, given, settings.cwd, project.directory, secret_names=request.secret_params
+        entry, given, settings.cwd, project.directory, request.secret_params, fetch
     )
     source, command = separate_outputs(source, entry.name, command, settings)
     if request.require_clean and source.git is not None and source.git.dirty:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.servers import MlflowServer
 
 
 @pytest.fixture
@@ -14,3 +17,13 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MLRUN_ENV_ROOT", str(tmp_path / "envs"))
     return str(tmp_path / "mlruns")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """One real `mlflow server` (sqlite, --serve-artifacts) for the API's tests."""
+    pytest.importorskip("mlflow")
+    data = tmp_path_factory.mktemp("api-mlflow-server")
+    server = MlflowServer(f"sqlite:///{data / 'mlflow.db'}", data).start()
+    yield server
+    server.stop()

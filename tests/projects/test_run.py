@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from mlrun_cli import projects
 from mlrun_cli.core.settings import Settings
 from mlrun_cli.errors import EntryPointError, MlrunError, RunFailedError, UsageError
 from mlrun_cli.tracking.store import open_store
+from tests.conftest import REPO, child_env
 from tests.projects.helpers import api_project, recorded, wait_for
 
 
@@ -26,9 +29,7 @@ def test_signature_is_mlflows() -> None:
     assert {"reuse", "tracking_uri", "echo"} <= set(ours)
 
 
-def test_synchronous_run_records_params_and_prints_nothing(
-    tmp_path: Path, store: str, capfd: pytest.CaptureFixture[str]
-) -> None:
+def test_synchronous_run_records_params(tmp_path: Path, store: str) -> None:
     project = api_project(tmp_path)
     submitted = projects.run(
         str(project), parameters={"x": 2.5}, env_manager="local", tracking_uri=store,
@@ -39,9 +40,28 @@ def test_synchronous_run_records_params_and_prints_nothing(
     run = recorded(store, submitted.run_id)
     assert run.params["x"] == "2.5"
     assert run.tags["mlflow.runName"] == "first"
-    assert capfd.readouterr() == ("", "")
     [stdout_log] = Path(store).glob(f"*/{submitted.run_id}/artifacts/**/stdout*")
     assert "x is 2.5" in stdout_log.read_text()
+
+
+SILENT_HOST = """
+import sys
+from mlrun_cli import projects
+projects.run(sys.argv[1], parameters={"x": 4}, env_manager="local", tracking_uri=sys.argv[2],
+             experiment_name="new")
+projects.run(sys.argv[1], "fail", synchronous=False, env_manager="local",
+             tracking_uri=sys.argv[2]).wait()
+"""
+
+
+def test_a_host_that_configures_no_logging_sees_no_output(tmp_path: Path, store: str) -> None:
+    """Not mlrun's messages (even warnings), not the entry point's output: only with echo."""
+    project = api_project(tmp_path)
+    host = subprocess.run(
+        [sys.executable, "-c", SILENT_HOST, str(project), store], cwd=tmp_path,
+        env=child_env(PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert (host.returncode, host.stdout, host.stderr) == (0, "", "")
 
 
 def test_echo_shows_the_entry_points_output(
