@@ -8,14 +8,13 @@ refused otherwise. The command gets the local copy, digested as any local input;
 records the URI as the parameter's value, as MLflow does.
 
 Copies are content-addressed below the storage folder (`storage_dir`, else the cache's
-`artifact-inputs`): `<digest of the URI>/<digest of the content>/<name>`. The same content is
-the same path, so the run key (and `reuse`) see an unchanged input as unchanged, and a copy
-an entry point is reading is never replaced under it.
+`artifact-inputs`): `<digest of the content>/<name>`. The same content is the same path, even
+from another run's URI, so the run key (and `reuse`) see an unchanged input as unchanged; and
+a copy an entry point is reading is never replaced under it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 import shutil
@@ -57,8 +56,7 @@ def download(uri: str, root: Path, settings: Settings) -> Path:
     with tempfile.TemporaryDirectory(dir=root, prefix=".download-") as scratch:
         fetched = _fetch_into(uri, Path(scratch), settings)
         content = digest_path(fetched)[0]
-        where = hashlib.sha256(uri.encode()).hexdigest()[:16]
-        final = root / where / content[:16] / fetched.name
+        final = root / content[:32] / fetched.name
         if not final.exists():
             final.parent.mkdir(parents=True, exist_ok=True)
             try:

@@ -81,11 +81,11 @@ def test_runs_uri_from_the_file_store(project: Path, store: str, tmp_path: Path)
     run = recorded(store, consumed.run_id)
     assert run.params["data"] == uri
     assert run.tags["mlrun.input.data.digest"] == _sha("hello")
-    [copy] = (Path(os.environ["MLRUN_CACHE_DIR"]) / "artifact-inputs").glob("*/*/data.csv")
+    [copy] = (Path(os.environ["MLRUN_CACHE_DIR"]) / "artifact-inputs").glob("*/data.csv")
     assert copy.read_text() == "hello"
     again = _run(project, store, "consume", data=uri)  # the same content: the same copy
     assert recorded(store, again.run_id).tags["mlrun.input.data.digest"] == _sha("hello")
-    assert len(list(copy.parent.parent.parent.glob("*/*/data.csv"))) == 1
+    assert len(list(copy.parent.parent.glob("*/data.csv"))) == 1
 
 
 def test_a_folder_goes_to_storage_dir(project: Path, store: str, tmp_path: Path) -> None:
@@ -96,7 +96,7 @@ def test_a_folder_goes_to_storage_dir(project: Path, store: str, tmp_path: Path)
                             storage_dir=str(tmp_path / "dl"))  # fmt: skip
     out = _stdout(store, consumed.run_id)
     assert "a.txt part a x" in out and "data.csv x" in out
-    assert [p.name for p in (tmp_path / "dl").glob("*/*/*")] == ["data"]
+    assert [p.name for p in (tmp_path / "dl").glob("*/*")] == ["data"]
 
 
 def test_a_missing_artifact_is_refused_before_the_run(project: Path, store: str) -> None:
