@@ -43,6 +43,7 @@ __all__ = ["SubmittedRun", "run"]
 log = logging.getLogger(__name__)
 logging.getLogger("mlrun_cli").addHandler(logging.NullHandler())
 
+_FINAL_NAMES = frozenset(status.name for status in FINAL_STATUSES)
 _JOIN_SECONDS = 0.1  # a waiting main thread still gets Ctrl-C between short joins
 _EXIT_GRACE_SECONDS = 30.0  # how long an exiting host waits for its cancelled runs to end
 
@@ -143,9 +144,11 @@ class SubmittedRun:
         if self._local is not None:
             self._local.cancel()
             return
-        if open_store(self._settings).get_run(self._run_id).info.status in FINAL_STATUSES:
-            return
-        cancel_run(self._settings, self._run_id)
+        try:
+            cancel_run(self._settings, self._run_id)
+        except UsageError:
+            if self.get_status() not in _FINAL_NAMES:
+                raise  # not a run that ended meanwhile: say why it cannot be cancelled
 
     def __repr__(self) -> str:
         return f"SubmittedRun(run_id={self._run_id!r})"

@@ -71,3 +71,30 @@ def test_ctrl_c_in_the_host_cancels_what_it_started(tmp_path: Path, store: str) 
     assert "KeyboardInterrupt" in stderr
     assert recorded(store, run_id).info.status.name == "KILLED"
     assert not _group_alive(pgid)
+
+
+SYNCHRONOUS_HOST = """
+import sys
+from mlrun_cli import projects
+try:
+    projects.run(sys.argv[1], "gate", parameters={"name": "x"}, env_manager="local",
+                 tracking_uri=sys.argv[2])
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""
+
+
+def test_ctrl_c_during_a_synchronous_run_records_it_killed_then_raises(
+    tmp_path: Path, store: str
+) -> None:
+    project = api_project(tmp_path)
+    host = subprocess.Popen(
+        [sys.executable, "-c", SYNCHRONOUS_HOST, str(project), store],
+        cwd=tmp_path, env=child_env(PYTHONPATH=str(REPO)), stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    wait_for((project / "started-x").exists)
+    host.send_signal(signal.SIGINT)
+    stdout, _ = host.communicate(timeout=60)
+    assert (host.returncode, stdout) == (0, "interrupted\n")
+    [meta] = Path(store).glob("0/*/meta.yaml")
+    assert recorded(store, meta.parent.name).info.status.name == "KILLED"
