@@ -71,11 +71,13 @@ def test_wait_get_status_and_cancel_on_docker(
     project = write_files(tmp_path / "p", {
         "MLproject": "docker_env:\n  image: python:3.11-slim\nentry_points:\n  main:\n"
         "    parameters: {seconds: {type: int, default: 0}}\n"
-        "    command: touch started; sleep {seconds}\n",
+        "    command: cat /etc/hostname > host.txt; touch started; sleep {seconds}\n",
     })  # fmt: skip
-    quick = projects.run(str(project), tracking_uri=store, synchronous=False)
+    quick = projects.run(str(project), tracking_uri=store, synchronous=False,
+                         docker_args={"hostname": "api-host"})  # fmt: skip
     assert quick.wait() is True
     assert quick.get_status() == "FINISHED"
+    assert (project / "host.txt").read_text() == "api-host\n"
     (project / "started").unlink()
     sleeping = projects.run(str(project), parameters={"seconds": 300}, tracking_uri=store,
                             synchronous=False)  # fmt: skip
@@ -85,3 +87,17 @@ def test_wait_get_status_and_cancel_on_docker(
     assert sleeping.get_status() == "KILLED"
     assert sleeping.wait() is False
     assert recorded(store, sleeping.run_id).tags["mlflow.docker.image.uri"] == "python:3.11-slim"
+
+
+@pytest.mark.docker
+def test_build_image_bakes_the_code_into_an_image(
+    tmp_path: Path, store: str, docker_host: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", docker_host)
+    project = write_files(tmp_path / "p", {
+        "MLproject": "docker_env:\n  image: python:3.11-slim\nentry_points:\n  main:\n"
+        "    command: cat /mlflow/projects/code/data.txt\n",
+        "data.txt": "baked\n",
+    })  # fmt: skip
+    baked = projects.run(str(project), tracking_uri=store, build_image=True)
+    assert recorded(store, baked.run_id).tags["mlflow.docker.image.uri"].startswith("mlrun-env:")

@@ -205,3 +205,51 @@ def test_an_unknown_env_manager_is_refused_before_anything_is_written(
     with pytest.raises(MlrunError):
         projects.run(str(project), env_manager="pipenv", tracking_uri=store)
     assert not Path(store).exists()
+
+
+def test_version_runs_that_commit_of_a_git_project(tmp_path: Path, store: str) -> None:
+    from tests.gitrepos import commit_all, git
+
+    project = api_project(tmp_path)
+    git(project, "init", "-q", "-b", "main")
+    git(project, "config", "user.email", "user@example.com")
+    git(project, "config", "user.name", "User")
+    commit_all(project, "first")
+    first = git(project, "rev-parse", "HEAD").strip()
+    (project / "MLproject").write_text(
+        (project / "MLproject").read_text().replace("echo x is", "echo x now is")
+    )
+    commit_all(project, "second")
+    old = projects.run(str(project), version=first, env_manager="local", tracking_uri=store)
+    run = recorded(store, old.run_id)
+    assert run.tags["mlflow.source.git.commit"] == first
+    [stdout_log] = Path(store).glob(f"*/{old.run_id}/artifacts/**/stdout*")
+    assert stdout_log.read_text() == "x is 1\n"
+
+
+def test_experiment_id_records_into_that_experiment(tmp_path: Path, store: str) -> None:
+    project = api_project(tmp_path)
+    named = projects.run(str(project), env_manager="local", tracking_uri=store,
+                         experiment_name="chosen")  # fmt: skip
+    experiment_id = recorded(store, named.run_id).info.experiment_id
+    by_id = projects.run(str(project), env_manager="local", tracking_uri=store,
+                         experiment_id=experiment_id)  # fmt: skip
+    assert recorded(store, by_id.run_id).info.experiment_id == experiment_id != "0"
+
+
+def test_run_id_continues_a_run_the_host_created(
+    tmp_path: Path, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As MLflow's internal use of run_id: the entry point runs inside an existing run."""
+    mlflow = pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    project = api_project(tmp_path)
+    client = mlflow.tracking.MlflowClient(tracking_uri=Path(store).as_uri())
+    created = client.create_run("0").info.run_id
+    continued = projects.run(str(project), parameters={"x": 5}, env_manager="local",
+                             tracking_uri=store, run_id=created)  # fmt: skip
+    assert continued.run_id == created
+    assert client.get_run(created).info.status == "FINISHED"
+    assert client.get_run(created).data.params["x"] == "5"
+    with pytest.raises(MlrunError, match="already FINISHED"):
+        projects.run(str(project), env_manager="local", tracking_uri=store, run_id=created)
