@@ -12,7 +12,7 @@ import pytest
 
 from mlrun_cli import projects
 from mlrun_cli.tracking.tags import PARENT_TAG
-from tests.conftest import write_files
+from tests.conftest import run_mlrun, write_files
 from tests.projects.helpers import api_project, recorded
 
 
@@ -47,13 +47,17 @@ def test_inside_mlflow_start_run_in_the_host(
 
 
 def test_mlrun_run_from_an_entry_point_nests_under_it(tmp_path: Path, store: str) -> None:
+    """Both through the CLI, as a user's shell would run them."""
     inner = api_project(tmp_path)
     outer = write_files(tmp_path / "outer", {"MLproject": f"""
 entry_points:
   main:
     command: "{sys.executable} -m mlrun_cli run {inner} --no-env -q --json > inner.json"
 """})  # fmt: skip
-    parent = projects.run(str(outer), env_manager="local", tracking_uri=store)
-
-    child_id = json.loads((outer / "inner.json").read_text())["run"]["run_id"]
-    assert recorded(store, child_id).tags[PARENT_TAG] == parent.run_id
+    done = run_mlrun("run", str(outer), "--no-env", "--json", "--tracking-uri", store,
+                     cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    parent = json.loads(done.stdout)["run"]["run_id"]
+    child = json.loads((outer / "inner.json").read_text())["run"]["run_id"]
+    assert recorded(store, child).tags[PARENT_TAG] == parent
+    assert PARENT_TAG not in recorded(store, parent).tags
