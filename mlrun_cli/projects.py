@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -49,7 +50,7 @@ _EXIT_GRACE_SECONDS = 30.0  # how long an exiting host waits for its cancelled r
 
 
 def run(
-    uri: str,
+    uri: str | os.PathLike[str],
     entry_point: str = "main",
     version: str | None = None,
     parameters: Mapping[str, Any] | None = None,
@@ -82,6 +83,11 @@ def run(
         raise UsageError(
             "docker_auth is not supported by mlrun; log in with `docker login` before the run"
         )
+    uri = os.fspath(uri) if isinstance(uri, os.PathLike) else uri
+    _check_texts(uri=uri, entry_point=entry_point, version=version,
+                 experiment_name=experiment_name, experiment_id=experiment_id,
+                 storage_dir=storage_dir, run_id=run_id, run_name=run_name,
+                 env_manager=env_manager, tracking_uri=tracking_uri)  # fmt: skip
     settings = _settings(tracking_uri)
     request = RunRequest(
         uri=uri,
@@ -286,6 +292,14 @@ def _active_mlflow_run() -> str | None:
         return None
     active = active_run()
     return None if active is None else str(active.info.run_id)
+
+
+def _check_texts(**values: object) -> None:
+    """A wrong type is a one-line usage error here, not a traceback from deep below."""
+    for name, value in values.items():
+        optional = name not in ("uri", "entry_point")
+        if not isinstance(value, str) and not (optional and value is None):
+            raise UsageError(f"{name} must be a str, not {type(value).__name__}")
 
 
 def _assignments(parameters: Mapping[str, Any] | None) -> tuple[str, ...]:

@@ -186,6 +186,9 @@ def test_bad_input_raises_the_clis_error_and_creates_nothing(
             "docker_auth is not supported by mlrun; log in with `docker login` before the run",
         ),
         ({"reuse": "always"}, "reuse='always': use True (or 'skip'), 'record' or False"),
+        ({"entry_point": None}, "entry_point must be a str, not NoneType"),
+        ({"experiment_id": 3}, "experiment_id must be a str, not int"),
+        ({"run_name": ["a"]}, "run_name must be a str, not list"),
     ],
 )
 def test_wrong_types_raise_a_usage_error_and_create_nothing(
