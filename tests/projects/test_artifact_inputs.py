@@ -23,8 +23,11 @@ from tests.projects.helpers import recorded
 from tests.servers import MlflowServer
 
 PRODUCE = """
-import pathlib, sys
-import mlrun_log
+import os, pathlib, sys
+if os.environ["MLFLOW_TRACKING_URI"].startswith("sqlite:"):  # mlrun_log: files and servers
+    import mlflow as mlrun_log
+else:
+    import mlrun_log
 out = pathlib.Path("out")
 (out / "parts").mkdir(parents=True, exist_ok=True)
 (out / "data.csv").write_text(sys.argv[1])
@@ -169,3 +172,12 @@ def test_runs_and_mlflow_artifacts_uris_from_a_real_server(
     assert artifact_uri.startswith("mlflow-artifacts:")
     proxied = _run(project, mlflow_server.uri, "consume", data=f"{artifact_uri}/data/parts")
     assert recorded(mlflow_server.uri, proxied.run_id).tags["mlrun.input.data.digest"]
+
+
+@pytest.mark.slow
+def test_runs_uri_from_a_database_store(project: Path, tmp_path: Path) -> None:
+    pytest.importorskip("sqlalchemy")
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    produced = _run(project, store, "produce", text="in a database")
+    consumed = _run(project, store, "consume", data=f"runs:/{produced.run_id}/data/data.csv")
+    assert recorded(store, consumed.run_id).tags["mlrun.input.data.digest"] == _sha("in a database")
