@@ -21,6 +21,7 @@ from mlrun_cli.project.param_types import (
 )
 from mlrun_cli.project.spec import EntryPoint
 from mlrun_cli.project.template import append_extra, render
+from mlrun_cli.tracking.http_client import display_uri
 from mlrun_cli.tracking.keys import clash_problem, key_problem, text_encoding_problem
 
 UNDECLARED = "undeclared"
@@ -155,7 +156,8 @@ def resolve_command(
         secret = is_secret(param.name, secret_names)
         output = param.role == "output" or (param.type == "path" and not Path(value).exists())
         role = "output" if output else "input"
-        source = raw if param.type == "path" and local_path_of(raw) is None else ""
+        downloaded = param.type == "path" and local_path_of(raw) is None
+        source = display_uri(raw) if downloaded else ""  # never a user:password@ recorded
         resolved.append(
             ResolvedParameter(param.name, param.type, value, from_default, secret, role, source)
         )

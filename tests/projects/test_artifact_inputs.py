@@ -137,6 +137,11 @@ def test_http_inputs_are_downloaded_and_digested(
     run = recorded(store, consumed.run_id)
     assert run.params["data"] == f"{base}/train.csv"
     assert run.tags["mlrun.input.data.digest"] == _sha("a,b\n1,2\n")
+    with_password = base.replace("http://", "http://user:s3cret-pw@") + "/train.csv"
+    private = _run(project, store, "consume", data=with_password)
+    assert recorded(store, private.run_id).params["data"] == f"{base}/train.csv"
+    assert not list(Path(store).rglob("*s3cret-pw*"))
+    assert not [p for p in Path(store).rglob("*") if p.is_file() and b"s3cret-pw" in p.read_bytes()]
     with pytest.raises(ParameterError) as raised:
         _run(project, store, "consume", data=f"{base}/missing.csv")
     assert raised.value.message == (
