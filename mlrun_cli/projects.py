@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, cast
 
+from mlrun_cli.backends.streams import StopRequest
 from mlrun_cli.core.settings import Settings
 from mlrun_cli.errors import MlrunError, RunFailedError, UsageError
 from mlrun_cli.jobs.control import cancel_run, wait_runs
@@ -146,7 +147,8 @@ class SubmittedRun:
 
     def cancel(self) -> None:
         """Stop the run and wait until it is recorded as ended (KILLED, unless it ended first).
-        A run that already ended is left as it is."""
+        A run that already ended is left as it is; a local run still building its environment
+        stops as soon as the build is done."""
         if self._local is not None:
             self._local.cancel()
             return
@@ -190,8 +192,6 @@ def _start_thread(
 ) -> SubmittedRun:
     """Start the pipeline in a thread; return once the run exists (or raise why it could not
     be created: the store, the experiment)."""
-    from mlrun_cli.backends.streams import StopRequest
-
     holder: list[_LocalRun] = []
 
     def created(info: RunInfo) -> None:
