@@ -115,3 +115,15 @@ class LaunchError(MlrunError):
     """The entry point's process could not be started at all."""
 
     exit_code = 1
+
+
+class RunFailedError(MlrunError):
+    """`mlrun_cli.projects.run(synchronous=True)`: the run ended FAILED or KILLED (as MLflow's
+    ExecutionException); the CLI reports the same through its exit code instead."""
+
+    exit_code = 1
+
+    def __init__(self, run_id: str, status: str) -> None:
+        super().__init__(f"run {run_id} ended {status}")
+        self.run_id = run_id
+        self.status = status

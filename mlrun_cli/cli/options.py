@@ -134,6 +134,11 @@ detach_option = click.Option(
 run_id_option = click.Option(
     ["--run-id"], metavar="ID", help="Continue this existing run instead of creating one."
 )
+storage_dir_option = click.Option(
+    ["--storage-dir"],
+    metavar="DIR",
+    help="Where artifact URIs given to path parameters are downloaded (default: a cache folder).",
+)
 
 
 @cache
@@ -184,6 +189,7 @@ def run_options() -> list[click.Parameter]:
         backend_config_option,
         detach_option,
         run_id_option,
+        storage_dir_option,
     ]
 
 

@@ -98,6 +98,11 @@ def reproduce_dir(environ: Mapping[str, str]) -> Path:
     return cache_root(environ) / "reproduce"
 
 
+def artifact_input_dir(environ: Mapping[str, str]) -> Path:
+    """Artifact URIs given to `path` parameters, downloaded before their run (storage_dir)."""
+    return cache_root(environ) / "artifact-inputs"
+
+
 def artifact_staging_dir(environ: Mapping[str, str]) -> Path:
     """Artifacts of runs recorded on a tracking server, one folder per run until uploaded."""
     return cache_root(environ) / "artifact-staging"

@@ -19,11 +19,17 @@ _TRUE = frozenset({"true", "1", "yes", "y", "on"})
 _FALSE = frozenset({"false", "0", "no", "n", "off"})
 
 
+# An artifact URI -> the local path it was downloaded to; ValueError says why it could not be.
+RemoteFetch = Callable[[str], str]
+
+
 @dataclass(frozen=True)
 class ConversionContext:
-    """What a converter needs besides the value: the directory relative paths start from."""
+    """What a converter needs besides the value: the directory relative paths start from, and
+    how a remote `path` value is downloaded (None: it is refused)."""
 
     base_dir: Path
+    fetch: RemoteFetch | None = None
 
 
 Converter = Callable[[str, ConversionContext], str]
@@ -61,10 +67,12 @@ def _bool(value: str, _ctx: ConversionContext) -> str:
 def _path(value: str, ctx: ConversionContext) -> str:
     local = local_path_of(value)
     if local is None:
-        raise ValueError(
-            f"{value!r} is a remote URI; mlrun does not download remote 'path' parameters yet, "
-            "pass a local file or directory"
-        )
+        if ctx.fetch is None:
+            raise ValueError(
+                f"{value!r} is a remote URI; only a single run (mlrun run, the Python API) "
+                "downloads 'path' inputs, pass a local file or directory"
+            )
+        return ctx.fetch(value)
     absolute = Path(os.path.abspath(ctx.base_dir / os.path.expanduser(local)))
     if not absolute.exists() and not absolute.parent.is_dir():
         raise ValueError(f"no such file or directory: {absolute}")

@@ -11,10 +11,17 @@ from dataclasses import dataclass, replace
 from fnmatch import fnmatch
 from pathlib import Path
 
+from mlrun_cli.core.uri import local_path_of
 from mlrun_cli.errors import ParameterError
-from mlrun_cli.project.param_types import CONVERTERS, LENIENT_DEFAULT_TYPES, ConversionContext
+from mlrun_cli.project.param_types import (
+    CONVERTERS,
+    LENIENT_DEFAULT_TYPES,
+    ConversionContext,
+    RemoteFetch,
+)
 from mlrun_cli.project.spec import EntryPoint
 from mlrun_cli.project.template import append_extra, render
+from mlrun_cli.tracking.http_client import display_uri
 from mlrun_cli.tracking.keys import clash_problem, key_problem, text_encoding_problem
 
 UNDECLARED = "undeclared"
@@ -38,11 +45,13 @@ class ResolvedParameter:
     # "output": a `path` the run writes (declared `role: output`, or naming nothing yet); its
     # digest is taken after the run, not before
     role: str = "input"
+    source: str = ""  # the artifact URI a `path` input was downloaded from (value: the copy)
 
     @property
     def recorded_value(self) -> str:
-        """What may be written down: the value, or MASK for a secret."""
-        return MASK if self.secret else self.value
+        """What may be written down: the value (the URI for a downloaded input, as MLflow
+        logs it), or MASK for a secret."""
+        return MASK if self.secret else (self.source or self.value)
 
 
 @dataclass(frozen=True)
@@ -118,9 +127,11 @@ def resolve_command(
     invocation_dir: Path,
     project_dir: Path,
     secret_names: Collection[str] = (),
+    fetch: RemoteFetch | None = None,
 ) -> ResolvedCommand:
     """Apply defaults and types, then render. User values are relative to where mlrun was
-    invoked; defaults are relative to the project, where the author wrote them."""
+    invoked; defaults are relative to the project, where the author wrote them. `fetch`
+    downloads a `path` value that is an artifact URI (else one is refused)."""
     missing = [p.name for p in entry.parameters if p.required and p.name not in given]
     if missing:
         raise ParameterError(
@@ -133,7 +144,7 @@ def resolve_command(
         from_default = param.name not in given
         raw = param.default if from_default else given[param.name]
         assert raw is not None  # required parameters without a value were reported above
-        context = ConversionContext(project_dir if from_default else invocation_dir)
+        context = ConversionContext(project_dir if from_default else invocation_dir, fetch)
         try:
             value = CONVERTERS[param.type](raw, context)
         except ValueError as exc:
@@ -144,10 +155,11 @@ def resolve_command(
             value = raw  # validation warned about it; MLflow passes it as written
         secret = is_secret(param.name, secret_names)
         output = param.role == "output" or (param.type == "path" and not Path(value).exists())
+        role = "output" if output else "input"
+        downloaded = param.type == "path" and local_path_of(raw) is None
+        source = display_uri(raw) if downloaded else ""  # never a user:password@ recorded
         resolved.append(
-            ResolvedParameter(
-                param.name, param.type, value, from_default, secret, "output" if output else "input"
-            )
+            ResolvedParameter(param.name, param.type, value, from_default, secret, role, source)
         )
     if errors:
         raise ParameterError("\n".join(errors))
@@ -175,6 +187,6 @@ def _relocate(value: str, path_map: Sequence[tuple[str, str]]) -> str:
 
 
 def _render(template: str, resolved: Sequence[ResolvedParameter], masked: bool) -> str:
-    values = {p.name: p.recorded_value if masked else p.value for p in resolved}
+    values = {p.name: MASK if masked and p.secret else p.value for p in resolved}
     extra = {p.name: values[p.name] for p in resolved if p.type == UNDECLARED}
     return append_extra(render(template, values), extra)

@@ -32,6 +32,7 @@ from mlrun_cli.envs import (
 from mlrun_cli.errors import EnvBuildError, NotFoundError, UsageError
 from mlrun_cli.project.params import parse_assignments, resolve_command
 from mlrun_cli.project.spec import load_project, select_entry_point
+from mlrun_cli.run.artifact_inputs import artifact_fetcher
 from mlrun_cli.run.earlier_outputs import separate_outputs
 from mlrun_cli.run.finish import finish_run
 from mlrun_cli.run.host import host_description, host_name
@@ -72,6 +73,7 @@ from mlrun_cli.tracking.tags import (
     ENV_PYTHON_TAG,
     EXIT_CODE_TAG,
     HOST_TAG,
+    PARENT_TAG,
     PLATFORM_TAG,
     PROJECT_BACKEND_TAG,
     PROJECT_ENV_TAG,
@@ -93,6 +95,7 @@ class RunOutput:
     stderr: IO[bytes] | None = None
     progress: BuildProgress = field(default_factory=SilentProgress)
     stop: StopRequest | None = None  # set by a sweep, whose own signal handler stops its runs
+    created: Callable[[RunInfo], None] | None = None  # told the run's id once it exists
 
 
 @dataclass(frozen=True)
@@ -147,8 +150,9 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
     project = load_project(source.directory, settings.cwd)
     entry = select_entry_point(project, request.entry_point)
     given = parse_assignments(request.parameters)
+    fetch = artifact_fetcher(settings, request.storage_dir)
     command = resolve_command(
-        entry, given, settings.cwd, project.directory, secret_names=request.secret_params
+        entry, given, settings.cwd, project.directory, request.secret_params, fetch
     )
     source, command = separate_outputs(source, entry.name, command, settings)
     if request.require_clean and source.git is not None and source.git.dirty:
@@ -184,9 +188,19 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
         experiment_name=experiment_name,
         experiment_id=experiment_id,
         run_name=request.run_name or random_run_name(),
+        extra_tags=nesting_tags(settings.environ, request.run_id),
         job=job,
         run_id=request.run_id,
     )
+
+
+def nesting_tags(environ: Mapping[str, str], continued: str | None) -> dict[str, str]:
+    """A run started while another is active (MLFLOW_RUN_ID, set inside an entry point) is
+    its child, as in MLflow; a job's node side continuing its own run is not."""
+    parent = environ.get("MLFLOW_RUN_ID", "").strip()
+    if not parent or continued is not None:
+        return {}
+    return {PARENT_TAG: parent}
 
 
 def execute_run(
@@ -213,6 +227,8 @@ def _execute_run(
     else:
         run, experiment, logged = claim_run(store, plan.run_id, tags)
     log.info("run %s (%s) in experiment '%s' started", run.run_id, run.run_name, experiment.name)
+    if output.created is not None:
+        output.created(run)
     prepared: PreparedEnv | None = None
     try:
         guard.release()

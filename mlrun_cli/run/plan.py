@@ -36,6 +36,7 @@ class RunRequest:
     backend_config: str | None = None  # a file or inline JSON, checked against the schema
     detach: bool = False
     run_id: str | None = None  # continue this existing run (a job's node side)
+    storage_dir: str | None = None  # where artifact URIs given to `path` parameters go
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ SETS_FIELD = [
     ("backend_config", ["--backend-config", '{"partition": "debug"}']),
     ("detach", ["--detach"]),
     ("run_id", ["--run-id", "abc"]),
+    ("storage_dir", ["--storage-dir", "downloads"]),
 ]
 
 
