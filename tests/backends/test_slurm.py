@@ -145,7 +145,7 @@ def test_ctrl_c_while_following_cancels_the_job(tmp_path: Path, slurm_conf: str)
     )  # fmt: skip
     store = FileStore(tmp_path / "mlruns")
     run = wait_for(
-        lambda: next((r for r in _runs(store) if r.info.status.name == "RUNNING"), None),
+        lambda: next((r for r in _runs(store) if started_on_node(r)), None),
         60,
         "the run to start on the node",
     )
@@ -154,6 +154,12 @@ def test_ctrl_c_while_following_cancels_the_job(tmp_path: Path, slurm_conf: str)
     assert store.get_run(run.info.run_id).info.status.name == "KILLED"
     job_id = store.get_run(run.info.run_id).tags["mlrun.slurm.job_id"]
     wait_for(lambda: slurm_job_state(job_id, slurm_conf) in _STOPPED, 30, "the job's end")
+
+
+def started_on_node(run: StoredRun) -> bool:
+    """RUNNING as the node's mlrun claimed it (its runner tags come first). The submitter
+    creates the run RUNNING and makes it SCHEDULED at once: that RUNNING is not the node's."""
+    return run.info.status.name == "RUNNING" and "mlrun.runner.pid" in run.tags
 
 
 def _runs(store: FileStore) -> list[StoredRun]:
@@ -247,7 +253,7 @@ def _interrupt_attached(tmp_path: Path, conf: str) -> None:
     )  # fmt: skip
     store = FileStore(tmp_path / "mlruns")
     run = wait_for(
-        lambda: next((r for r in _runs(store) if r.info.status.name == "RUNNING"), None),
+        lambda: next((r for r in _runs(store) if started_on_node(r)), None),
         60,
         "the run to start on the node",
     )

@@ -13,6 +13,7 @@ from mlrun_cli.tracking.file_store import FileStore
 from mlrun_cli.tracking.stored_run import StoredRun
 from tests.backends.engines import slurm_conf, slurm_job_state, wait_for
 from tests.backends.jobs_common import sleeper
+from tests.backends.test_slurm import started_on_node
 from tests.conftest import child_env, mlrun_command, run_mlrun
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
@@ -114,7 +115,7 @@ def test_ctrl_c_cancels_the_array_and_kills_the_children_and_the_parent(
 
     def running_child() -> bool:
         runs = store.stored_runs(["0"]) if (store.root / "0").is_dir() else []
-        return any(r.info.status.name == "RUNNING" and "mlflow.parentRunId" in r.tags for r in runs)
+        return any(started_on_node(r) and "mlflow.parentRunId" in r.tags for r in runs)
 
     wait_for(running_child, 90, "a child to start on the node")
     follower.send_signal(signal.SIGINT)
