@@ -141,7 +141,7 @@ def test_ctrl_c_while_following_cancels_the_job(tmp_path: Path, slurm_conf: str)
         mlrun_command("run", "sleeper", "-P", "seconds=300", "--no-env", "--backend", "slurm",
                       "--backend-config", CONFIG),
         cwd=tmp_path, env=child_env(SLURM_CONF=slurm_conf), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, preexec_fn=as_from_a_terminal,
     )  # fmt: skip
     store = FileStore(tmp_path / "mlruns")
     run = wait_for(
@@ -168,7 +168,7 @@ def test_ctrl_c_the_moment_the_run_appears_ends_it_killed_and_leaves_no_job(
         mlrun_command("run", "sleeper", "-P", "seconds=300", "--no-env", "--backend", "slurm",
                       "--backend-config", CONFIG),
         cwd=tmp_path, env=child_env(SLURM_CONF=slurm_conf), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, preexec_fn=as_from_a_terminal,
     )  # fmt: skip
     store = FileStore(tmp_path / "mlruns")
     runs: list[StoredRun] = []
@@ -188,6 +188,12 @@ def test_ctrl_c_the_moment_the_run_appears_ends_it_killed_and_leaves_no_job(
     if "mlrun.slurm.job_id" in after.tags:
         job_id = after.tags["mlrun.slurm.job_id"]
         wait_for(lambda: slurm_job_state(job_id, slurm_conf) in _STOPPED, 30, "the job's end")
+
+
+def as_from_a_terminal() -> None:
+    """The follower as a terminal starts it, Ctrl-C at its default: a runner started in the
+    background by a script (which bash starts with SIGINT ignored) must not pass that on."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def started_on_node(run: StoredRun) -> bool:
@@ -283,7 +289,7 @@ def _interrupt_attached(tmp_path: Path, conf: str) -> None:
         mlrun_command("run", "stepper", "--no-env", "--backend", "slurm", "--backend-config",
                       CONFIG, "--json"),
         cwd=tmp_path, env=child_env(SLURM_CONF=conf), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, preexec_fn=as_from_a_terminal,
     )  # fmt: skip
     store = FileStore(tmp_path / "mlruns")
     run = wait_for(
