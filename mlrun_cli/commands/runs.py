@@ -265,7 +265,7 @@ def gc(settings: Settings) -> list[CollectedRun]:
     ]
     collected = []
     for run in stuck:
-        ended = end_recorded_group(run.tags)
+        ended = end_recorded_group(run.tags, run.info.run_id)
         note = "; its process group was killed" if ended else ""
         store.set_tags(run.info, {GC_TAG: f"runner process was gone{note}"})
         finish_run(store, run.info, RunStatus.KILLED)  # what its runner staged is published
@@ -274,6 +274,6 @@ def gc(settings: Settings) -> list[CollectedRun]:
     for run in runs:
         if run.info.status == RunStatus.RUNNING or not has_live_group(run.tags, live):
             continue
-        if runner_alive(run.tags) is False and end_recorded_group(run.tags):
+        if runner_alive(run.tags) is False and end_recorded_group(run.tags, run.info.run_id):
             collected.append(CollectedRun(run, group_ended=True, marked_killed=False))
     return collected

@@ -19,11 +19,12 @@ from pathlib import Path
 
 from mlrun_cli.backends.base import Outcome
 from mlrun_cli.backends.jobs import BackendConfig, JobPlan, JobSpec, job_id_tag
-from mlrun_cli.backends.streams import StopRequest
+from mlrun_cli.backends.streams import StopRequest, handling_signals
 from mlrun_cli.core.caches import staging_dir
 from mlrun_cli.core.settings import Settings
 from mlrun_cli.jobs.follow import INTERRUPTED_EXIT_CODE, final_exit_code, follow_run
 from mlrun_cli.run.finish import finish_run
+from mlrun_cli.run.interrupts import stop_signals_interrupt
 from mlrun_cli.run.pipeline import (
     RunOutput,
     RunResult,
@@ -66,28 +67,55 @@ _NOT_STAGED = (".git", "mlruns", ".venv", "__pycache__", ".mlrun-staging")
 
 
 def submit_run(plan: RunPlan, job: JobPlan, settings: Settings, output: RunOutput) -> RunResult:
+    """A stop signal at any point ends the run KILLED: before the job is submitted here, after
+    that by cancelling the job where it is followed (see run.interrupts)."""
     store = open_store(settings)
     experiment = experiment_for(store, plan)
-    name = job.backend.name
     key = compute_run_key(plan)
-    run = scheduled_run(plan, job, settings, store, experiment, key)
-    started = time.time()
-    try:
-        record_inputs(plan, store, run, key)
-        write_run_record(plan, store, run, None, None)
-        store.publish(run)  # before the job starts: the node stages into the same folder
-        spec = job_spec(plan, job, settings, store, run, experiment)
-        job_id = job.backend.submit(spec)
-    except BaseException as exc:
-        interrupted = isinstance(exc, KeyboardInterrupt)
-        finish_run(store, run, RunStatus.KILLED if interrupted else RunStatus.FAILED)
-        raise
+    stop = StopRequest()
+    with stop_signals_interrupt() as guard:
+        guard.hold()  # the run exists whole and SCHEDULED before a signal ends it
+        run = scheduled_run(plan, job, settings, store, experiment, key)
+        started = time.time()
+        try:
+            guard.release()
+            record_inputs(plan, store, run, key)
+            write_run_record(plan, store, run, None, None)
+            store.publish(run)  # before the job starts: the node stages into the same folder
+            spec = job_spec(plan, job, settings, store, run, experiment)
+            guard.hold()  # a job once submitted is cancelled by a signal, never lost
+            job_id = job.backend.submit(spec)
+        except BaseException as exc:
+            guard.hold()
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            finish_run(store, run, RunStatus.KILLED if interrupted else RunStatus.FAILED)
+            raise
+        with handling_signals(stop):
+            if guard.pending is not None:
+                stop.handle(guard.pending, None)  # follow_run cancels the job at once
+            return _followed(plan, job, store, experiment, run, spec, job_id, started, output, stop)
+
+
+def _followed(
+    plan: RunPlan,
+    job: JobPlan,
+    store: Store,
+    experiment: Experiment,
+    run: RunInfo,
+    spec: JobSpec,
+    job_id: str,
+    started: float,
+    output: RunOutput,
+    stop: StopRequest,
+) -> RunResult:
+    """The submitted job to its end (unless detached), with the node's output if it failed;
+    a signal that came while it was submitted cancels it, detached or not."""
+    name = job.backend.name
     store.set_tags(run, {job_id_tag(name): job_id})
     logs = log_locations(store, run)
-    if job.detach:
+    if job.detach and stop.signum is None:
         outcome = Outcome(returncode=0, started=started, ended=time.time())
         return RunResult(run, experiment, plan.command.display_command, 0, outcome, logs, job_id)
-    stop = StopRequest()
     final = follow_run(
         store, run.run_id, job.backend, job_id, output.stdout, output.stderr, stop=stop
     )

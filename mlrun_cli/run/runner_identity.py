@@ -71,18 +71,21 @@ def group_tags(pgid: int) -> dict[str, str]:
     return tags
 
 
-def end_recorded_group(tags: dict[str, str]) -> bool:
+def end_recorded_group(tags: dict[str, str], run_id: str) -> bool:
     """SIGKILL the run's entry point group if it still runs here; whether it was signalled.
 
-    It is the recorded group if its leader is alive with the recorded start time, or, once the
-    leader is gone, if every member started after it (the kernel never hands out a group id
-    while a member holds it). Without a recorded start time nothing is signalled.
+    It is the recorded group if its leader is alive with the recorded start time. Once the
+    leader is gone that is not enough: the whole group may have ended and its id been handed
+    out again to a group whose leader has exited too, whose members all started after the
+    recorded leader, as the run's own would have. So a member must also carry the run's id in
+    its environment (`MLFLOW_RUN_ID`, which the entry point inherits). Without a recorded
+    start time nothing is signalled.
     """
     if tags.get(RUNNER_HOST_TAG) != host_name() or PGID_TAG not in tags:
         return False
     recorded = tags.get(PGID_START_TAG)
     pgid = int(tags[PGID_TAG])
-    if recorded is None or not _is_recorded_group(pgid, int(recorded)):
+    if recorded is None or not _is_recorded_group(pgid, int(recorded), run_id):
         return False
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
@@ -90,7 +93,7 @@ def end_recorded_group(tags: dict[str, str]) -> bool:
     return False
 
 
-def _is_recorded_group(pgid: int, leader_start: int) -> bool:
+def _is_recorded_group(pgid: int, leader_start: int, run_id: str) -> bool:
     """Live members only: a group of zombies (nobody reaped them) needs no signal."""
     members = group_members(pgid)
     if not members:
@@ -98,7 +101,18 @@ def _is_recorded_group(pgid: int, leader_start: int) -> bool:
     leader = start_ticks(pgid)  # alive, or a zombie still holding its place
     if leader is not None:
         return int(leader) == leader_start
-    return all(start >= leader_start for start in members.values())
+    return all(start >= leader_start for start in members.values()) and any(
+        _carries_run(pid, run_id) for pid in members
+    )
+
+
+def _carries_run(pid: int, run_id: str) -> bool:
+    """Whether the process's environment names the run (unreadable: it does not)."""
+    try:
+        environment = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+    return f"MLFLOW_RUN_ID={run_id}".encode() in environment.split(b"\0")
 
 
 def group_members(pgid: int) -> dict[int, int]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlrun_cli.backends.jobs import JobPlan, JobSpec, job_id_tag
+from mlrun_cli.backends.streams import handling_signals
 from mlrun_cli.core.settings import Settings
 from mlrun_cli.errors import UsageError
 from mlrun_cli.jobs.follow import (
@@ -41,6 +42,7 @@ from mlrun_cli.jobs.submit import (
     staging_root,
 )
 from mlrun_cli.run.finish import finish_run
+from mlrun_cli.run.interrupts import stop_signals_interrupt
 from mlrun_cli.run.pipeline import record_inputs, write_run_record
 from mlrun_cli.run.run_key import RunKey
 from mlrun_cli.sweeps.batch import StopAll, SweepBatch
@@ -88,22 +90,46 @@ def run_array(
     if job is None:
         raise UsageError("a job array needs a job backend (--backend slurm)")
     children: list[RunInfo] = []
-    try:
-        for point in points:
-            child_plan = replace(point.plan, extra_tags=child_tags(parent, point))
-            child = scheduled_run(child_plan, job, settings, store, experiment, keys[point.index])
-            children.append(child)
-            record_inputs(child_plan, store, child, keys[point.index])
-            write_run_record(child_plan, store, child, None, None)
-            store.publish(child)  # before the array starts: a task stages into the same folder
-        spec = _array_spec(plan, points, children, job, settings, store, parent, experiment)
-        array_id = job.backend.submit(spec)
-    except BaseException as exc:
-        status = RunStatus.KILLED if isinstance(exc, KeyboardInterrupt) else RunStatus.FAILED
-        for child in children:
-            finish_run(store, child, status)
-        raise
-    log.info("sweep %s: Slurm job array %s (%d tasks)", parent.run_id, array_id, len(points))
+    with stop_signals_interrupt() as guard:
+        try:
+            for point in points:
+                child_plan = replace(point.plan, extra_tags=child_tags(parent, point))
+                guard.hold()  # a child exists whole, SCHEDULED and in `children` before a signal
+                key = keys[point.index]
+                children.append(scheduled_run(child_plan, job, settings, store, experiment, key))
+                guard.release()
+                record_inputs(child_plan, store, children[-1], key)
+                write_run_record(child_plan, store, children[-1], None, None)
+                store.publish(children[-1])  # before the array starts: a task stages there
+            spec = _array_spec(plan, points, children, job, settings, store, parent, experiment)
+            guard.hold()  # an array once submitted is cancelled by a signal, never lost
+            array_id = job.backend.submit(spec)
+        except BaseException as exc:
+            guard.hold()
+            status = RunStatus.KILLED if isinstance(exc, KeyboardInterrupt) else RunStatus.FAILED
+            for child in children:
+                finish_run(store, child, status)
+            raise
+        with handling_signals(stop):
+            if guard.pending is not None:
+                stop.handle(guard.pending, None)  # _follow cancels the array at once
+            return _submitted(store, job, array_id, points, children, spec, plan, output, stop)
+
+
+def _submitted(
+    store: Store,
+    job: JobPlan,
+    array_id: str,
+    points: Sequence[SweepPoint],
+    children: Sequence[RunInfo],
+    spec: JobSpec,
+    plan: SweepPlan,
+    output: SweepOutput,
+    stop: StopAll,
+) -> dict[int, RunStatus]:
+    """Each child named by its task's job id, then all followed to their end."""
+    parent_id = spec.run_id
+    log.info("sweep %s: Slurm job array %s (%d tasks)", parent_id, array_id, len(points))
     tasks = []
     for task, (point, child) in enumerate(zip(points, children, strict=True)):
         job_id = f"{array_id}_{task}"
@@ -161,8 +187,6 @@ def _follow(
 ) -> dict[int, RunStatus]:
     """Every child to its end, its output echoed with its number in front; the engine is
     asked about each unfinished task once a second (settling a task that died unrecorded)."""
-    from mlrun_cli.backends.streams import handling_signals
-
     lock = threading.Lock()
     sinks = {
         t.point.index: [

@@ -299,7 +299,13 @@ class FileStore:
     def create_run(
         self, experiment: Experiment, run_name: str, user: str, tags: Mapping[str, str]
     ) -> RunInfo:
-        """A new RUNNING run with its tags, laid out as MLflow's create_run does."""
+        """A new RUNNING run with its tags, laid out as MLflow's create_run does.
+
+        Readers (other mlrun processes, MLflow) know a run by its meta.yaml, so it is written
+        last: the run appears whole, tags included, or not at all. Until then a failure removes
+        the folder, which nobody could list; once listed the run is never removed (a reader may
+        be following it): interrupted after that, it ends KILLED, as any interrupted run.
+        """
         if experiment.lifecycle_stage != ACTIVE:
             raise ConflictError(f"experiment {experiment.experiment_id} is deleted")
         run_id = secrets.token_hex(16)
@@ -319,11 +325,16 @@ class FileStore:
         try:
             for sub in ("metrics", "params", "artifacts", "tags"):
                 (run_dir / sub).mkdir(parents=True, exist_ok=True)
+            _write_tags(run_dir / "tags", {RUN_NAME_TAG: run_name, **tags})
             write_atomic(run_dir / META, dump_yaml(_run_meta(info)), durable=True)
             run_index.record_run(run_dir.parent, run_id, info.start_time)
-            self.set_tags(info, {RUN_NAME_TAG: run_name, **tags})
-        except BaseException:
-            shutil.rmtree(run_dir, ignore_errors=True)  # half a run would stay RUNNING
+        except BaseException as exc:
+            if not (run_dir / META).is_file():
+                shutil.rmtree(run_dir, ignore_errors=True)
+                raise
+            killed = isinstance(exc, KeyboardInterrupt)
+            status = RunStatus.KILLED if killed else RunStatus.FAILED
+            self._update_run_meta(run_dir, status=int(status), end_time=now_ms())
             raise
         return info
 
@@ -356,10 +367,7 @@ class FileStore:
 
     @store_io("write tags")
     def set_tags(self, info: RunInfo, tags: Mapping[str, str]) -> None:
-        tags_dir = self._run_dir(info) / "tags"
-        _check_keys(tags_dir, tags)
-        for key, value in tags_within_limits(tags).items():
-            write_atomic(tags_dir / key, value)
+        _write_tags(self._run_dir(info) / "tags", tags)
 
     @store_io("record the run's end")
     def finish_run(self, info: RunInfo, status: RunStatus, end_time: int) -> RunInfo:
@@ -495,7 +503,8 @@ class FileStore:
             if directory is None:
                 continue
             for run_dir in directory.iterdir():
-                if _has_tag_starting(run_dir, prefix):
+                # a folder without meta.yaml is a run being created (its tags come first)
+                if _has_tag_starting(run_dir, prefix) and (run_dir / META).is_file():
                     run = readable_run(run_dir)
                     if run is not None and _in_view(run, "active_only"):
                         yield run
@@ -592,6 +601,12 @@ def _check_keys(folder: Path, entries: Mapping[str, str]) -> None:
     problem = clash_problem(entries)
     if problem is not None:
         raise StoreError(f"{folder.name}: {problem}")
+
+
+def _write_tags(tags_dir: Path, tags: Mapping[str, str]) -> None:
+    _check_keys(tags_dir, tags)
+    for key, value in tags_within_limits(tags).items():
+        write_atomic(tags_dir / key, value)
 
 
 def _path_clash(folder: Path, key: str) -> str | None:

@@ -150,7 +150,7 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
                 os.killpg(pid, signal.SIGKILL)
         if (tmp_path / "mlruns" / "0").is_dir():
             for run in made.store.stored_runs(["0"], "all"):
-                end_recorded_group(dict(run.tags))  # an entry point a killed node left
+                end_recorded_group(dict(run.tags), run.info.run_id)  # what a killed node left
 
 
 def test_an_attached_run_is_followed_to_finished_with_its_output(engine: Engine) -> None:

@@ -141,11 +141,11 @@ def test_ctrl_c_while_following_cancels_the_job(tmp_path: Path, slurm_conf: str)
         mlrun_command("run", "sleeper", "-P", "seconds=300", "--no-env", "--backend", "slurm",
                       "--backend-config", CONFIG),
         cwd=tmp_path, env=child_env(SLURM_CONF=slurm_conf), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, preexec_fn=as_from_a_terminal,
     )  # fmt: skip
     store = FileStore(tmp_path / "mlruns")
     run = wait_for(
-        lambda: next((r for r in _runs(store) if r.info.status.name == "RUNNING"), None),
+        lambda: next((r for r in _runs(store) if started_on_node(r)), None),
         60,
         "the run to start on the node",
     )
@@ -154,6 +154,52 @@ def test_ctrl_c_while_following_cancels_the_job(tmp_path: Path, slurm_conf: str)
     assert store.get_run(run.info.run_id).info.status.name == "KILLED"
     job_id = store.get_run(run.info.run_id).tags["mlrun.slurm.job_id"]
     wait_for(lambda: slurm_job_state(job_id, slurm_conf) in _STOPPED, 30, "the job's end")
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_ctrl_c_the_moment_the_run_appears_ends_it_killed_and_leaves_no_job(
+    tmp_path: Path, slurm_conf: str, attempt: int
+) -> None:
+    """Ctrl-C while the submitter is still recording the run (the store is watched without
+    pausing, so the signal lands inside the creation, the staging or sbatch): the run is
+    KILLED, never gone from the store nor left RUNNING, and no job of it is left queued."""
+    sleeper(tmp_path)
+    follower = subprocess.Popen(
+        mlrun_command("run", "sleeper", "-P", "seconds=300", "--no-env", "--backend", "slurm",
+                      "--backend-config", CONFIG),
+        cwd=tmp_path, env=child_env(SLURM_CONF=slurm_conf), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, preexec_fn=as_from_a_terminal,
+    )  # fmt: skip
+    store = FileStore(tmp_path / "mlruns")
+    runs: list[StoredRun] = []
+    while not runs and follower.poll() is None:
+        runs = _runs(store)
+    follower.send_signal(signal.SIGINT)
+    _, err = follower.communicate(timeout=60)
+    assert follower.returncode == 130, err
+    [run] = runs
+    after = store.get_run(run.info.run_id)
+    assert after.info.status.name == "KILLED"
+    queued = subprocess.run(
+        ["squeue", "-h", "-n", f"mlrun-{run.info.run_id}", "-o", "%i %T"],
+        capture_output=True, text=True, env=child_env(SLURM_CONF=slurm_conf),
+    ).stdout  # fmt: skip
+    assert queued.strip() == "" or after.tags.get("mlrun.slurm.job_id"), queued
+    if "mlrun.slurm.job_id" in after.tags:
+        job_id = after.tags["mlrun.slurm.job_id"]
+        wait_for(lambda: slurm_job_state(job_id, slurm_conf) in _STOPPED, 30, "the job's end")
+
+
+def as_from_a_terminal() -> None:
+    """The follower as a terminal starts it, Ctrl-C at its default: a runner started in the
+    background by a script (which bash starts with SIGINT ignored) must not pass that on."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def started_on_node(run: StoredRun) -> bool:
+    """RUNNING as the node's mlrun claimed it (its runner tags come first). The submitter
+    creates the run RUNNING and makes it SCHEDULED at once: that RUNNING is not the node's."""
+    return run.info.status.name == "RUNNING" and "mlrun.runner.pid" in run.tags
 
 
 def _runs(store: FileStore) -> list[StoredRun]:
@@ -243,11 +289,11 @@ def _interrupt_attached(tmp_path: Path, conf: str) -> None:
         mlrun_command("run", "stepper", "--no-env", "--backend", "slurm", "--backend-config",
                       CONFIG, "--json"),
         cwd=tmp_path, env=child_env(SLURM_CONF=conf), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, preexec_fn=as_from_a_terminal,
     )  # fmt: skip
     store = FileStore(tmp_path / "mlruns")
     run = wait_for(
-        lambda: next((r for r in _runs(store) if r.info.status.name == "RUNNING"), None),
+        lambda: next((r for r in _runs(store) if started_on_node(r)), None),
         60,
         "the run to start on the node",
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -157,14 +158,36 @@ def test_gc_never_signals_a_group_whose_id_was_reused(tmp_path: Path) -> None:
         ticks = start_ticks(stranger.pid)
         assert ticks is not None
         tags = {"mlrun.runner.host": socket.gethostname(), PGID_TAG: str(stranger.pid)}
-        assert not end_recorded_group({**tags, PGID_START_TAG: str(int(ticks) - 1)})
-        assert not end_recorded_group(tags)  # no start time recorded: no way to be sure
+        run_id = "0" * 32
+        assert not end_recorded_group({**tags, PGID_START_TAG: str(int(ticks) - 1)}, run_id)
+        assert not end_recorded_group(tags, run_id)  # no start time recorded: no way to be sure
         assert stranger.poll() is None
-        assert end_recorded_group({**tags, PGID_START_TAG: ticks})
+        assert end_recorded_group({**tags, PGID_START_TAG: ticks}, run_id)
         assert stranger.wait(timeout=10) == -signal.SIGKILL
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_gc_never_signals_a_leaderless_group_that_reuses_a_recorded_id(tmp_path: Path) -> None:
+    """A recorded group ended long ago; its id now belongs to a stranger's group whose leader
+    has exited too (pid reuse: 32768 ids go round fast on a busy machine). Its members all
+    started after the recorded leader, as the run's own would have: not enough to kill them."""
+    stranger = subprocess.Popen(["sh", "-c", "sleep 60 & echo $!"], start_new_session=True,
+                                stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert stranger.stdout is not None
+    sleeper = int(stranger.stdout.readline())
+    stranger.wait()  # the leader is gone, its sleep goes on in the group
+    try:
+        ticks = start_ticks(sleeper)
+        assert ticks is not None and group_members(stranger.pid)
+        tags = {"mlrun.runner.host": socket.gethostname(), PGID_TAG: str(stranger.pid),
+                PGID_START_TAG: str(int(ticks) - 1)}  # fmt: skip
+        assert not end_recorded_group(tags, "0" * 32)
+        assert start_ticks(sleeper) == ticks, "a stranger's process was killed"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(sleeper, signal.SIGKILL)
 
 
 LEAVING = {"MLproject": 'entry_points:\n  main:\n    command: "sleep 300 >/dev/null 2>&1 &"\n'}

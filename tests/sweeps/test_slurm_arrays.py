@@ -13,6 +13,7 @@ from mlrun_cli.tracking.file_store import FileStore
 from mlrun_cli.tracking.stored_run import StoredRun
 from tests.backends.engines import slurm_conf, slurm_job_state, wait_for
 from tests.backends.jobs_common import sleeper
+from tests.backends.test_slurm import as_from_a_terminal, started_on_node
 from tests.conftest import child_env, mlrun_command, run_mlrun
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
@@ -108,13 +109,13 @@ def test_ctrl_c_cancels_the_array_and_kills_the_children_and_the_parent(
         mlrun_command("sweep", "sleeper", "--no-env", "--backend", "slurm", "--backend-config",
                       CONFIG, "-P", "seconds=300", "-P", "code=0,1,2", "-j", "3"),
         cwd=tmp_path, env=child_env(SLURM_CONF=slurm_conf), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, preexec_fn=as_from_a_terminal,
     )  # fmt: skip
     store = FileStore(tmp_path / "mlruns")
 
     def running_child() -> bool:
         runs = store.stored_runs(["0"]) if (store.root / "0").is_dir() else []
-        return any(r.info.status.name == "RUNNING" and "mlflow.parentRunId" in r.tags for r in runs)
+        return any(started_on_node(r) and "mlflow.parentRunId" in r.tags for r in runs)
 
     wait_for(running_child, 90, "a child to start on the node")
     follower.send_signal(signal.SIGINT)
