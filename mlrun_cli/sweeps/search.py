@@ -1,0 +1,388 @@
+"""`mlrun sweep --search`: the sampler chooses each trial from the results so far.
+
+    plan (search_plan.py) -> parent run (mlrun.sweep = search, the definition as a param)
+        -> env prepared once -> ask a trial -> run it as a child (the ordinary pipeline)
+        -> tell its objective, read from the child's metrics -> ... -> best trial on the parent
+
+At most `-j` trials run at once; a new one is asked as soon as one ends. How a child is told:
+FINISHED with a finite last value of the objective: that value (COMPLETE); FINISHED without it,
+FAILED, or KILLED by someone else: FAIL (the search goes on); KILLED by Ctrl-C: not told, and
+`--resume` runs its point again. The told state is the child's tag `mlrun.search.state`, so a
+resumed search rebuilds the study from the children alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+
+from mlrun_cli.backends.streams import handling_signals
+from mlrun_cli.core.settings import Settings
+from mlrun_cli.envs import PreparedEnv
+from mlrun_cli.run.interrupts import interrupted_exit_code
+from mlrun_cli.run.pipeline import experiment_for
+from mlrun_cli.run.provenance import git_tags
+from mlrun_cli.run.run_key import KeyMemo, compute_run_key
+from mlrun_cli.run.runner_identity import runner_tags
+from mlrun_cli.sweeps.batch import StopAll
+from mlrun_cli.sweeps.plan import SweepOutput, SweepPoint, label
+from mlrun_cli.sweeps.search_plan import SearchPlan
+from mlrun_cli.sweeps.spaces import trial_values
+from mlrun_cli.sweeps.study import COMPLETE, FAIL, PRUNED, RecordedTrial, Study
+from mlrun_cli.sweeps.sweep import prepare_shared_env, resolve_points, run_point
+from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
+from mlrun_cli.tracking.store import RecordedRun, Store, finish, open_store, runs_tagged
+from mlrun_cli.tracking.tags import (
+    BEST_PARAMS_TAG,
+    BEST_RUN_TAG,
+    BEST_TRIAL_TAG,
+    BEST_VALUE_TAG,
+    ENTRY_POINT_TAG,
+    INDEX_TAG,
+    PARENT_TAG,
+    PROJECT_BACKEND_TAG,
+    PROJECT_ENV_TAG,
+    PRUNED_TAG,
+    SEARCH_PARAM,
+    SOURCE_TAG,
+    SOURCE_TYPE_TAG,
+    SWEEP_TAG,
+    TRIAL_STATE_TAG,
+    USER_TAG,
+)
+
+log = logging.getLogger(__name__)
+SEARCH = "search"  # the parent's mlrun.sweep tag
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    index: int  # 1-based, in the order the trials were asked
+    params: Mapping[str, str]  # the searched parameters
+    status: str  # the child's run status
+    state: str | None  # as told: COMPLETE, FAIL, PRUNED; None when not told (interrupted)
+    value: float | None
+    run_id: str | None
+    duration: float | None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "index": self.index,
+            "params": dict(self.params),
+            "status": self.status,
+            "state": self.state,
+            "value": self.value,
+            "run_id": self.run_id,
+            "duration_seconds": None if self.duration is None else round(self.duration, 3),
+        }
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    parent_run_id: str
+    experiment_id: str
+    status: RunStatus
+    exit_code: int
+    objective: str
+    direction: str
+    rows: tuple[TrialRow, ...]
+    best: TrialRow | None
+    executed: int  # trials run by this invocation
+
+    @property
+    def searched(self) -> tuple[str, ...]:
+        return tuple(self.rows[0].params) if self.rows else ()
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "parent_run_id": self.parent_run_id,
+            "experiment_id": self.experiment_id,
+            "status": self.status.name,
+            "exit_code": self.exit_code,
+            "objective": self.objective,
+            "direction": self.direction,
+            "executed": self.executed,
+            "best": None if self.best is None else self.best.as_json(),
+            "trials": [row.as_json() for row in self.rows],
+        }
+
+
+@dataclass
+class _Progress:
+    """The search's running count (the loop's only mutable state)."""
+
+    told: int
+    next_index: int
+    executed: int = 0
+    best: float | None = None
+
+
+def execute_search(plan: SearchPlan, settings: Settings, output: SweepOutput) -> SearchResult:
+    """Run trials under a parent until `plan.trials` are told (or Ctrl-C), then list them."""
+    store = open_store(settings)
+    study = Study(plan.space, plan.definition.sampler, plan.definition.direction,
+                  plan.definition.seed)  # fmt: skip
+    if plan.resume is not None:
+        parent, experiment = _reopen_parent(store, plan.resume)
+        progress = _rebuild(study, store, experiment, parent, plan)
+    else:
+        experiment = experiment_for(store, plan.base)
+        parent = _create_parent(store, experiment, plan, settings)
+        progress = _Progress(told=0, next_index=1)
+    for point in plan.enqueued:
+        study.enqueue(point)
+    log.info(
+        "search %s (%s): %s of %s, %d trials, %d at a time", parent.run_id, parent.run_name,
+        plan.definition.direction, plan.definition.objective, plan.trials, plan.jobs,
+    )  # fmt: skip
+    stop = StopAll()
+    try:
+        prepared = prepare_shared_env(store, parent, plan.base, output.progress)
+        _run_trials(plan, study, store, parent, prepared, settings, output, stop, progress)
+    except BaseException as exc:
+        killed = isinstance(exc, KeyboardInterrupt)
+        finish(store, parent, RunStatus.KILLED if killed else RunStatus.FAILED)
+        raise
+    rows = _rows(store, experiment, parent, plan)
+    best = _best(rows, plan.definition.direction)
+    if stop.signum is not None:
+        status, exit_code = RunStatus.KILLED, interrupted_exit_code(stop.signum)
+    elif best is None:
+        log.warning("no trial logged %s: the search found nothing", plan.definition.objective)
+        status, exit_code = RunStatus.FAILED, 1
+    else:
+        status, exit_code = RunStatus.FINISHED, 0
+    parent = finish(store, parent, status)
+    return SearchResult(
+        parent.run_id, experiment.experiment_id, status, exit_code, plan.definition.objective,
+        plan.definition.direction, tuple(rows), best, progress.executed,
+    )  # fmt: skip
+
+
+def _create_parent(
+    store: Store, experiment: Experiment, plan: SearchPlan, settings: Settings
+) -> RunInfo:
+    base = plan.base
+    tags = {
+        USER_TAG: settings.user,
+        SOURCE_TAG: base.source.source_name,
+        SOURCE_TYPE_TAG: "PROJECT",
+        ENTRY_POINT_TAG: base.entry.name,
+        PROJECT_ENV_TAG: base.env_plan.manager,
+        PROJECT_BACKEND_TAG: "local",
+        SWEEP_TAG: SEARCH,
+        **git_tags(base.source),
+        **runner_tags(),
+    }
+    parent = store.create_run(experiment, base.run_name, settings.user, tags)
+    definition = json.dumps(plan.definition.as_json(), sort_keys=True)
+    store.log_params(parent, {SEARCH_PARAM: definition})
+    return parent
+
+
+def _reopen_parent(store: Store, recorded: RecordedRun) -> tuple[RunInfo, Experiment]:
+    """The parent runs again while the search continues, owned by this process."""
+    parent = store.set_run_status(recorded.info, RunStatus.RUNNING)
+    store.set_tags(parent, runner_tags())
+    return parent, store.get_experiment(parent.experiment_id)
+
+
+def _rebuild(
+    study: Study, store: Store, experiment: Experiment, parent: RunInfo, plan: SearchPlan
+) -> _Progress:
+    """The study as the children recorded it: told trials are added as they ended; a trial
+    Ctrl-C (or a lost mlrun) ended before it was told runs its point again, first."""
+    children = sorted(
+        runs_tagged(store, experiment.experiment_id, PARENT_TAG, parent.run_id),
+        key=lambda run: int(run.tags.get(INDEX_TAG, "0")),
+    )
+    progress = _Progress(told=0, next_index=1)
+    searched = [d.name for d in plan.space.searched]
+    for child in children:
+        progress.next_index = max(progress.next_index, int(child.tags.get(INDEX_TAG, "0")) + 1)
+        values = {name: child.params[name] for name in searched if name in child.params}
+        if len(values) < len(searched) or not all(
+            plan.space.by_name()[n].contains(v) for n, v in values.items()
+        ):
+            log.warning("child %s does not hold a point of the space; left out", child.info.run_id)
+            continue
+        state = child.tags.get(TRIAL_STATE_TAG)
+        if state is None and child.info.status in (RunStatus.FINISHED, RunStatus.FAILED):
+            state, _ = _outcome(child.info.status, child.metrics, plan.definition.objective)
+        if state is None:
+            study.enqueue(values)
+            continue
+        value = child.metrics.get(plan.definition.objective) if state == COMPLETE else None
+        study.add_recorded(RecordedTrial(values, state, value))
+        progress.told += 1
+        if value is not None and _improves(plan.definition.direction, progress.best, value):
+            progress.best = value
+    log.info("resumed with %d told trials of %d", progress.told, plan.trials)
+    return progress
+
+
+def _run_trials(
+    plan: SearchPlan,
+    study: Study,
+    store: Store,
+    parent: RunInfo,
+    prepared: PreparedEnv,
+    settings: Settings,
+    output: SweepOutput,
+    stop: StopAll,
+    progress: _Progress,
+) -> None:
+    """Ask, run and tell until enough trials are told, at most `plan.jobs` at once."""
+    memo = KeyMemo()
+    lock = threading.Lock()
+    running: dict[Future[RunInfo | None], tuple[int, SweepPoint]] = {}
+
+    def start(pool: ThreadPoolExecutor) -> None:
+        number, sampled = study.ask()
+        values = trial_values(plan.space, sampled)
+        point = _point(plan, progress.next_index, values, settings)
+        progress.next_index += 1
+        key = compute_run_key(point.plan, memo)
+        args = (point, parent, prepared, key, settings, output, lock, stop.child())
+        running[pool.submit(run_point, *args)] = (number, point)
+
+    with ThreadPoolExecutor(max_workers=plan.jobs) as pool, handling_signals(stop):
+        while True:
+            while (
+                stop.signum is None
+                and len(running) < plan.jobs
+                and progress.told + len(running) < plan.trials
+            ):
+                start(pool)
+            if not running:
+                return
+            done, _ = wait(running, timeout=0.1, return_when=FIRST_COMPLETED)
+            for future in done:
+                number, point = running.pop(future)
+                progress.executed += 1
+                _tell(plan, study, store, parent, number, point, future.result(), stop, progress)
+
+
+def _point(plan: SearchPlan, index: int, values: dict[str, str], settings: Settings) -> SweepPoint:
+    command = resolve_points(plan.base, [values], settings, plan.secrets)[0]
+    run_plan = replace(plan.base, command=command, run_name=f"{plan.base.run_name}-{index}")
+    return SweepPoint(index, values, run_plan)
+
+
+def _tell(
+    plan: SearchPlan,
+    study: Study,
+    store: Store,
+    parent: RunInfo,
+    number: int,
+    point: SweepPoint,
+    run: RunInfo | None,
+    stop: StopAll,
+    progress: _Progress,
+) -> None:
+    """Tell the study how the trial ended, record it on the child, and the best on the parent."""
+    objective = plan.definition.objective
+    if run is not None and run.status == RunStatus.KILLED and stop.signum is not None:
+        log.info("[%d] %s: interrupted; --resume runs it again", point.index, label(point.values))
+        return
+    recorded = store.get_run(run.run_id) if run is not None else None
+    if recorded is None:
+        state, value = FAIL, None
+    else:
+        state, value = _outcome(recorded.info.status, recorded.metrics, objective)
+        store.set_tags(recorded.info, {TRIAL_STATE_TAG: state})
+    study.tell(number, state, value)
+    progress.told += 1
+    if state == FAIL and recorded is not None and recorded.info.status == RunStatus.FINISHED:
+        log.warning(
+            "[%d] %s: the run never logged %s; told as failed",
+            point.index, label(point.values), objective,
+        )  # fmt: skip
+    if state == COMPLETE and recorded is not None and value is not None:
+        _record_best(store, parent, plan, point, recorded.info, value, progress)
+    shown = "-" if value is None else f"{value:.6g}"
+    best = "-" if progress.best is None else f"{progress.best:.6g}"
+    log.info(
+        "trial %d/%d %s: %s=%s %s (best %s)", progress.told, plan.trials,
+        label(point.values), objective, shown, state, best,
+    )  # fmt: skip
+
+
+def _outcome(
+    status: RunStatus, metrics: Mapping[str, float], objective: str
+) -> tuple[str, float | None]:
+    value = metrics.get(objective)
+    if status != RunStatus.FINISHED or value is None or not math.isfinite(value):
+        return FAIL, None
+    return COMPLETE, value
+
+
+def _record_best(
+    store: Store,
+    parent: RunInfo,
+    plan: SearchPlan,
+    point: SweepPoint,
+    child: RunInfo,
+    value: float,
+    progress: _Progress,
+) -> None:
+    """A new best goes on the parent as tags and as the objective's metric, so MLflow's UI
+    shows it beside the parent."""
+    if not _improves(plan.definition.direction, progress.best, value):
+        return
+    progress.best = value
+    searched = {d.name: point.values[d.name] for d in plan.space.searched}
+    store.set_tags(
+        parent,
+        {
+            BEST_RUN_TAG: child.run_id,
+            BEST_TRIAL_TAG: str(point.index),
+            BEST_VALUE_TAG: repr(value),
+            BEST_PARAMS_TAG: json.dumps(searched, sort_keys=True),
+        },
+    )
+    store.log_metrics(parent, {plan.definition.objective: value}, int(time.time() * 1000))
+
+
+def _improves(direction: str, best: float | None, value: float) -> bool:
+    if best is None:
+        return True
+    return value < best if direction == "minimize" else value > best
+
+
+def _rows(
+    store: Store, experiment: Experiment, parent: RunInfo, plan: SearchPlan
+) -> list[TrialRow]:
+    children = runs_tagged(store, experiment.experiment_id, PARENT_TAG, parent.run_id)
+    searched = [d.name for d in plan.space.searched]
+    rows = [_row(child, searched, plan.definition.objective) for child in children]
+    return sorted(rows, key=lambda row: row.index)
+
+
+def _row(child: RecordedRun, searched: Sequence[str], objective: str) -> TrialRow:
+    state = child.tags.get(TRIAL_STATE_TAG)
+    if child.tags.get(PRUNED_TAG) == "true":
+        state = PRUNED
+    return TrialRow(
+        index=int(child.tags.get(INDEX_TAG, "0")),
+        params={name: child.params.get(name, "") for name in searched},
+        status=child.info.status.name,
+        state=state,
+        value=child.metrics.get(objective) if state == COMPLETE else None,
+        run_id=child.info.run_id,
+        duration=child.duration_seconds,
+    )
+
+
+def _best(rows: Sequence[TrialRow], direction: str) -> TrialRow | None:
+    complete = [row for row in rows if row.state == COMPLETE and row.value is not None]
+    if not complete:
+        return None
+    choose: Callable[..., TrialRow] = min if direction == "minimize" else max
+    return choose(complete, key=lambda row: row.value)
