@@ -126,14 +126,18 @@ class _Progress:
 def execute_search(plan: SearchPlan, settings: Settings, output: SweepOutput) -> SearchResult:
     """Run trials under a parent until `plan.trials` are told (or Ctrl-C), then list them."""
     store = open_store(settings)
-    study = Study(plan.space, plan.definition.sampler, plan.definition.direction,
-                  plan.definition.seed)  # fmt: skip
+    definition = plan.definition
     if plan.resume is not None:
         parent, experiment = _reopen_parent(store, plan.resume)
-        progress = _rebuild(study, store, experiment, parent, plan)
+        children = _children(store, experiment, parent)
+        # The seed moves on by the trials recorded, or the sampler would draw them again.
+        seed = None if definition.seed is None else definition.seed + len(children)
+        study = Study(plan.space, definition.sampler, definition.direction, seed)
+        progress = _rebuild(study, children, plan)
     else:
         experiment = experiment_for(store, plan.base)
         parent = _create_parent(store, experiment, plan, settings)
+        study = Study(plan.space, definition.sampler, definition.direction, definition.seed)
         progress = _Progress(told=0, next_index=1)
     for point in plan.enqueued:
         study.enqueue(point)
@@ -193,15 +197,17 @@ def _reopen_parent(store: Store, recorded: RecordedRun) -> tuple[RunInfo, Experi
     return parent, store.get_experiment(parent.experiment_id)
 
 
-def _rebuild(
-    study: Study, store: Store, experiment: Experiment, parent: RunInfo, plan: SearchPlan
-) -> _Progress:
-    """The study as the children recorded it: told trials are added as they ended; a trial
-    Ctrl-C (or a lost mlrun) ended before it was told runs its point again, first."""
-    children = sorted(
+def _children(store: Store, experiment: Experiment, parent: RunInfo) -> list[RecordedRun]:
+    """The search's children in the order their trials were asked."""
+    return sorted(
         runs_tagged(store, experiment.experiment_id, PARENT_TAG, parent.run_id),
         key=lambda run: int(run.tags.get(INDEX_TAG, "0")),
     )
+
+
+def _rebuild(study: Study, children: Sequence[RecordedRun], plan: SearchPlan) -> _Progress:
+    """The study as the children recorded it: told trials are added as they ended; a trial
+    Ctrl-C (or a lost mlrun) ended before it was told runs its point again, first."""
     progress = _Progress(told=0, next_index=1)
     searched = [d.name for d in plan.space.searched]
     for child in children:
@@ -359,10 +365,11 @@ def _improves(direction: str, best: float | None, value: float) -> bool:
 def _rows(
     store: Store, experiment: Experiment, parent: RunInfo, plan: SearchPlan
 ) -> list[TrialRow]:
-    children = runs_tagged(store, experiment.experiment_id, PARENT_TAG, parent.run_id)
     searched = [d.name for d in plan.space.searched]
-    rows = [_row(child, searched, plan.definition.objective) for child in children]
-    return sorted(rows, key=lambda row: row.index)
+    return [
+        _row(child, searched, plan.definition.objective)
+        for child in _children(store, experiment, parent)
+    ]
 
 
 def _row(child: RecordedRun, searched: Sequence[str], objective: str) -> TrialRow:

@@ -112,7 +112,11 @@ def plan_search(request: SearchRequest, settings: Settings) -> SearchPlan:
             "nothing to search: give a parameter a space, like -P lr=loguniform(1e-4,1e-1)"
         )
     sample = [f"{k}={v}" for k, v in space.sample_point().items()]
-    base = plan_run(replace(sweep.run, parameters=sample, backend=sweep.backend), settings)
+    run = replace(sweep.run, parameters=sample, backend=sweep.backend)
+    if parent is not None:  # new trials join the parent's experiment, named after it
+        info = parent.info
+        run = replace(run, experiment_id=info.experiment_id, run_name=info.run_name)
+    base = plan_run(run, settings)
     check_space(space, base.entry, settings.cwd)
     if parent is not None:
         _check_same_project(parent, base)
@@ -188,6 +192,9 @@ def _resumed_parent(request: SearchRequest, settings: Settings) -> RecordedRun:
         "--objective": request.objective is not None,
         "--minimize/--maximize": request.direction is not None,
         "--seed": request.seed is not None,
+        "--experiment-name": request.sweep.run.experiment_name is not None,
+        "--experiment-id": request.sweep.run.experiment_id is not None,
+        "--run-name": request.sweep.run.run_name is not None,
     }
     for option, present in given.items():
         if present:

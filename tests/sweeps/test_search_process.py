@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 import math
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from mlrun_cli.tracking.file_store import FileStore
-from tests.conftest import REPO, run_mlrun, write_files
+from tests.conftest import REPO, child_env, mlrun_command, run_mlrun, write_files
 
 EXAMPLE = REPO / "examples" / "search"
 SPACE = ("-P", "lr=loguniform(1e-4,1e-1)", "-P", "dropout=uniform(0,0.5)",
@@ -190,3 +193,80 @@ def test_a_search_where_no_trial_logs_the_objective_fails(tmp_path: Path) -> Non
 @pytest.fixture(autouse=True)
 def _no_tracking_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+HANGER = {
+    # The trial that starts after HANG_AT others hangs until it is stopped.
+    "MLproject": """
+name: hanger
+entry_points:
+  main:
+    parameters:
+      x: float
+    command: "python trial.py {x}"
+""",
+    "trial.py": """import os, sys, time
+from pathlib import Path
+import mlrun_log
+x = float(sys.argv[1])
+events = Path(os.environ["EVENTS"])
+before = len(list(events.iterdir()))
+if os.environ.get("HANG_AT") and before >= int(os.environ["HANG_AT"]):
+    (events / "hanging").touch()
+    time.sleep(60)
+(events / os.environ["MLFLOW_RUN_ID"]).touch()
+mlrun_log.log_metric("loss", (x - 0.25) ** 2)
+""",
+}
+
+
+def test_resume_after_ctrl_c_continues_without_repeating_a_finished_trial(
+    tmp_path: Path,
+) -> None:
+    project = write_files(tmp_path / "project", HANGER)
+    events = tmp_path / "events"
+    events.mkdir()
+    args = ("--search", "tpe", "--trials", "4", "--objective", "loss", "--minimize",
+            "--seed", "5", "-P", "x=uniform(0,1)")  # fmt: skip
+    process = subprocess.Popen(
+        mlrun_command("sweep", str(project), "--no-env", *args),
+        cwd=tmp_path,
+        env=child_env(EVENTS=str(events), HANG_AT="2"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (events / "hanging").exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the third trial never started"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert "interrupted; --resume runs it again" in err
+
+    store = FileStore(tmp_path / "mlruns")
+    runs = store.stored_runs(["0"])
+    parent = next(r for r in runs if r.tags.get("mlrun.sweep") == "search")
+    assert parent.info.status.name == "KILLED"
+    before = sorted((r for r in runs if r is not parent), key=lambda r: r.tags["mlrun.sweep.index"])
+    assert [(r.info.status.name, r.tags.get("mlrun.search.state")) for r in before] == [
+        ("FINISHED", "COMPLETE"), ("FINISHED", "COMPLETE"), ("KILLED", None),
+    ]  # fmt: skip
+
+    done = run_mlrun("sweep", str(project), "--no-env", "--json", "--resume",
+                     parent.info.run_id[:10], cwd=tmp_path, EVENTS=str(events))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)["search"]
+    assert result["parent_run_id"] == parent.info.run_id and result["status"] == "FINISHED"
+    assert result["executed"] == 2  # 2 finished + 2 new = the 4 trials asked for
+    trials = result["trials"]
+    assert [t["index"] for t in trials] == [1, 2, 3, 4, 5]
+    assert [t["state"] for t in trials] == ["COMPLETE", "COMPLETE", None, "COMPLETE", "COMPLETE"]
+    finished = [t["params"] for t in trials[:2]]
+    assert trials[3]["params"] == trials[2]["params"]  # the interrupted point ran again
+    assert trials[4]["params"] not in finished and trials[3]["params"] not in finished
+    assert [t["run_id"] for t in trials[:3]] == [r.info.run_id for r in before]
+    assert store.get_run(parent.info.run_id).info.status.name == "FINISHED"
