@@ -16,33 +16,24 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from mlrun_cli.backends.streams import handling_signals
 from mlrun_cli.core.settings import Settings
-from mlrun_cli.envs import PreparedEnv
 from mlrun_cli.run.interrupts import interrupted_exit_code
 from mlrun_cli.run.pipeline import experiment_for
 from mlrun_cli.run.provenance import git_tags
-from mlrun_cli.run.run_key import KeyMemo, compute_run_key
 from mlrun_cli.run.runner_identity import runner_tags
 from mlrun_cli.sweeps.batch import StopAll
-from mlrun_cli.sweeps.plan import SweepOutput, SweepPoint, label
+from mlrun_cli.sweeps.plan import SweepOutput
 from mlrun_cli.sweeps.search_plan import SearchPlan
-from mlrun_cli.sweeps.spaces import trial_values
-from mlrun_cli.sweeps.study import COMPLETE, FAIL, PRUNED, RecordedTrial, Study
-from mlrun_cli.sweeps.sweep import prepare_shared_env, resolve_points, run_point
+from mlrun_cli.sweeps.study import COMPLETE, PRUNED, RecordedTrial, Study
+from mlrun_cli.sweeps.sweep import prepare_shared_env
+from mlrun_cli.sweeps.trials import Progress, improves, outcome, run_trials
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.store import RecordedRun, Store, finish, open_store, runs_tagged
+from mlrun_cli.tracking.stored_run import StoredRun
 from mlrun_cli.tracking.tags import (
-    BEST_PARAMS_TAG,
-    BEST_RUN_TAG,
-    BEST_TRIAL_TAG,
-    BEST_VALUE_TAG,
     ENTRY_POINT_TAG,
     INDEX_TAG,
     PARENT_TAG,
@@ -113,16 +104,6 @@ class SearchResult:
         }
 
 
-@dataclass
-class _Progress:
-    """The search's running count (the loop's only mutable state)."""
-
-    told: int
-    next_index: int
-    executed: int = 0
-    best: float | None = None
-
-
 def execute_search(plan: SearchPlan, settings: Settings, output: SweepOutput) -> SearchResult:
     """Run trials under a parent until `plan.trials` are told (or Ctrl-C), then list them."""
     store = open_store(settings)
@@ -132,13 +113,15 @@ def execute_search(plan: SearchPlan, settings: Settings, output: SweepOutput) ->
         children = _children(store, experiment, parent)
         # The seed moves on by the trials recorded, or the sampler would draw them again.
         seed = None if definition.seed is None else definition.seed + len(children)
-        study = Study(plan.space, definition.sampler, definition.direction, seed)
+        study = Study(plan.space, definition.sampler, definition.direction, definition.prune, seed)
         progress = _rebuild(study, children, plan)
     else:
         experiment = experiment_for(store, plan.base)
         parent = _create_parent(store, experiment, plan, settings)
-        study = Study(plan.space, definition.sampler, definition.direction, definition.seed)
-        progress = _Progress(told=0, next_index=1)
+        study = Study(
+            plan.space, definition.sampler, definition.direction, definition.prune, definition.seed
+        )
+        progress = Progress(told=0, next_index=1)
     for point in plan.enqueued:
         study.enqueue(point)
     log.info(
@@ -148,7 +131,7 @@ def execute_search(plan: SearchPlan, settings: Settings, output: SweepOutput) ->
     stop = StopAll()
     try:
         prepared = prepare_shared_env(store, parent, plan.base, output.progress)
-        _run_trials(plan, study, store, parent, prepared, settings, output, stop, progress)
+        run_trials(plan, study, store, parent, prepared, settings, output, stop, progress)
     except BaseException as exc:
         killed = isinstance(exc, KeyboardInterrupt)
         finish(store, parent, RunStatus.KILLED if killed else RunStatus.FAILED)
@@ -205,10 +188,10 @@ def _children(store: Store, experiment: Experiment, parent: RunInfo) -> list[Rec
     )
 
 
-def _rebuild(study: Study, children: Sequence[RecordedRun], plan: SearchPlan) -> _Progress:
+def _rebuild(study: Study, children: Sequence[RecordedRun], plan: SearchPlan) -> Progress:
     """The study as the children recorded it: told trials are added as they ended; a trial
     Ctrl-C (or a lost mlrun) ended before it was told runs its point again, first."""
-    progress = _Progress(told=0, next_index=1)
+    progress = Progress(told=0, next_index=1)
     searched = [d.name for d in plan.space.searched]
     for child in children:
         progress.next_index = max(progress.next_index, int(child.tags.get(INDEX_TAG, "0")) + 1)
@@ -220,146 +203,25 @@ def _rebuild(study: Study, children: Sequence[RecordedRun], plan: SearchPlan) ->
             continue
         state = child.tags.get(TRIAL_STATE_TAG)
         if state is None and child.info.status in (RunStatus.FINISHED, RunStatus.FAILED):
-            state, _ = _outcome(child.info.status, child.metrics, plan.definition.objective)
+            state, _ = outcome(child.info.status, child.metrics, plan.definition.objective)
         if state is None:
             study.enqueue(values)
             continue
         value = child.metrics.get(plan.definition.objective) if state == COMPLETE else None
-        study.add_recorded(RecordedTrial(values, state, value))
+        study.add_recorded(RecordedTrial(values, state, value, _intermediate(child, plan)))
         progress.told += 1
-        if value is not None and _improves(plan.definition.direction, progress.best, value):
+        if value is not None and improves(plan.definition.direction, progress.best, value):
             progress.best = value
     log.info("resumed with %d told trials of %d", progress.told, plan.trials)
     return progress
 
 
-def _run_trials(
-    plan: SearchPlan,
-    study: Study,
-    store: Store,
-    parent: RunInfo,
-    prepared: PreparedEnv,
-    settings: Settings,
-    output: SweepOutput,
-    stop: StopAll,
-    progress: _Progress,
-) -> None:
-    """Ask, run and tell until enough trials are told, at most `plan.jobs` at once."""
-    memo = KeyMemo()
-    lock = threading.Lock()
-    running: dict[Future[RunInfo | None], tuple[int, SweepPoint]] = {}
-
-    def start(pool: ThreadPoolExecutor) -> None:
-        number, sampled = study.ask()
-        values = trial_values(plan.space, sampled)
-        point = _point(plan, progress.next_index, values, settings)
-        progress.next_index += 1
-        key = compute_run_key(point.plan, memo)
-        args = (point, parent, prepared, key, settings, output, lock, stop.child())
-        running[pool.submit(run_point, *args)] = (number, point)
-
-    with ThreadPoolExecutor(max_workers=plan.jobs) as pool, handling_signals(stop):
-        while True:
-            while (
-                stop.signum is None
-                and len(running) < plan.jobs
-                and progress.told + len(running) < plan.trials
-            ):
-                start(pool)
-            if not running:
-                return
-            done, _ = wait(running, timeout=0.1, return_when=FIRST_COMPLETED)
-            for future in done:
-                number, point = running.pop(future)
-                progress.executed += 1
-                _tell(plan, study, store, parent, number, point, future.result(), stop, progress)
-
-
-def _point(plan: SearchPlan, index: int, values: dict[str, str], settings: Settings) -> SweepPoint:
-    command = resolve_points(plan.base, [values], settings, plan.secrets)[0]
-    run_plan = replace(plan.base, command=command, run_name=f"{plan.base.run_name}-{index}")
-    return SweepPoint(index, values, run_plan)
-
-
-def _tell(
-    plan: SearchPlan,
-    study: Study,
-    store: Store,
-    parent: RunInfo,
-    number: int,
-    point: SweepPoint,
-    run: RunInfo | None,
-    stop: StopAll,
-    progress: _Progress,
-) -> None:
-    """Tell the study how the trial ended, record it on the child, and the best on the parent."""
-    objective = plan.definition.objective
-    if run is not None and run.status == RunStatus.KILLED and stop.signum is not None:
-        log.info("[%d] %s: interrupted; --resume runs it again", point.index, label(point.values))
-        return
-    recorded = store.get_run(run.run_id) if run is not None else None
-    if recorded is None:
-        state, value = FAIL, None
-    else:
-        state, value = _outcome(recorded.info.status, recorded.metrics, objective)
-        store.set_tags(recorded.info, {TRIAL_STATE_TAG: state})
-    study.tell(number, state, value)
-    progress.told += 1
-    if state == FAIL and recorded is not None and recorded.info.status == RunStatus.FINISHED:
-        log.warning(
-            "[%d] %s: the run never logged %s; told as failed",
-            point.index, label(point.values), objective,
-        )  # fmt: skip
-    if state == COMPLETE and recorded is not None and value is not None:
-        _record_best(store, parent, plan, point, recorded.info, value, progress)
-    shown = "-" if value is None else f"{value:.6g}"
-    best = "-" if progress.best is None else f"{progress.best:.6g}"
-    log.info(
-        "trial %d/%d %s: %s=%s %s (best %s)", progress.told, plan.trials,
-        label(point.values), objective, shown, state, best,
-    )  # fmt: skip
-
-
-def _outcome(
-    status: RunStatus, metrics: Mapping[str, float], objective: str
-) -> tuple[str, float | None]:
-    value = metrics.get(objective)
-    if status != RunStatus.FINISHED or value is None or not math.isfinite(value):
-        return FAIL, None
-    return COMPLETE, value
-
-
-def _record_best(
-    store: Store,
-    parent: RunInfo,
-    plan: SearchPlan,
-    point: SweepPoint,
-    child: RunInfo,
-    value: float,
-    progress: _Progress,
-) -> None:
-    """A new best goes on the parent as tags and as the objective's metric, so MLflow's UI
-    shows it beside the parent."""
-    if not _improves(plan.definition.direction, progress.best, value):
-        return
-    progress.best = value
-    searched = {d.name: point.values[d.name] for d in plan.space.searched}
-    store.set_tags(
-        parent,
-        {
-            BEST_RUN_TAG: child.run_id,
-            BEST_TRIAL_TAG: str(point.index),
-            BEST_VALUE_TAG: repr(value),
-            BEST_PARAMS_TAG: json.dumps(searched, sort_keys=True),
-        },
-    )
-    store.log_metrics(parent, {plan.definition.objective: value}, int(time.time() * 1000))
-
-
-def _improves(direction: str, best: float | None, value: float) -> bool:
-    if best is None:
-        return True
-    return value < best if direction == "minimize" else value > best
+def _intermediate(child: RecordedRun, plan: SearchPlan) -> dict[int, float]:
+    """A recorded trial's objective by step, for a pruner to compare new trials with."""
+    if plan.definition.prune is None or not isinstance(child, StoredRun):
+        return {}
+    history = child.metric_history(plan.definition.objective)
+    return {step: value for _, value, step in history if math.isfinite(value)}
 
 
 def _rows(

@@ -19,8 +19,9 @@ from mlrun_cli.sweeps.plan import SweepRequest
 from mlrun_cli.sweeps.spaces import SearchSpace, check_space, parse_point, parse_space
 from mlrun_cli.sweeps.study import DIRECTIONS, check_sampler, grid_size, require_optuna
 from mlrun_cli.tracking.entities import FINAL_STATUSES
+from mlrun_cli.tracking.file_store import FileStore
 from mlrun_cli.tracking.keys import key_problem
-from mlrun_cli.tracking.store import RecordedRun, existing_store, find_run
+from mlrun_cli.tracking.store import RecordedRun, existing_store, find_run, open_store
 from mlrun_cli.tracking.tags import ENTRY_POINT_TAG, SEARCH_PARAM, SOURCE_TAG
 
 DEFINITION_FORMAT = 1
@@ -50,6 +51,7 @@ class SearchDefinition:
     direction: str
     trials: int
     seed: int | None
+    prune: str | None = None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -60,13 +62,14 @@ class SearchDefinition:
             "direction": self.direction,
             "trials": self.trials,
             "seed": self.seed,
+            "prune": self.prune,
         }
 
     @classmethod
     def from_param(cls, run_id: str, text: str) -> SearchDefinition:
         try:
             data = json.loads(text)
-            seed = data["seed"]
+            seed, prune = data["seed"], data.get("prune")
             return cls(
                 space={str(k): str(v) for k, v in data["space"].items()},
                 sampler=str(data["sampler"]),
@@ -74,6 +77,7 @@ class SearchDefinition:
                 direction=str(data["direction"]),
                 trials=int(data["trials"]),
                 seed=None if seed is None else int(seed),
+                prune=None if prune is None else str(prune),
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             raise UsageError(
@@ -107,6 +111,11 @@ def plan_search(request: SearchRequest, settings: Settings) -> SearchPlan:
     space = parse_space([f"{k}={v}" for k, v in definition.space.items()], settings.cwd)
     check_sampler(definition.sampler, space)
     require_optuna()
+    if definition.prune is not None and not isinstance(open_store(settings), FileStore):
+        raise UsageError(
+            f"--prune {definition.prune}: pruning reads the trials' metrics from the file "
+            "store only for now; use a local store (--tracking-uri ./mlruns) or drop --prune"
+        )
     if not space.searched:
         raise UsageError(
             "nothing to search: give a parameter a space, like -P lr=loguniform(1e-4,1e-1)"
@@ -142,10 +151,8 @@ def _check_options(request: SearchRequest) -> None:
         raise UsageError(f"-j {sweep.jobs}: run at least one trial at a time")
     if request.trials is not None and request.trials < 1:
         raise UsageError(f"--trials {request.trials}: run at least one trial")
-    if request.prune is not None:
-        if request.prune not in PRUNERS:
-            raise UsageError(f"--prune {request.prune}: use one of {', '.join(PRUNERS)}")
-        raise UsageError(f"--prune {request.prune}: pruning is not supported yet; drop --prune")
+    if request.prune is not None and request.prune not in PRUNERS:
+        raise UsageError(f"--prune {request.prune}: use one of {', '.join(PRUNERS)}")
     if sweep.backend != "local":
         raise UsageError(
             f"--backend {sweep.backend}: a search runs its trials locally only for now; "
@@ -182,6 +189,7 @@ def _definition(request: SearchRequest, settings: Settings) -> SearchDefinition:
         direction=request.direction,
         trials=request.trials,
         seed=request.seed,
+        prune=request.prune,
     )
 
 
@@ -192,6 +200,7 @@ def _resumed_parent(request: SearchRequest, settings: Settings) -> RecordedRun:
         "--objective": request.objective is not None,
         "--minimize/--maximize": request.direction is not None,
         "--seed": request.seed is not None,
+        "--prune": request.prune is not None,
         "--experiment-name": request.sweep.run.experiment_name is not None,
         "--experiment-id": request.sweep.run.experiment_id is not None,
         "--run-name": request.sweep.run.run_name is not None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mlrun_cli.errors import UsageError
@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     import optuna
 
 SAMPLERS = ("tpe", "random", "grid")
+# One name for every study: Hyperband puts a trial in a bracket by a hash of the study's name
+# and the trial's number, so a seeded search prunes the same trials again.
+STUDY_NAME = "mlrun-search"
 DIRECTIONS = ("minimize", "maximize")
 # How a trial ended, as the study is told (and as the child's tag records it).
 COMPLETE = "COMPLETE"
@@ -33,6 +36,7 @@ class RecordedTrial:
     values: Mapping[str, str]
     state: str  # COMPLETE, FAIL or PRUNED
     value: float | None
+    intermediate: Mapping[int, float] = field(default_factory=dict)  # step -> value
 
 
 def require_optuna() -> None:
@@ -67,7 +71,14 @@ def grid_size(space: SearchSpace) -> int:
 class Study:
     """One Optuna study over the searched dimensions of a space."""
 
-    def __init__(self, space: SearchSpace, sampler: str, direction: str, seed: int | None):
+    def __init__(
+        self,
+        space: SearchSpace,
+        sampler: str,
+        direction: str,
+        prune: str | None = None,
+        seed: int | None = None,
+    ) -> None:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -75,7 +86,9 @@ class Study:
         self.distributions = {d.name: _distribution(d) for d in space.searched}
         self.study = optuna.create_study(
             sampler=_sampler(sampler, space, seed),
+            pruner=_pruner(prune),
             direction=optuna.study.StudyDirection[direction.upper()],
+            study_name=STUDY_NAME,
         )
         self.running: dict[int, optuna.trial.Trial] = {}
 
@@ -94,6 +107,13 @@ class Study:
         else:
             states = optuna.trial.TrialState
             self.study.tell(trial, state=states.PRUNED if state == PRUNED else states.FAIL)
+
+    def report(self, number: int, step: int, value: float) -> None:
+        """An intermediate value of a running trial (a pruner compares trials by step)."""
+        self.running[number].report(value, step)
+
+    def should_prune(self, number: int) -> bool:
+        return self.running[number].should_prune()
 
     def enqueue(self, values: Mapping[str, str]) -> None:
         dimensions = self.space.by_name()
@@ -115,6 +135,7 @@ class Study:
                 distributions=self.distributions,
                 value=trial.value if state == states.COMPLETE else None,
                 state=state,
+                intermediate_values=dict(trial.intermediate),
             )
         )
 
@@ -128,6 +149,16 @@ def _distribution(dimension: Dimension) -> optuna.distributions.BaseDistribution
         return IntDistribution(int(dimension.low), int(dimension.high))
     assert dimension.kind == CHOICE
     return CategoricalDistribution(dimension.values)
+
+
+def _pruner(name: str | None) -> optuna.pruners.BasePruner:
+    import optuna
+
+    if name == "median":
+        return optuna.pruners.MedianPruner()
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner()
+    return optuna.pruners.NopPruner()
 
 
 def _sampler(name: str, space: SearchSpace, seed: int | None) -> optuna.samplers.BaseSampler:

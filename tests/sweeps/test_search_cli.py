@@ -51,9 +51,11 @@ GOOD = ("--search", "tpe", "--trials", "2", "--objective", "loss", "--minimize")
             "-P dropout=choice(0.1,high): parameter 'dropout' is float: 'high' is not a number",
         ),
         ((*GOOD, "--enqueue", "lr=2"), "--enqueue 'lr=2': lr=2 is outside loguniform(1e-4,1e-1)"),
+        ((*GOOD, "--prune", "early"), "--prune early: use one of median, hyperband"),
         (
-            (*GOOD, "--prune", "median"),
-            "--prune median: pruning is not supported yet; drop --prune",
+            (*GOOD, "--prune", "median", "--tracking-uri", "http://127.0.0.1:9"),
+            "--prune median: pruning reads the trials' metrics from the file store only for "
+            "now; use a local store (--tracking-uri ./mlruns) or drop --prune",
         ),
         (
             (*GOOD, "--backend", "slurm"),
