@@ -98,7 +98,9 @@ if TYPE_CHECKING:
 )
 @click.option("--seed", type=int, metavar="S", help="The sampler's seed: the same trials again.")
 @click.option(
-    "--prune", metavar="median|hyperband", help="Stop trials that fall behind (not supported yet)."
+    "--prune",
+    metavar="median|hyperband",
+    help="Stop trials whose objective falls behind, step by step (local trials, file store).",
 )
 @click.option(
     "--enqueue",

@@ -26,6 +26,7 @@ from mlrun_cli.run.provenance import git_tags
 from mlrun_cli.run.runner_identity import runner_tags
 from mlrun_cli.sweeps.batch import StopAll
 from mlrun_cli.sweeps.plan import SweepOutput
+from mlrun_cli.sweeps.search_arrays import run_batches
 from mlrun_cli.sweeps.search_plan import SearchPlan
 from mlrun_cli.sweeps.study import COMPLETE, PRUNED, RecordedTrial, Study
 from mlrun_cli.sweeps.sweep import prepare_shared_env
@@ -130,8 +131,11 @@ def execute_search(plan: SearchPlan, settings: Settings, output: SweepOutput) ->
     )  # fmt: skip
     stop = StopAll()
     try:
-        prepared = prepare_shared_env(store, parent, plan.base, output.progress)
-        run_trials(plan, study, store, parent, prepared, settings, output, stop, progress)
+        if plan.base.job is not None:  # the nodes prepare the env
+            run_batches(plan, study, store, parent, experiment, settings, output, stop, progress)
+        else:
+            prepared = prepare_shared_env(store, parent, plan.base, output.progress)
+            run_trials(plan, study, store, parent, prepared, settings, output, stop, progress)
     except BaseException as exc:
         killed = isinstance(exc, KeyboardInterrupt)
         finish(store, parent, RunStatus.KILLED if killed else RunStatus.FAILED)
@@ -162,7 +166,7 @@ def _create_parent(
         SOURCE_TYPE_TAG: "PROJECT",
         ENTRY_POINT_TAG: base.entry.name,
         PROJECT_ENV_TAG: base.env_plan.manager,
-        PROJECT_BACKEND_TAG: "local",
+        PROJECT_BACKEND_TAG: "local" if base.job is None else base.job.backend.name,
         SWEEP_TAG: SEARCH,
         **git_tags(base.source),
         **runner_tags(),

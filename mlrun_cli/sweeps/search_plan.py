@@ -153,10 +153,15 @@ def _check_options(request: SearchRequest) -> None:
         raise UsageError(f"--trials {request.trials}: run at least one trial")
     if request.prune is not None and request.prune not in PRUNERS:
         raise UsageError(f"--prune {request.prune}: use one of {', '.join(PRUNERS)}")
-    if sweep.backend != "local":
+    if sweep.backend not in ("local", "slurm"):
         raise UsageError(
-            f"--backend {sweep.backend}: a search runs its trials locally only for now; "
-            "use --backend local"
+            f"--backend {sweep.backend}: a search runs its trials locally or on Slurm; "
+            "use --backend local or slurm"
+        )
+    if sweep.backend != "local" and request.prune is not None:
+        raise UsageError(
+            f"--prune {request.prune}: pruning stops trials on this machine only for now; "
+            f"drop --prune or --backend {sweep.backend}"
         )
     unsupported = {
         "--reuse": sweep.reuse is not None,

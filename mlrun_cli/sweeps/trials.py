@@ -88,7 +88,7 @@ def run_trials(
 
     def start(pool: ThreadPoolExecutor) -> None:
         number, sampled = study.ask()
-        point = _point(plan, progress.next_index, trial_values(plan.space, sampled), settings)
+        point = trial_point(plan, progress.next_index, trial_values(plan.space, sampled), settings)
         progress.next_index += 1
         trial = RunningTrial(number, point)
         key = compute_run_key(point.plan, memo)
@@ -109,7 +109,7 @@ def run_trials(
             for future in done:
                 trial = running.pop(future)
                 progress.executed += 1
-                _tell(plan, study, store, parent, trial, future.result(), stop, progress)
+                tell_trial(plan, study, store, parent, trial, future.result(), stop, progress)
             _forward_signals(stop, running.values())
             if plan.definition.prune is not None and time.monotonic() >= next_watch:
                 next_watch = time.monotonic() + PRUNE_POLL_SECONDS
@@ -126,7 +126,9 @@ def _forward_signals(stop: StopAll, trials: Iterable[RunningTrial]) -> None:
             trial.forwarded += 1
 
 
-def _point(plan: SearchPlan, index: int, values: dict[str, str], settings: Settings) -> SweepPoint:
+def trial_point(
+    plan: SearchPlan, index: int, values: dict[str, str], settings: Settings
+) -> SweepPoint:
     command = resolve_points(plan.base, [values], settings, plan.secrets)[0]
     run_plan = replace(plan.base, command=command, run_name=f"{plan.base.run_name}-{index}")
     return SweepPoint(index, values, run_plan)
@@ -139,7 +141,7 @@ def _watch(
     if trial.pruned:
         return
     if trial.run_id is None:
-        trial.run_id = _child_id(store, plan, parent, trial.point.index)
+        trial.run_id = child_id(store, plan, parent, trial.point.index)
         if trial.run_id is None:
             return
     recorded = store.get_run(trial.run_id)
@@ -171,7 +173,7 @@ def _report_new_steps(
     return prune
 
 
-def _child_id(store: Store, plan: SearchPlan, parent: RunInfo, index: int) -> str | None:
+def child_id(store: Store, plan: SearchPlan, parent: RunInfo, index: int) -> str | None:
     found = store.search_runs(
         [parent.experiment_id],
         f"tags.`{PARENT_TAG}` = '{parent.run_id}' and tags.`{INDEX_TAG}` = '{index}'",
@@ -182,7 +184,7 @@ def _child_id(store: Store, plan: SearchPlan, parent: RunInfo, index: int) -> st
     return found[0].info.run_id if found else None
 
 
-def _tell(
+def tell_trial(
     plan: SearchPlan,
     study: Study,
     store: Store,

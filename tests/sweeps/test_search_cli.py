@@ -58,8 +58,13 @@ GOOD = ("--search", "tpe", "--trials", "2", "--objective", "loss", "--minimize")
             "now; use a local store (--tracking-uri ./mlruns) or drop --prune",
         ),
         (
-            (*GOOD, "--backend", "slurm"),
-            "--backend slurm: a search runs its trials locally only for now; use --backend local",
+            (*GOOD, "--backend", "ray"),
+            "--backend ray: a search runs its trials locally or on Slurm; use --backend local or slurm",
+        ),
+        (
+            (*GOOD, "--backend", "slurm", "--prune", "median"),
+            "--prune median: pruning stops trials on this machine only for now; drop --prune or "
+            "--backend slurm",
         ),
         (
             ("--search", "grid", "--trials", "2", "--objective", "loss", "--minimize"),
