@@ -53,7 +53,7 @@ def run_batches(
         staging = f"{parent.run_id}-{points[0].index}"
         run_array(batch, points, parent, experiment, store, keys, settings, output, stop, staging)
         for trial in trials:
-            run_id = child_id(store, plan, parent, trial.point.index)
+            run_id = child_id(store, parent, trial.point.index)
             run = store.get_run(run_id).info if run_id is not None else None
             progress.executed += 1
             tell_trial(plan, study, store, parent, trial, run, stop, progress)

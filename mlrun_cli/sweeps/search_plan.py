@@ -167,6 +167,8 @@ def _check_options(request: SearchRequest) -> None:
         "--reuse": sweep.reuse is not None,
         "--zip": sweep.zipped,
         "--fail-fast": sweep.fail_fast,
+        "--metric": bool(sweep.metrics),
+        "--order-by": sweep.order_by is not None,
     }
     for option, given in unsupported.items():
         if given:

@@ -7,7 +7,6 @@ optional extra (`mlrun-cli[search]`), imported only here and only for a search.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -168,10 +167,21 @@ def _sampler(name: str, space: SearchSpace, seed: int | None) -> optuna.samplers
         return optuna.samplers.TPESampler(seed=seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    with warnings.catch_warnings():  # GridSampler with an enqueued point warns it may repeat
-        warnings.simplefilter("ignore")
-        grid = {d.name: list(_grid_values(d)) for d in space.searched}
-        return optuna.samplers.GridSampler(grid, seed=seed)
+    grid = {d.name: list(_grid_values(d)) for d in space.searched}
+    return _grid_sampler()(grid, seed=seed)
+
+
+def _grid_sampler() -> type[optuna.samplers.GridSampler]:
+    import optuna
+
+    class BoundedGrid(optuna.samplers.GridSampler):
+        """Optuna's grid without its stop at the end: `Study.stop` only works inside
+        `optimize` and raises in ask-and-tell; the search ends at the grid's size itself."""
+
+        def after_trial(self, *_: object) -> None:
+            return None
+
+    return BoundedGrid
 
 
 def _grid_values(dimension: Dimension) -> tuple[float | int | str, ...]:

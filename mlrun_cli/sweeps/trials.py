@@ -141,7 +141,7 @@ def _watch(
     if trial.pruned:
         return
     if trial.run_id is None:
-        trial.run_id = child_id(store, plan, parent, trial.point.index)
+        trial.run_id = child_id(store, parent, trial.point.index)
         if trial.run_id is None:
             return
     recorded = store.get_run(trial.run_id)
@@ -173,7 +173,8 @@ def _report_new_steps(
     return prune
 
 
-def child_id(store: Store, plan: SearchPlan, parent: RunInfo, index: int) -> str | None:
+def child_id(store: Store, parent: RunInfo, index: int) -> str | None:
+    """The run id of the search's child of this index, once its run exists."""
     found = store.search_runs(
         [parent.experiment_id],
         f"tags.`{PARENT_TAG}` = '{parent.run_id}' and tags.`{INDEX_TAG}` = '{index}'",
@@ -201,7 +202,11 @@ def tell_trial(
     if killed and stop.signum is not None and not trial.pruned:
         log.info("[%d] %s: interrupted; --resume runs it again", point.index, label(point.values))
         return
-    recorded = store.get_run(run.run_id) if run is not None else None
+    if run is None:  # it failed before saying which run it was; the store knows
+        found = child_id(store, parent, point.index)
+        recorded = store.get_run(found) if found is not None else None
+    else:
+        recorded = store.get_run(run.run_id)
     state, value = FAIL, None
     if recorded is not None:
         state, value = outcome(recorded.info.status, recorded.metrics, objective)

@@ -71,6 +71,7 @@ GOOD = ("--search", "tpe", "--trials", "2", "--objective", "loss", "--minimize")
             "--search grid: lr is a float range; give its values as a list or choice(...), or use --search tpe|random",
         ),
         (("--trials", "3"), "--trials goes with --search (or --resume)"),
+        ((*GOOD, "--metric", "loss"), "--metric does not go with --search or --resume"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_no_run(

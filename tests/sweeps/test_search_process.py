@@ -270,3 +270,12 @@ def test_resume_after_ctrl_c_continues_without_repeating_a_finished_trial(
     assert trials[4]["params"] not in finished and trials[3]["params"] not in finished
     assert [t["run_id"] for t in trials[:3]] == [r.info.run_id for r in before]
     assert store.get_run(parent.info.run_id).info.status.name == "FINISHED"
+
+
+def test_a_grid_search_runs_each_point_once_and_stops_at_the_grid_size(tmp_path: Path) -> None:
+    result = search(tmp_path, "--search", "grid", "--trials", "100", "--objective", "loss",
+                    "--minimize", "-P", "layers=int(2,4)", "-P", "optimizer=adam,sgd")  # fmt: skip
+    assert result["exit_code"] == 0, result["stderr"]
+    points = [(t["params"]["layers"], t["params"]["optimizer"]) for t in result["trials"]]
+    assert sorted(points) == [(str(n), o) for n in (2, 3, 4) for o in ("adam", "sgd")]
+    assert result["best"]["params"] == {"layers": "3", "optimizer": "adam"}
