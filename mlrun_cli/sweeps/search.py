@@ -205,9 +205,7 @@ def _rebuild(study: Study, children: Sequence[RecordedRun], plan: SearchPlan) ->
         ):
             log.warning("child %s does not hold a point of the space; left out", child.info.run_id)
             continue
-        state = child.tags.get(TRIAL_STATE_TAG)
-        if state is None and child.info.status in (RunStatus.FINISHED, RunStatus.FAILED):
-            state, _ = outcome(child.info.status, child.metrics, plan.definition.objective)
+        state = _recorded_state(child, plan.definition.objective)
         if state is None:
             study.enqueue(values)
             continue
@@ -218,6 +216,19 @@ def _rebuild(study: Study, children: Sequence[RecordedRun], plan: SearchPlan) ->
             progress.best = value
     log.info("resumed with %d told trials of %d", progress.told, plan.trials)
     return progress
+
+
+def _recorded_state(child: RecordedRun, objective: str) -> str | None:
+    """How a child was told; for one mlrun could not tell (it died first), how it would have
+    been; None for a trial Ctrl-C ended, whose point runs again."""
+    state = child.tags.get(TRIAL_STATE_TAG)
+    if state is not None:
+        return state
+    if child.tags.get(PRUNED_TAG) == "true" and child.info.status == RunStatus.KILLED:
+        return PRUNED
+    if child.info.status in (RunStatus.FINISHED, RunStatus.FAILED):
+        return outcome(child.info.status, child.metrics, objective)[0]
+    return None
 
 
 def _intermediate(child: RecordedRun, plan: SearchPlan) -> dict[int, float]:
@@ -240,8 +251,6 @@ def _rows(
 
 def _row(child: RecordedRun, searched: Sequence[str], objective: str) -> TrialRow:
     state = child.tags.get(TRIAL_STATE_TAG)
-    if child.tags.get(PRUNED_TAG) == "true":
-        state = PRUNED
     return TrialRow(
         index=int(child.tags.get(INDEX_TAG, "0")),
         params={name: child.params.get(name, "") for name in searched},
