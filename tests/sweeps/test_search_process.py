@@ -212,7 +212,7 @@ x = float(sys.argv[1])
 events = Path(os.environ["EVENTS"])
 before = len(list(events.iterdir()))
 if os.environ.get("HANG_AT") and before >= int(os.environ["HANG_AT"]):
-    (events / "hanging").touch()
+    (events / f"hanging-{os.environ['MLFLOW_RUN_ID']}").touch()
     time.sleep(60)
 (events / os.environ["MLFLOW_RUN_ID"]).touch()
 mlrun_log.log_metric("loss", (x - 0.25) ** 2)
@@ -238,7 +238,7 @@ def test_resume_after_ctrl_c_continues_without_repeating_a_finished_trial(
         text=True,
     )
     deadline = time.monotonic() + 60
-    while not (events / "hanging").exists():
+    while not list(events.glob("hanging-*")):
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "the third trial never started"
         time.sleep(0.02)
@@ -279,3 +279,31 @@ def test_a_grid_search_runs_each_point_once_and_stops_at_the_grid_size(tmp_path:
     points = [(t["params"]["layers"], t["params"]["optimizer"]) for t in result["trials"]]
     assert sorted(points) == [(str(n), o) for n in (2, 3, 4) for o in ("adam", "sgd")]
     assert result["best"]["params"] == {"layers": "3", "optimizer": "adam"}
+
+
+def test_ctrl_c_ends_every_running_trial_killed(tmp_path: Path) -> None:
+    project = write_files(tmp_path / "project", HANGER)
+    events = tmp_path / "events"
+    events.mkdir()
+    process = subprocess.Popen(
+        mlrun_command("sweep", str(project), "--no-env", "--search", "random", "--trials", "5",
+                      "-j", "2", "--objective", "loss", "--minimize", "-P", "x=uniform(0,1)"),
+        cwd=tmp_path,
+        env=child_env(EVENTS=str(events), HANG_AT="0"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while len(list(events.glob("hanging-*"))) < 2:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the two trials never started"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    runs = FileStore(tmp_path / "mlruns").stored_runs(["0"])
+    assert sorted(r.info.status.name for r in runs) == ["KILLED"] * 3  # the parent and 2 trials
+    assert err.count("interrupted; --resume runs it again") == 2
+    assert "KILLED" in out.splitlines()[-1]
