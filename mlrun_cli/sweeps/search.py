@@ -172,7 +172,7 @@ def _create_parent(
         **runner_tags(),
     }
     parent = store.create_run(experiment, base.run_name, settings.user, tags)
-    definition = json.dumps(plan.definition.as_json(), sort_keys=True)
+    definition = json.dumps(plan.definition.as_json())  # in -P order: the table's columns
     store.log_params(parent, {SEARCH_PARAM: definition})
     return parent
 

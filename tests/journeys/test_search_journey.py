@@ -74,6 +74,8 @@ def test_search_describe_resume_and_read_back_with_mlflow(
     assert parent.info.status == "FINISHED"
     assert parent.data.metrics["loss"] == pytest.approx(float(str(best["value"])))
     assert parent.data.tags["mlrun.search.best_run_id"] == best["run_id"]
+    space = json.loads(parent.data.params["mlrun.search"])["space"]  # in -P order: the columns
+    assert list(space) == ["lr", "dropout", "layers", "optimizer", "epochs"]
     children = client.search_runs(
         [parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'"
     )
