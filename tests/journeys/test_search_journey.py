@@ -81,3 +81,41 @@ def test_search_describe_resume_and_read_back_with_mlflow(
     )
     assert sorted(c.info.run_id for c in children) == sorted(t["run_id"] for t in again)
     assert {c.data.tags["mlrun.search.state"] for c in children} == {"COMPLETE"}
+
+
+@pytest.mark.slow  # starts a tracking server
+def test_search_and_resume_on_a_tracking_server(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from tests.servers import MlflowServer
+
+    server = MlflowServer(f"sqlite:///{tmp_path / 'server' / 'mlflow.db'}", tmp_path / "server")
+    server.start()
+    try:
+        project = tmp_path / "search"
+        shutil.copytree(REPO / "examples" / "search", project)
+        first, _ = _mlrun(
+            project, "sweep", ".", "--no-env", "--json", "--tracking-uri", server.uri,
+            "--search", "tpe", "--trials", "4", "-j", "2", "--objective", "loss", "--minimize",
+            "-P", "lr=loguniform(1e-4,1e-1)", "-P", "layers=int(1,4)",
+        )  # fmt: skip
+        parent_id = str(first["search"]["parent_run_id"])  # type: ignore[index]
+        more, _ = _mlrun(project, "sweep", ".", "--no-env", "--json", "--tracking-uri",
+                         server.uri, "--resume", parent_id, "--trials", "6")  # fmt: skip
+        resumed = more["search"]
+        assert isinstance(resumed, dict) and resumed["executed"] == 2
+        trials = resumed["trials"]
+        assert isinstance(trials, list)
+        assert [(t["index"], t["state"]) for t in trials] == [(i, "COMPLETE") for i in range(1, 7)]
+        client = MlflowClient(tracking_uri=server.uri)
+        parent = client.get_run(parent_id)
+        assert parent.info.status == "FINISHED"
+        best = resumed["best"]
+        assert isinstance(best, dict)
+        assert parent.data.tags["mlrun.search.best_run_id"] == best["run_id"]
+        children = client.search_runs(
+            [parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'"
+        )
+        assert sorted(c.info.run_id for c in children) == sorted(t["run_id"] for t in trials)
+    finally:
+        server.stop()
