@@ -33,7 +33,6 @@ from mlrun_cli.sweeps.sweep import prepare_shared_env
 from mlrun_cli.sweeps.trials import Progress, improves, outcome, run_trials
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.store import RecordedRun, Store, finish, open_store, runs_tagged
-from mlrun_cli.tracking.stored_run import StoredRun
 from mlrun_cli.tracking.tags import (
     ENTRY_POINT_TAG,
     INDEX_TAG,
@@ -115,7 +114,7 @@ def execute_search(plan: SearchPlan, settings: Settings, output: SweepOutput) ->
         # The seed moves on by the trials recorded, or the sampler would draw them again.
         seed = None if definition.seed is None else definition.seed + len(children)
         study = Study(plan.space, definition.sampler, definition.direction, definition.prune, seed)
-        progress = _rebuild(study, children, plan)
+        progress = _rebuild(study, store, children, plan)
     else:
         experiment = experiment_for(store, plan.base)
         parent = _create_parent(store, experiment, plan, settings)
@@ -192,7 +191,9 @@ def _children(store: Store, experiment: Experiment, parent: RunInfo) -> list[Rec
     )
 
 
-def _rebuild(study: Study, children: Sequence[RecordedRun], plan: SearchPlan) -> Progress:
+def _rebuild(
+    study: Study, store: Store, children: Sequence[RecordedRun], plan: SearchPlan
+) -> Progress:
     """The study as the children recorded it: told trials are added as they ended; a trial
     Ctrl-C (or a lost mlrun) ended before it was told runs its point again, first."""
     progress = Progress(told=0, next_index=1)
@@ -210,7 +211,7 @@ def _rebuild(study: Study, children: Sequence[RecordedRun], plan: SearchPlan) ->
             study.enqueue(values)
             continue
         value = child.metrics.get(plan.definition.objective) if state == COMPLETE else None
-        study.add_recorded(RecordedTrial(values, state, value, _intermediate(child, plan)))
+        study.add_recorded(RecordedTrial(values, state, value, _intermediate(store, child, plan)))
         progress.told += 1
         if value is not None and improves(plan.definition.direction, progress.best, value):
             progress.best = value
@@ -231,11 +232,11 @@ def _recorded_state(child: RecordedRun, objective: str) -> str | None:
     return None
 
 
-def _intermediate(child: RecordedRun, plan: SearchPlan) -> dict[int, float]:
+def _intermediate(store: Store, child: RecordedRun, plan: SearchPlan) -> dict[int, float]:
     """A recorded trial's objective by step, for a pruner to compare new trials with."""
-    if plan.definition.prune is None or not isinstance(child, StoredRun):
+    if plan.definition.prune is None:
         return {}
-    history = child.metric_history(plan.definition.objective)
+    history = store.metric_history(child.info, plan.definition.objective)
     return {step: value for _, value, step in history if math.isfinite(value)}
 
 

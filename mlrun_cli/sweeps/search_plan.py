@@ -19,9 +19,8 @@ from mlrun_cli.sweeps.plan import SweepRequest
 from mlrun_cli.sweeps.spaces import SearchSpace, check_space, parse_point, parse_space
 from mlrun_cli.sweeps.study import DIRECTIONS, check_sampler, grid_size, require_optuna
 from mlrun_cli.tracking.entities import FINAL_STATUSES
-from mlrun_cli.tracking.file_store import FileStore
 from mlrun_cli.tracking.keys import key_problem
-from mlrun_cli.tracking.store import RecordedRun, existing_store, find_run, open_store
+from mlrun_cli.tracking.store import RecordedRun, existing_store, find_run
 from mlrun_cli.tracking.tags import ENTRY_POINT_TAG, SEARCH_PARAM, SOURCE_TAG
 
 DEFINITION_FORMAT = 1
@@ -111,11 +110,6 @@ def plan_search(request: SearchRequest, settings: Settings) -> SearchPlan:
     space = parse_space([f"{k}={v}" for k, v in definition.space.items()], settings.cwd)
     check_sampler(definition.sampler, space)
     require_optuna()
-    if definition.prune is not None and not isinstance(open_store(settings), FileStore):
-        raise UsageError(
-            f"--prune {definition.prune}: pruning reads the trials' metrics from the file "
-            "store only for now; use a local store (--tracking-uri ./mlruns) or drop --prune"
-        )
     if not space.searched:
         raise UsageError(
             "nothing to search: give a parameter a space, like -P lr=loguniform(1e-4,1e-1)"

@@ -31,7 +31,6 @@ from mlrun_cli.sweeps.study import COMPLETE, FAIL, PRUNED, Study
 from mlrun_cli.sweeps.sweep import resolve_points, run_point
 from mlrun_cli.tracking.entities import RunInfo, RunStatus
 from mlrun_cli.tracking.store import RecordedRun, Store
-from mlrun_cli.tracking.stored_run import StoredRun
 from mlrun_cli.tracking.tags import (
     BEST_PARAMS_TAG,
     BEST_RUN_TAG,
@@ -145,7 +144,7 @@ def _watch(
         if trial.run_id is None:
             return
     recorded = store.get_run(trial.run_id)
-    if _report_new_steps(plan, study, trial, recorded):
+    if _report_new_steps(plan, study, store, trial, recorded):
         trial.pruned = True
         store.set_tags(recorded.info, {PRUNED_TAG: "true"})
         trial.stop.handle(signal.SIGTERM, None)
@@ -156,13 +155,12 @@ def _watch(
 
 
 def _report_new_steps(
-    plan: SearchPlan, study: Study, trial: RunningTrial, recorded: RecordedRun
+    plan: SearchPlan, study: Study, store: Store, trial: RunningTrial, recorded: RecordedRun
 ) -> bool:
     """Report the objective's points at steps not reported yet, asking the pruner after each
     (Hyperband records a trial's rungs only when asked); whether it would prune the trial."""
-    assert isinstance(recorded, StoredRun)  # plan_search allows --prune on the file store only
     steps: dict[int, float] = {}
-    for _, value, step in recorded.metric_history(plan.definition.objective):
+    for _, value, step in store.metric_history(recorded.info, plan.definition.objective):
         if step > trial.reported and math.isfinite(value):
             steps[step] = value  # the last point logged at a step counts
     prune = False
@@ -211,7 +209,7 @@ def tell_trial(
     if recorded is not None:
         state, value = outcome(recorded.info.status, recorded.metrics, objective)
         if plan.definition.prune is not None:  # the pruner compares trials at every step
-            _report_new_steps(plan, study, trial, recorded)
+            _report_new_steps(plan, study, store, trial, recorded)
         if killed and trial.pruned:
             state = PRUNED
         store.set_tags(recorded.info, {TRIAL_STATE_TAG: state})

@@ -84,10 +84,11 @@ def test_search_describe_resume_and_read_back_with_mlflow(
 
 
 @pytest.mark.slow  # starts a tracking server
-def test_search_and_resume_on_a_tracking_server(tmp_path: Path) -> None:
+def test_search_resume_and_prune_on_a_tracking_server(tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 
     from tests.servers import MlflowServer
+    from tests.sweeps.test_search_pruning import prune_a_slow_trial
 
     server = MlflowServer(f"sqlite:///{tmp_path / 'server' / 'mlflow.db'}", tmp_path / "server")
     server.start()
@@ -117,5 +118,8 @@ def test_search_and_resume_on_a_tracking_server(tmp_path: Path) -> None:
             [parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'"
         )
         assert sorted(c.info.run_id for c in children) == sorted(t["run_id"] for t in trials)
+
+        # --prune reads the running trials' points from the server
+        prune_a_slow_trial(tmp_path, "median", "mlrun_log", server.uri)
     finally:
         server.stop()

@@ -53,11 +53,6 @@ GOOD = ("--search", "tpe", "--trials", "2", "--objective", "loss", "--minimize")
         ((*GOOD, "--enqueue", "lr=2"), "--enqueue 'lr=2': lr=2 is outside loguniform(1e-4,1e-1)"),
         ((*GOOD, "--prune", "early"), "--prune early: use one of median, hyperband"),
         (
-            (*GOOD, "--prune", "median", "--tracking-uri", "http://127.0.0.1:9"),
-            "--prune median: pruning reads the trials' metrics from the file store only for "
-            "now; use a local store (--tracking-uri ./mlruns) or drop --prune",
-        ),
-        (
             (*GOOD, "--backend", "ray"),
             "--backend ray: a search runs its trials locally or on Slurm; use --backend local or slurm",
         ),

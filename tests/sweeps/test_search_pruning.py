@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mlrun_cli.tracking.file_store import FileStore
+from mlrun_cli.core.settings import Settings
+from mlrun_cli.tracking.store import open_store
 from tests.conftest import run_mlrun, write_files
 
 LEARNER = {
@@ -64,18 +65,31 @@ def _group_members(pgid: int) -> list[int]:
     [
         ("median", "mlrun_log"),
         ("hyperband", "mlrun_log"),
-        pytest.param("median", "mlflow", marks=pytest.mark.slow),  # mlflow imports in seconds
     ],
 )
 def test_a_trial_that_falls_behind_is_pruned_killed_and_its_group_gone(
     tmp_path: Path, pruner: str, logger: str
 ) -> None:
+    prune_a_slow_trial(tmp_path, pruner, logger)
+
+
+@pytest.mark.slow  # MLflow's database store creates its schema; mlflow imports in seconds
+def test_pruning_reads_the_trials_from_a_database_store(tmp_path: Path) -> None:
+    # mlrun_log writes to file stores and servers only: these trials log through mlflow
+    prune_a_slow_trial(tmp_path, "median", "mlflow", f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+
+def prune_a_slow_trial(
+    tmp_path: Path, pruner: str, logger: str, tracking_uri: str | None = None
+) -> None:
+    """Five good trials, then a slow bad one that the pruner must stop."""
     project = write_files(tmp_path / "project", LEARNER)
     good = [f"--enqueue=x={x}" for x in ("0.2", "0.3", "0.25", "0.1", "0.4")]
     done = run_mlrun(
         "sweep", str(project), "--no-env", "--json", "--search", "tpe", "--trials", "6",
         "--objective", "loss", "--minimize", "--prune", pruner, "-P", "x=uniform(0,1)",
         *good, "--enqueue", "x=0.95", "-P", f"logger={logger}",
+        *(("--tracking-uri", tracking_uri) if tracking_uri else ()),
         cwd=tmp_path, timeout=50, PIDS=str(tmp_path / "pids"),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -90,7 +104,8 @@ def test_a_trial_that_falls_behind_is_pruned_killed_and_its_group_gone(
     assert pruned["duration_seconds"] < 30  # not the minute it would have taken
     assert f"[6] x=0.95 logger={logger}: pruned at step" in done.stderr
 
-    child = FileStore(tmp_path / "mlruns").get_run(pruned["run_id"])
+    settings = Settings.resolve(tracking_uri or str(tmp_path / "mlruns"))
+    child = open_store(settings).get_run(pruned["run_id"])
     assert child.tags["mlrun.search.pruned"] == "true"
     assert child.tags["mlrun.search.state"] == "PRUNED"
     entry_pid, helper_pid = map(int, (tmp_path / "pids").read_text().split())
