@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,6 +16,10 @@ from mlrun_cli.cli.options import (
     tracking_uri_option,
 )
 from mlrun_cli.cli.render import echo_json, echo_table
+
+if TYPE_CHECKING:
+    from mlrun_cli.core.settings import Settings
+    from mlrun_cli.sweeps.search_plan import SearchRequest
 
 
 @click.command(params=sweep_options())
@@ -52,6 +56,39 @@ from mlrun_cli.cli.render import echo_json, echo_table
 @click.option("-q", "--quiet", is_flag=True, help="Only the children's output and the table.")
 @tracking_uri_option
 @json_option
+@click.option(
+    "--search",
+    "sampler",
+    metavar="tpe|random|grid",
+    help="Search instead of running the whole grid: the sampler chooses each trial from the "
+    "results so far. -P then takes spaces: loguniform(a,b), uniform(a,b), int(a,b), "
+    "choice(x,y), lists or one value. Needs Optuna (mlrun-cli[search]).",
+)
+@click.option("--trials", type=int, metavar="N", help="Trials a search runs.")
+@click.option(
+    "--objective", metavar="METRIC", help="The metric a search optimises (its last value)."
+)
+@click.option(
+    "--minimize/--maximize", "minimize", default=None, help="Which way the objective is better."
+)
+@click.option("--seed", type=int, metavar="S", help="The sampler's seed: the same trials again.")
+@click.option(
+    "--prune",
+    metavar="median|hyperband",
+    help="Stop trials whose objective falls behind, step by step (local trials, file store).",
+)
+@click.option(
+    "--enqueue",
+    "enqueue",
+    multiple=True,
+    metavar="NAME=V,NAME=V",
+    help="A point the search tries first; repeatable.",
+)
+@click.option(
+    "--resume",
+    metavar="PARENT_RUN_ID",
+    help="Continue the search of this parent run (its trials so far count) up to --trials.",
+)
 def sweep(
     uri: str,
     zipped: bool,
@@ -65,6 +102,14 @@ def sweep(
     quiet: bool,
     tracking_uri: str | None,
     as_json: bool,
+    sampler: str | None,
+    trials: int | None,
+    objective: str | None,
+    minimize: bool | None,
+    seed: int | None,
+    prune: str | None,
+    enqueue: tuple[str, ...],
+    resume: str | None,
     **options: Any,  # the values of sweep_options(), of several types
 ) -> int:
     """Run an entry point for every point of a grid: a parent run with one child per point.
@@ -77,6 +122,7 @@ def sweep(
     from mlrun_cli.core.settings import Settings
     from mlrun_cli.run.run_key import reuse_mode
     from mlrun_cli.sweeps.plan import SweepOutput, SweepRequest
+    from mlrun_cli.sweeps.search_plan import SearchRequest
     from mlrun_cli.sweeps.sweep import execute_sweep, plan_sweep
 
     run = run_request(uri, options)
@@ -93,6 +139,21 @@ def sweep(
         metrics=metrics,
         order_by=order_by,
     )
+    if sampler is not None or resume is not None:
+        search = SearchRequest(
+            sweep=request,
+            sampler=sampler,
+            trials=trials,
+            objective=objective,
+            direction=None if minimize is None else ("minimize" if minimize else "maximize"),
+            seed=seed,
+            prune=prune,
+            enqueue=enqueue,
+            resume=resume,
+        )
+        return _search(search, settings, as_json)
+    _refuse_search_options(trials=trials, objective=objective, minimize=minimize, seed=seed,
+                           prune=prune, enqueue=enqueue)  # fmt: skip
     plan = plan_sweep(request, settings)
     progress = TerminalProgress()
     stdout = sys.stderr.buffer if as_json else sys.stdout.buffer
@@ -123,3 +184,56 @@ def sweep(
 
 def _metric(value: float | None) -> str:
     return "-" if value is None else f"{value:.6g}"
+
+
+def _refuse_search_options(**given: object) -> None:
+    """The search's options mean nothing to a grid sweep: say so rather than ignore them."""
+    from mlrun_cli.errors import UsageError
+
+    for name, value in given.items():
+        if value not in (None, ()):
+            option = "--minimize/--maximize" if name == "minimize" else f"--{name}"
+            raise UsageError(f"{option} goes with --search (or --resume)")
+
+
+def _search(request: SearchRequest, settings: Settings, as_json: bool) -> int:
+    from mlrun_cli.cli.progress import TerminalProgress
+    from mlrun_cli.sweeps.plan import SweepOutput
+    from mlrun_cli.sweeps.search import execute_search
+    from mlrun_cli.sweeps.search_plan import plan_search
+
+    plan = plan_search(request, settings)
+    progress = TerminalProgress()
+    stdout = sys.stderr.buffer if as_json else sys.stdout.buffer
+    try:
+        result = execute_search(plan, settings, SweepOutput(stdout, sys.stderr.buffer, progress))
+    finally:
+        progress.close()
+    if as_json:
+        echo_json("search", result.as_json())
+        return result.exit_code
+    objective = result.objective
+    headers = ["#", "run", *result.searched, "status", "state", objective]
+    rows = [
+        [
+            str(row.index),
+            (row.run_id or "-")[:8],
+            *row.params.values(),
+            row.status,
+            row.state or "-",
+            _metric(row.value),
+        ]
+        for row in result.rows
+    ]
+    echo_table(headers, rows)
+    best = result.best
+    if best is None:
+        status = f"search {result.parent_run_id}: {result.status.name}"
+        click.echo(f"{status}, no trial logged {objective}")
+    else:
+        params = " ".join(f"{k}={v}" for k, v in best.params.items())
+        click.echo(
+            f"search {result.parent_run_id}: {result.status.name}, {result.executed} executed; "
+            f"best trial {best.index} (run {best.run_id}): {objective}={best.value:.6g} {params}"
+        )
+    return result.exit_code

@@ -84,8 +84,11 @@ def run_array(
     settings: Settings,
     output: SweepOutput,
     stop: StopAll,
+    staging: str | None = None,
 ) -> dict[int, RunStatus]:
-    """Submit the points as one job array and follow every child to its end."""
+    """Submit the points as one job array and follow every child to its end. `staging` names
+    the array's staging folder when a parent submits several arrays (a search's batches);
+    by default it is the parent's id."""
     job = plan.base.job
     if job is None:
         raise UsageError("a job array needs a job backend (--backend slurm)")
@@ -101,7 +104,10 @@ def run_array(
                 record_inputs(child_plan, store, children[-1], key)
                 write_run_record(child_plan, store, children[-1], None, None)
                 store.publish(children[-1])  # before the array starts: a task stages there
-            spec = _array_spec(plan, points, children, job, settings, store, parent, experiment)
+            folder = staging_root(job.config, settings) / (staging or parent.run_id)
+            spec = _array_spec(
+                plan, points, children, job, settings, folder, store, parent, experiment
+            )
             guard.hold()  # an array once submitted is cancelled by a signal, never lost
             array_id = job.backend.submit(spec)
         except BaseException as exc:
@@ -145,12 +151,12 @@ def _array_spec(
     children: Sequence[RunInfo],
     job: JobPlan,
     settings: Settings,
+    folder: Path,
     store: Store,
     parent: RunInfo,
     experiment: Experiment,
 ) -> JobSpec:
-    """The project staged once, under the parent's id; task i runs child i."""
-    folder = staging_root(job.config, settings) / parent.run_id
+    """The project staged once into `folder`; task i runs child i."""
     workdir = stage_project(plan.base.project.directory, folder / "project")
     tracking_uri = store.child_environment(parent, experiment)["MLFLOW_TRACKING_URI"]
     commands = tuple(

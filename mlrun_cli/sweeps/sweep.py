@@ -140,7 +140,7 @@ def plan_sweep(request: SweepRequest, settings: Settings) -> SweepPlan:
     values = grid.points()
     first = [f"{name}={value}" for name, value in values[0].items()]
     base = plan_run(replace(request.run, parameters=first, backend=request.backend), settings)
-    commands = _commands(base, values, settings, request.run.secret_params)
+    commands = resolve_points(base, values, settings, request.run.secret_params)
     points = tuple(
         SweepPoint(
             index, point, replace(base, command=command, run_name=f"{base.run_name}-{index}")
@@ -170,7 +170,7 @@ def _order(text: str | None) -> OrderBy | None:
     return order
 
 
-def _commands(
+def resolve_points(
     base: RunPlan, points: list[dict[str, str]], settings: Settings, secrets: Sequence[str]
 ) -> list[ResolvedCommand]:
     """Each point's values against their declared types; every bad value reported at once."""
@@ -228,7 +228,7 @@ def execute_sweep(plan: SweepPlan, settings: Settings, output: SweepOutput) -> S
         batch = SweepBatch(
             plan, to_run, parent, experiment, store, keys, settings, output, stop,
             launcher=lambda: _launcher(
-                plan, parent, _prepare_shared_env(store, parent, plan, output.progress), keys,
+                plan, parent, prepare_shared_env(store, parent, plan.base, output.progress), keys,
                 settings, output,
             ),
         )  # fmt: skip
@@ -295,12 +295,11 @@ def _create_parent(
     return parent
 
 
-def _prepare_shared_env(
-    store: Store, parent: RunInfo, plan: SweepPlan, progress: BuildProgress
+def prepare_shared_env(
+    store: Store, parent: RunInfo, base: RunPlan, progress: BuildProgress
 ) -> PreparedEnv:
     """Built (or found) once for all children; a failure ends the parent (in execute_sweep)
     before any child starts, with the build log kept."""
-    base = plan.base
     try:
         prepared = base.manager.prepare(base.env_plan, progress, base.rebuild_env)
     except EnvBuildError as exc:
@@ -326,33 +325,47 @@ def _launcher(
     points = {p.index: p for p in plan.points}
 
     def launch(index: int, stop: StopRequest) -> RunStatus:
-        point = points[index]
-        child = replace(point.plan, prepared_env=prepared, extra_tags=child_tags(parent, point))
-        prefix = f"[{point.index}] "
-        streams = [
-            PrefixedLines(target, prefix, lock) if target is not None else None
-            for target in (output.stdout, output.stderr)
-        ]
-        echo = [s.as_stream() if s is not None else None for s in streams]
-        try:
-            result = execute(
-                child, settings, RunOutput(echo[0], echo[1], stop=stop), keys[point.index]
-            )
-        except MlrunError as exc:  # the child's run is already recorded as FAILED
-            log.warning("%s%s: %s", prefix, label(point.values), exc.message)
-            return RunStatus.FAILED
-        finally:
-            for stream in streams:
-                if stream is not None:
-                    stream.finish()
-        run = result.run
-        log.info(
-            "%s%s: run %s %s in %.2fs", prefix, label(point.values), run.run_id,
-            run.status.name, result.outcome.duration,
-        )  # fmt: skip
-        return run.status
+        run = run_point(points[index], parent, prepared, keys[index], settings, output, lock, stop)
+        return RunStatus.FAILED if run is None else run.status
 
     return launch
+
+
+def run_point(
+    point: SweepPoint,
+    parent: RunInfo,
+    prepared: PreparedEnv,
+    key: RunKey,
+    settings: Settings,
+    output: SweepOutput,
+    lock: threading.Lock,
+    stop: StopRequest,
+) -> RunInfo | None:
+    """One child through the ordinary pipeline, its echo prefixed with its number; the
+    child's run as it ended, or None when it failed before it could say which run it was
+    (its run, if one was made, is already recorded as FAILED)."""
+    child = replace(point.plan, prepared_env=prepared, extra_tags=child_tags(parent, point))
+    prefix = f"[{point.index}] "
+    streams = [
+        PrefixedLines(target, prefix, lock) if target is not None else None
+        for target in (output.stdout, output.stderr)
+    ]
+    echo = [s.as_stream() if s is not None else None for s in streams]
+    try:
+        result = execute(child, settings, RunOutput(echo[0], echo[1], stop=stop), key)
+    except MlrunError as exc:
+        log.warning("%s%s: %s", prefix, label(point.values), exc.message)
+        return None
+    finally:
+        for stream in streams:
+            if stream is not None:
+                stream.finish()
+    run = result.run
+    log.info(
+        "%s%s: run %s %s in %.2fs", prefix, label(point.values), run.run_id,
+        run.status.name, result.outcome.duration,
+    )  # fmt: skip
+    return run
 
 
 def _parent_status(

@@ -71,6 +71,11 @@ class DatabaseTransport:
             "runs/restore": lambda p: self._done(self.store().restore_run(p["run_id"])),
             "runs/log-batch": self._log_batch,
             "runs/log-inputs": self._log_inputs,
+            "metrics/get-history": lambda p: {
+                "metrics": [
+                    _json(m) for m in self.store().get_metric_history(p["run_id"], p["metric_key"])
+                ]
+            },
         }
 
     @property

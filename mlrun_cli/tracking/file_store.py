@@ -398,6 +398,9 @@ class FileStore:
                 return StoredRun(meta_path.parent, _run_info(read_run_meta(meta_path)))
         raise NotFoundError(f"no run {run_id} in {self.root}")
 
+    def metric_history(self, info: RunInfo, key: str) -> list[tuple[int, float, int]]:
+        return StoredRun(self._run_dir(info), info).metric_history(key)
+
     def artifact_dir(self, info: RunInfo) -> Path:
         return path_of_file_uri(info.artifact_uri)
 

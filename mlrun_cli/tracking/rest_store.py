@@ -300,6 +300,19 @@ class RestStore:
             raise NotFoundError(f"no run {run_id} in {self.location}") from None
         return RemoteRun(answer["run"])
 
+    def metric_history(self, info: RunInfo, key: str) -> list[tuple[int, float, int]]:
+        points: list[tuple[int, float, int]] = []
+        request: dict[str, Any] = {"run_id": info.run_id, "metric_key": key}
+        while True:
+            page = self._call("GET", "metrics/get-history", {**request, "max_results": 25000})
+            points.extend(
+                (int(m.get("timestamp", 0)), float(m["value"]), int(m.get("step", 0)))
+                for m in page.get("metrics", [])
+            )
+            if not page.get("next_page_token"):
+                return points
+            request["page_token"] = page["next_page_token"]
+
     def search_runs(
         self,
         experiment_ids: Sequence[str],

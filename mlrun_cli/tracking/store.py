@@ -97,6 +97,11 @@ class Store(Protocol):
         """The run with exactly this id, read afresh (a job's node may have changed it)."""
         ...
 
+    def metric_history(self, info: RunInfo, key: str) -> list[tuple[int, float, int]]:
+        """(timestamp, value, step) of every point of one metric, in logging order (a search's
+        pruner reads its running trials with it)."""
+        ...
+
     def log_dataset_input(
         self, info: RunInfo, dataset: Mapping[str, str | None], context: str
     ) -> None: ...

@@ -69,3 +69,12 @@ SLURM_PARTITION_TAG = "mlrun.slurm.partition"
 SWEEP_TAG = "mlrun.sweep"
 INDEX_TAG = "mlrun.sweep.index"
 GRID_PARAM = "mlrun.sweep.grid"  # a param of the sweep's parent run: the grid as given
+
+# Searches (a sweep whose parent's mlrun.sweep is "search")
+SEARCH_PARAM = "mlrun.search"  # a param of the search's parent: its definition, as JSON
+TRIAL_STATE_TAG = "mlrun.search.state"  # on a child: COMPLETE, FAIL or PRUNED, as told
+PRUNED_TAG = "mlrun.search.pruned"  # on a child the pruner stopped: "true"
+BEST_RUN_TAG = "mlrun.search.best_run_id"  # on the parent: the best trial so far
+BEST_TRIAL_TAG = "mlrun.search.best_trial"
+BEST_VALUE_TAG = "mlrun.search.best_value"
+BEST_PARAMS_TAG = "mlrun.search.best_params"  # JSON
