@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -19,7 +19,7 @@ from typing import IO, Any
 from mlrun_cli import __version__
 from mlrun_cli.backends import select_backend
 from mlrun_cli.backends.base import LaunchRequest, Outcome
-from mlrun_cli.backends.jobs import plan_job
+from mlrun_cli.backends.jobs import JobPlan, plan_job
 from mlrun_cli.backends.streams import StopRequest
 from mlrun_cli.core.settings import Settings
 from mlrun_cli.envs import (
@@ -30,7 +30,7 @@ from mlrun_cli.envs import (
     select_manager,
 )
 from mlrun_cli.errors import EnvBuildError, NotFoundError, UsageError
-from mlrun_cli.project.params import parse_assignments, resolve_command
+from mlrun_cli.project.params import ResolvedParameter, parse_assignments, resolve_command
 from mlrun_cli.project.spec import load_project, select_entry_point
 from mlrun_cli.run.artifact_inputs import artifact_fetcher
 from mlrun_cli.run.earlier_outputs import separate_outputs
@@ -175,6 +175,7 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
     env_plan = manager.plan(project)
     if request.backend == "docker" and env_plan.manager != "docker":
         raise UsageError("--backend docker runs docker_env projects; this one is not one")
+    _check_downloads_reachable(command.parameters, env_plan.manager, job)
     return RunPlan(
         source=source,
         project=project,
@@ -191,6 +192,22 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
         extra_tags=nesting_tags(settings.environ, request.run_id),
         job=job,
         run_id=request.run_id,
+    )
+
+
+def _check_downloads_reachable(
+    parameters: Sequence[ResolvedParameter], manager: str, job: JobPlan | None
+) -> None:
+    """An artifact URI is downloaded to this host's storage dir, which a container does not
+    mount and a cluster's nodes need not see: refused there, with what to do instead."""
+    downloaded = [p for p in parameters if p.source]
+    if not downloaded or (manager != "docker" and job is None):
+        return
+    where = f"--backend {job.config.backend}" if job is not None else "a docker_env project"
+    raise UsageError(
+        f"parameter '{downloaded[0].name}': artifact URIs ({downloaded[0].source}) are "
+        f"downloaded to this host and do not reach {where} yet; download it into the project "
+        "and pass its path"
     )
 
 

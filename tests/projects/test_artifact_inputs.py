@@ -16,7 +16,7 @@ import pytest
 
 from mlrun_cli import projects
 from mlrun_cli.core.settings import Settings
-from mlrun_cli.errors import ParameterError
+from mlrun_cli.errors import ParameterError, UsageError
 from mlrun_cli.tracking.store import open_store
 from tests.conftest import write_files
 from tests.projects.helpers import recorded
@@ -186,3 +186,35 @@ def test_runs_uri_from_a_database_store(project: Path, tmp_path: Path) -> None:
     produced = _run(project, store, "produce", text="in a database")
     consumed = _run(project, store, "consume", data=f"runs:/{produced.run_id}/data/data.csv")
     assert recorded(store, consumed.run_id).tags["mlrun.input.data.digest"] == _sha("in a database")
+
+
+def _refused(project: Path, store: str, where: str, **options: object) -> None:
+    produced = _run(project, store, "produce", text="x")
+    uri = f"runs:/{produced.run_id}/data/data.csv"
+    with pytest.raises(UsageError) as raised:
+        projects.run(str(project), "consume", parameters={"data": uri}, tracking_uri=store,
+                     **options)  # type: ignore[arg-type]  # fmt: skip
+    assert raised.value.message == (
+        f"parameter 'data': artifact URIs ({uri}) are downloaded to this host and do not reach "
+        f"{where} yet; download it into the project and pass its path"
+    )
+    settings = Settings.resolve(store)
+    assert len(list(open_store(settings).stored_runs(["0"], "all"))) == 1  # only `produce`
+
+
+def test_a_download_a_cluster_node_may_not_see_is_refused_before_the_run(
+    project: Path, store: str
+) -> None:
+    _refused(project, store, "--backend slurm", env_manager="local", backend="slurm",
+             backend_config='{"partition": "debug"}')  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+def test_a_download_a_container_cannot_see_is_refused_before_the_run(
+    project: Path, store: str, docker_host: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", docker_host)
+    text = (project / "MLproject").read_text()
+    (project / "MLproject").write_text("docker_env:\n  image: mlrun-test/busybox\n" + text)
+    _refused(project, store, "a docker_env project")
