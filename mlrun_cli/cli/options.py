@@ -159,9 +159,9 @@ def backend_option() -> click.Option:
     """One object, made on first use (as env_manager_option): the backends' registry."""
     from mlrun_cli.backends import backend_names
 
-    return click.Option(
+    return click.Option(  # checked by plan_run, so the CLI and the Python API say the same
         ["--backend"],
-        type=click.Choice(backend_names()),
+        metavar="|".join(backend_names()),
         help="Where the entry point runs: here (local; docker for docker_env), or as a job.",
     )
 

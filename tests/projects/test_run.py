@@ -152,6 +152,7 @@ def _cli_error(cli, *args: str) -> str:  # type: ignore[no-untyped-def]
             ("--experiment-name", "a", "--experiment-id", "1"),
             UsageError,
         ),
+        ({"backend": "nope"}, ("--backend", "nope"), UsageError),
     ],
 )
 def test_bad_input_raises_the_clis_error_and_creates_nothing(
