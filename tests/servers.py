@@ -66,7 +66,12 @@ class MlflowServer:
             "--workers", "1",
         ]  # fmt: skip
         self.data_dir.mkdir(parents=True, exist_ok=True)  # the auth config is written there
-        env = {**os.environ, "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD}
+        # Without MLflow's job runner (GenAI jobs only), a server answers 2-4 s sooner.
+        env = {
+            **os.environ,
+            "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        }
         if self.app_name:
             argv += ["--app-name", self.app_name]
             env["MLFLOW_AUTH_CONFIG_PATH"] = str(self._auth_config())
