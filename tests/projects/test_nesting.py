@@ -61,3 +61,23 @@ entry_points:
     child = json.loads((outer / "inner.json").read_text())["run"]["run_id"]
     assert recorded(store, child).tags[PARENT_TAG] == parent
     assert PARENT_TAG not in recorded(store, parent).tags
+
+
+def test_the_hosts_mlflow_tracking_uri_is_where_the_run_is_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`mlflow.set_tracking_uri()` then `run()`: as with mlflow.projects.run, only the import
+    changes."""
+    mlflow = pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    project = api_project(tmp_path)
+    chosen = tmp_path / "team-store"
+    mlflow.set_tracking_uri(chosen.as_uri())
+    try:
+        submitted = projects.run(str(project), env_manager="local")
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert recorded(str(chosen), submitted.run_id).info.status.name == "FINISHED"
+    assert not (tmp_path / "mlruns").exists()
