@@ -273,7 +273,7 @@ def _reuse(
 def _settings(tracking_uri: str | None) -> Settings:
     """The CLI's settings; inside `mlflow.start_run()` of this host, the active run becomes
     the parent (as MLFLOW_RUN_ID does inside an entry point)."""
-    settings = Settings.resolve(tracking_uri or _host_tracking_uri())
+    settings = Settings.resolve(tracking_uri)
     parent = _active_mlflow_run()
     if parent is None:
         return settings
@@ -281,20 +281,6 @@ def _settings(tracking_uri: str | None) -> Settings:
         settings.cwd, {**settings.environ, "MLFLOW_RUN_ID": parent}, settings.tracking_uri,
         settings.user,
     )  # fmt: skip
-
-
-def _host_tracking_uri() -> str | None:
-    """The URI this host gave `mlflow.set_tracking_uri()`, which `mlflow.projects.run` records
-    into; None when the host set none (then MLFLOW_TRACKING_URI, else ./mlruns, as the CLI)."""
-    mlflow = sys.modules.get("mlflow")
-    if mlflow is None:
-        return None
-    try:
-        from mlflow.tracking._tracking_service.utils import is_tracking_uri_set
-    except ImportError:  # an MLflow without it: the environment decides, as for the CLI
-        return None
-    set_by_host = is_tracking_uri_set()  # type: ignore[no-untyped-call]
-    return str(mlflow.get_tracking_uri()) if set_by_host else None
 
 
 def _active_mlflow_run() -> str | None:
