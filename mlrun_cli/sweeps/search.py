@@ -23,30 +23,22 @@ from mlrun_cli.core.settings import Settings
 from mlrun_cli.run.finish import finish_run
 from mlrun_cli.run.interrupts import interrupted_exit_code
 from mlrun_cli.run.pipeline import experiment_for
-from mlrun_cli.run.provenance import git_tags
 from mlrun_cli.run.runner_identity import runner_tags
 from mlrun_cli.sweeps.batch import StopAll
 from mlrun_cli.sweeps.plan import SweepOutput
 from mlrun_cli.sweeps.search_arrays import run_batches
 from mlrun_cli.sweeps.search_plan import SearchPlan
 from mlrun_cli.sweeps.study import COMPLETE, PRUNED, RecordedTrial, Study
-from mlrun_cli.sweeps.sweep import prepare_shared_env
+from mlrun_cli.sweeps.sweep import parent_tags, prepare_shared_env
 from mlrun_cli.sweeps.trials import Progress, improves, outcome, run_trials
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.store import RecordedRun, Store, open_store, runs_tagged
 from mlrun_cli.tracking.tags import (
-    ENTRY_POINT_TAG,
     INDEX_TAG,
     PARENT_TAG,
-    PROJECT_BACKEND_TAG,
-    PROJECT_ENV_TAG,
     PRUNED_TAG,
     SEARCH_PARAM,
-    SOURCE_TAG,
-    SOURCE_TYPE_TAG,
-    SWEEP_TAG,
     TRIAL_STATE_TAG,
-    USER_TAG,
 )
 
 log = logging.getLogger(__name__)
@@ -165,17 +157,8 @@ def _create_parent(
     store: Store, experiment: Experiment, plan: SearchPlan, settings: Settings
 ) -> RunInfo:
     base = plan.base
-    tags = {
-        USER_TAG: settings.user,
-        SOURCE_TAG: base.source.source_name,
-        SOURCE_TYPE_TAG: "PROJECT",
-        ENTRY_POINT_TAG: base.entry.name,
-        PROJECT_ENV_TAG: base.env_plan.manager,
-        PROJECT_BACKEND_TAG: "local" if base.job is None else base.job.backend.name,
-        SWEEP_TAG: SEARCH,
-        **git_tags(base.source),
-        **runner_tags(),
-    }
+    backend = "local" if base.job is None else base.job.backend.name
+    tags = parent_tags(base, settings.user, backend, SEARCH)
     parent = store.create_run(experiment, base.run_name, settings.user, tags)
     definition = json.dumps(plan.definition.as_json())  # in -P order: the table's columns
     store.log_params(parent, {SEARCH_PARAM: definition})

@@ -275,21 +275,28 @@ def _earlier_runs(
     return identical_runs(store, experiment.experiment_id, {k.key for k in keys.values()})
 
 
-def _create_parent(
-    store: Store, experiment: Experiment, plan: SweepPlan, settings: Settings
-) -> RunInfo:
-    base = plan.base
-    tags = {
-        USER_TAG: settings.user,
+def parent_tags(base: RunPlan, user: str, backend: str, kind: str) -> dict[str, str]:
+    """The tags of a sweep's or a search's parent: MLflow's for the project (its UI shows
+    them), the code's git state, the runner's identity (for gc), and the kind of sweep."""
+    return {
+        USER_TAG: user,
         SOURCE_TAG: base.source.source_name,
         SOURCE_TYPE_TAG: "PROJECT",
         ENTRY_POINT_TAG: base.entry.name,
         PROJECT_ENV_TAG: base.env_plan.manager,
-        PROJECT_BACKEND_TAG: plan.backend,
-        SWEEP_TAG: "zip" if plan.grid.zipped else "product",
+        PROJECT_BACKEND_TAG: backend,
+        SWEEP_TAG: kind,
         **git_tags(base.source),
         **runner_tags(),
     }
+
+
+def _create_parent(
+    store: Store, experiment: Experiment, plan: SweepPlan, settings: Settings
+) -> RunInfo:
+    base = plan.base
+    kind = "zip" if plan.grid.zipped else "product"
+    tags = parent_tags(base, settings.user, plan.backend, kind)
     parent = store.create_run(experiment, base.run_name, settings.user, tags)
     store.log_params(parent, {GRID_PARAM: json.dumps(plan.grid.as_json(), sort_keys=True)})
     return parent
