@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -154,13 +155,33 @@ class HttpClient:
         import requests
 
         try:
-            return self.session().request(method, url, timeout=self.settings.timeout, **kwargs)
+            return self._request(method, url, **kwargs)
         except requests.exceptions.SSLError as exc:
             raise StoreError(f"tracking server {self.shown_uri}: TLS failed ({exc})") from None
         except requests.exceptions.RequestException as exc:
             raise ServerUnreachableError(
                 f"tracking server {self.shown_uri} is unreachable ({_cause(exc)})"
             ) from None
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """urllib3 retries a request whose connection or headers failed; an answer cut in its
+        body (a busy server closing the connection mid-answer) surfaces after that, and is
+        asked again here, announced, but only for a request that reads: a write that may have
+        been done once is never sent twice."""
+        import requests
+
+        reads = method == "GET" or url.endswith("/search")
+        session, retries = self.session(), self.settings.max_retries
+        for attempt in range(1, retries + 1 if reads else 1):
+            try:
+                return session.request(method, url, timeout=self.settings.timeout, **kwargs)
+            except requests.exceptions.ChunkedEncodingError as exc:
+                log.warning(
+                    "tracking server %s: %s; retrying (%d of %d)",
+                    self.shown_uri, _cause(exc), attempt, retries,
+                )  # fmt: skip
+                time.sleep(min(self.settings.backoff_factor * 2 ** (attempt - 1), 30.0))
+        return session.request(method, url, timeout=self.settings.timeout, **kwargs)
 
     def _json(self, response: requests.Response, what: str, decode: bool = True) -> JsonObject:
         status = response.status_code

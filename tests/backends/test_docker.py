@@ -97,9 +97,11 @@ def test_a_dockerfile_image_with_mlflow_is_built_once(docker_host, tmp_path) -> 
     write_files(
         tmp_path / "p",
         {
-            # A comment of this test's own: another suite on the same engine that prunes its
-            # envs removes the images of its keys, never this one.
-            "Dockerfile": f"FROM python:3.11-slim\nRUN pip install -q mlflow-skinny\n# {uuid.uuid4()}\n",
+            # A layer of this test's own: another suite on the same engine that prunes its
+            # envs removes its own images, never this one (a comment alone would give both
+            # suites one image, which the last untagging deletes under the other).
+            "Dockerfile": "FROM python:3.11-slim\nRUN pip install -q mlflow-skinny\n"
+            f"RUN echo {uuid.uuid4()} > /suite-id\n",
             "MLproject": "docker_env:\n  dockerfile: Dockerfile\nentry_points:\n  main:\n"
             "    command: python train.py\n",
             "train.py": "import mlflow\nwith mlflow.start_run():\n    mlflow.log_metric('loss', 0.5)\n",
