@@ -70,20 +70,28 @@ class Grid:
         }
 
 
-def parse_grid(items: Sequence[str], invocation_dir: Path, zipped: bool, max_runs: int) -> Grid:
-    """Every `-P` item parsed; a grid larger than `max_runs` is refused before it is built."""
-    params: list[SweepParam] = []
-    seen: set[str] = set()
+def named_items(items: Sequence[str], what: str, once: str) -> list[tuple[str, str]]:
+    """(name, spec) of each `-P NAME=WHAT` item of a sweep or a search, each name a valid key
+    given once (`once` says how to give several values instead)."""
+    named: list[tuple[str, str]] = []
     for item in items:
         name, sep, spec = item.partition("=")
         name = name.strip()
         if not sep:
-            raise ParameterError(f"-P {item!r}: expected NAME=VALUES")
+            raise ParameterError(f"-P {item!r}: expected NAME={what}")
         check_key(name, f"-P {item!r}")
-        if name in seen:
-            raise ParameterError(f"-P {name}: given twice; put all its values in one list")
-        seen.add(name)
-        params.append(SweepParam(name, spec, parse_values(name, spec, invocation_dir)))
+        if name in (seen for seen, _ in named):
+            raise ParameterError(f"-P {name}: given twice; {once}")
+        named.append((name, spec))
+    return named
+
+
+def parse_grid(items: Sequence[str], invocation_dir: Path, zipped: bool, max_runs: int) -> Grid:
+    """Every `-P` item parsed; a grid larger than `max_runs` is refused before it is built."""
+    params = [
+        SweepParam(name, spec, parse_values(name, spec, invocation_dir))
+        for name, spec in named_items(items, "VALUES", "put all its values in one list")
+    ]
     grid = Grid(tuple(params), zipped)
     if zipped:
         lengths = {p.name: len(p.values) for p in params if len(p.values) > 1}

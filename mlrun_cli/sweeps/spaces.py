@@ -23,9 +23,9 @@ from pathlib import Path
 
 from mlrun_cli.errors import ParameterError
 from mlrun_cli.project.param_types import CONVERTERS, ConversionContext
-from mlrun_cli.project.params import UNDECLARED, check_key
+from mlrun_cli.project.params import UNDECLARED
 from mlrun_cli.project.spec import EntryPoint
-from mlrun_cli.sweeps.grid import parse_values
+from mlrun_cli.sweeps.grid import named_items, parse_values
 
 FLOAT = "float"
 INT = "int"
@@ -114,16 +114,7 @@ def parse_space(items: Sequence[str], invocation_dir: Path) -> SearchSpace:
     """Every `-P` item parsed; every malformed one reported at once."""
     dimensions: list[Dimension] = []
     problems: list[str] = []
-    seen: set[str] = set()
-    for item in items:
-        name, sep, spec = item.partition("=")
-        name = name.strip()
-        if not sep:
-            raise ParameterError(f"-P {item!r}: expected NAME=SPACE")
-        check_key(name, f"-P {item!r}")
-        if name in seen:
-            raise ParameterError(f"-P {name}: given twice; give its space once")
-        seen.add(name)
+    for name, spec in named_items(items, "SPACE", "give its space once"):
         try:
             dimensions.append(parse_dimension(name, spec, invocation_dir))
         except ParameterError as exc:
