@@ -138,6 +138,10 @@ class Bench:
         [python] = env_root.glob("*/env/bin/python")
         return str(python)
 
+    def interpreter_start(self) -> Command:
+        """The floor of a start: the interpreter mlrun runs on, doing nothing."""
+        return [self.mlrun_python, "-c", "pass"], self.env()
+
     def direct_main(self, env_root: Path) -> Command:
         """The floor of a warm-env run: the entry point started by hand with the env's python."""
         python = self.warm_env_python(env_root)
@@ -220,13 +224,15 @@ class Bench:
                 "CLI start: --version",
                 lambda i: ([self.mlflow, "--version"], self.env()),
                 lambda i: ([*self.mlrun, "--version"], self.env()),
-                target=">= 50x",
+                floor=lambda i: self.interpreter_start(),
+                target="mlrun / floor <= 1.5x (floor: `python -c pass`)",
             ),
             Workload(
                 "run -e noop, local env",
                 lambda i: self.mlflow_run("noop", "local", warm_mlflow),
                 lambda i: self.mlrun_run("noop", "local", warm_mlrun),
-                target="<= 0.05 s, >= 50x",
+                floor=lambda i: self.interpreter_start(),
+                target="mlrun / floor <= 2.5x (floor: `python -c pass`), >= 80x",
             ),
             Workload(
                 "run -e pypass, local env",

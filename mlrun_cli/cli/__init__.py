@@ -6,11 +6,13 @@ modules are imported inside the commands, so `mlrun --version` and `--help` stay
 
 from __future__ import annotations
 
-import logging
 import sys
-from collections.abc import Sequence
 
 from mlrun_cli import __version__
+
+TYPE_CHECKING = False  # typing and collections are not imported for `--version`
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -26,9 +28,10 @@ def run_cli(args: list[str]) -> int:
     import click
 
     from mlrun_cli.cli.app import cli
+    from mlrun_cli.cli.logging_setup import configure_logging
     from mlrun_cli.errors import MlrunError, SpecError
 
-    _configure_logging()
+    configure_logging()
     try:
         result = cli.main(args=args, prog_name="mlrun", standalone_mode=False)
     except SpecError as exc:
@@ -55,19 +58,3 @@ def run_cli(args: list[str]) -> int:
         # click wraps a KeyboardInterrupt in Abort; mlrun's RunInterrupted carries its code
         return getattr(exc.__cause__ or exc, "exit_code", 130)
     return result if isinstance(result, int) else 0
-
-
-class _StderrHandler(logging.Handler):
-    """Writes to whatever sys.stderr is at the time (tests and embedders swap it)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        level = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
-        sys.stderr.write(f"mlrun: {level}{record.getMessage()}\n")
-        sys.stderr.flush()
-
-
-def _configure_logging() -> None:
-    logger = logging.getLogger("mlrun_cli")
-    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
-        logger.addHandler(_StderrHandler())
-    logger.setLevel(logging.INFO)

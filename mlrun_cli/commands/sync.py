@@ -6,10 +6,10 @@ import dataclasses
 from dataclasses import dataclass
 
 from mlrun_cli.core.caches import outbox_dir
+from mlrun_cli.core.credentials import display_uri
 from mlrun_cli.core.settings import Settings
 from mlrun_cli.errors import StoreError
 from mlrun_cli.tracking import outbox
-from mlrun_cli.tracking.http_client import display_uri
 from mlrun_cli.tracking.rest_store import RestStore, sync_entry
 from mlrun_cli.tracking.store import open_store
 

@@ -16,6 +16,8 @@ from mlrun_cli.errors import StoreError
 DEFAULT_STORE_DIR = "mlruns"
 HTTP_SCHEMES = ("http", "https")
 DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+# Where MLflow's client puts the artifacts of a database store when nothing else is said.
+DEFAULT_ARTIFACT_DIR = "mlruns"
 
 
 def resolve_tracking_uri(uri: str | None, environ: Mapping[str, str], cwd: Path) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from fnmatch import fnmatch
 from pathlib import Path
 
+from mlrun_cli.core.credentials import display_uri
 from mlrun_cli.core.uri import local_path_of
 from mlrun_cli.errors import ParameterError
 from mlrun_cli.project.param_types import (
@@ -21,7 +22,6 @@ from mlrun_cli.project.param_types import (
 )
 from mlrun_cli.project.spec import EntryPoint
 from mlrun_cli.project.template import append_extra, render
-from mlrun_cli.tracking.http_client import display_uri
 from mlrun_cli.tracking.keys import clash_problem, key_problem, text_encoding_problem
 
 UNDECLARED = "undeclared"

@@ -7,7 +7,6 @@ cannot say, and every problem is reported at once with its line.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 import shlex
@@ -29,7 +28,6 @@ from mlrun_cli.project.param_types import (
 from mlrun_cli.project.schema import format_path
 from mlrun_cli.project.spec_text import not_regular_file, read_spec_text
 from mlrun_cli.project.template import placeholder_names
-from mlrun_cli.project.volumes import parse_volume
 from mlrun_cli.tracking.keys import clash_problem, key_problem
 
 ENV_KEYS = ("docker_env", "python_env", "conda_env")  # in order of precedence
@@ -161,6 +159,8 @@ def _semantic_problems(doc: LocatedDoc, label: str, directory: Path) -> Iterator
 def _docker_problems(
     doc: LocatedDoc, label: str, directory: Path, docker: dict[str, Any]
 ) -> Iterator[Problem]:
+    from mlrun_cli.project.volumes import parse_volume  # docker_env projects only
+
     if "image" not in docker and "dockerfile" not in docker:
         message = "missing required key 'image' (or 'dockerfile', to build one)"
         yield Problem(label, doc.line_of(("docker_env",)), "docker_env", message)
@@ -283,6 +283,8 @@ def _declared_parameters(data: object) -> Iterator[tuple[Any, Any, str | dict[An
 
 
 def _unknown_type_message(declared: str) -> str:
+    import difflib  # on a mistake only
+
     close = difflib.get_close_matches(declared, list(CONVERTERS), n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     known = ", ".join(CONVERTERS)

@@ -20,17 +20,21 @@ import posixpath
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from mlrun_cli.core.caches import artifact_input_dir
+from mlrun_cli.core.credentials import display_uri
 from mlrun_cli.core.settings import Settings
 from mlrun_cli.core.tracking_uri import HTTP_SCHEMES
 from mlrun_cli.errors import NotFoundError
 from mlrun_cli.project.param_types import RemoteFetch
 from mlrun_cli.run.provenance import digest_path
-from mlrun_cli.tracking.artifact_repos import ArtifactRepository, artifact_repository
-from mlrun_cli.tracking.http_client import ClientSettings, HttpClient, display_uri
 from mlrun_cli.tracking.store import open_store
+
+if TYPE_CHECKING:  # imported when an input is fetched, not by every run
+    from mlrun_cli.tracking.artifact_repos import ArtifactRepository
+    from mlrun_cli.tracking.http_client import HttpClient
 
 _HTTP_TIMEOUT_SECONDS = 60.0
 _CHUNK = 1 << 20
@@ -68,6 +72,8 @@ def download(uri: str, root: Path, settings: Settings) -> Path:
 
 
 def _fetch_into(uri: str, scratch: Path, settings: Settings) -> Path:
+    from mlrun_cli.tracking.artifact_repos import artifact_repository
+
     parts = urlsplit(uri)
     scheme = parts.scheme.lower()
     if scheme == "runs":
@@ -162,4 +168,6 @@ def _server(settings: Settings) -> HttpClient | None:
     """The tracking server, for artifacts it proxies (with the same credentials)."""
     if settings.tracking_uri.partition(":")[0].lower() not in HTTP_SCHEMES:
         return None
+    from mlrun_cli.tracking.http_client import ClientSettings, HttpClient
+
     return HttpClient(settings.tracking_uri, ClientSettings.from_environ(settings.environ))

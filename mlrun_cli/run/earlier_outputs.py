@@ -22,11 +22,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlrun_cli.core.settings import Settings
-from mlrun_cli.core.tracking_uri import DATABASE_SCHEMES, file_store_root
+from mlrun_cli.core.tracking_uri import DATABASE_SCHEMES, DEFAULT_ARTIFACT_DIR, file_store_root
 from mlrun_cli.project.params import ResolvedCommand
 from mlrun_cli.run.provenance import excluding, non_code_paths
 from mlrun_cli.sources.resolve import ProjectSource
-from mlrun_cli.tracking.database_store import DEFAULT_ARTIFACT_DIR
 from mlrun_cli.tracking.file_store import FileStore
 from mlrun_cli.tracking.store import RecordedRun, Store, open_store
 from mlrun_cli.tracking.tags import ENTRY_POINT_TAG, OUTPUT_TAG_PREFIX, SOURCE_TAG

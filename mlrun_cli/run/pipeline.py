@@ -14,13 +14,13 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from mlrun_cli import __version__
 from mlrun_cli.backends import select_backend
 from mlrun_cli.backends.base import LaunchRequest, Outcome
-from mlrun_cli.backends.jobs import JobPlan, plan_job
 from mlrun_cli.backends.streams import StopRequest
+from mlrun_cli.core.credentials import credential_values
 from mlrun_cli.core.settings import Settings
 from mlrun_cli.envs import (
     BuildProgress,
@@ -59,7 +59,6 @@ from mlrun_cli.sources.resolve import resolve_source
 from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.file_store import DEFAULT_EXPERIMENT_ID
-from mlrun_cli.tracking.http_client import credential_values
 from mlrun_cli.tracking.store import Store, log_locations, open_store
 from mlrun_cli.tracking.tags import (
     COMMAND_TAG,
@@ -83,6 +82,9 @@ from mlrun_cli.tracking.tags import (
     USER_TAG,
     VERSION_TAG,
 )
+
+if TYPE_CHECKING:  # imported by a job's run only
+    from mlrun_cli.backends.jobs import JobPlan
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +135,7 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
     experiment_id = request.experiment_id
     if experiment_name is not None and experiment_id is not None:
         raise UsageError("pass --experiment-name or --experiment-id, not both")
-    job = plan_job(
-        request.backend, request.backend_config, request.detach, settings.cwd, settings.environ
-    )
+    job = _plan_job(request, settings)
     if job is not None and request.run_id is not None:
         raise UsageError(
             "--run-id continues a run here; it does not go with --backend " + job.config.backend
@@ -192,6 +192,18 @@ def plan_run(request: RunRequest, settings: Settings) -> RunPlan:
         extra_tags=nesting_tags(settings.environ, request.run_id),
         job=job,
         run_id=request.run_id,
+    )
+
+
+def _plan_job(request: RunRequest, settings: Settings) -> JobPlan | None:
+    """The job a cluster backend will run; None runs here. A plain run never imports the job
+    machinery (its import is a tenth of a noop run's start)."""
+    if request.backend is None and request.backend_config is None and not request.detach:
+        return None
+    from mlrun_cli.backends.jobs import plan_job
+
+    return plan_job(
+        request.backend, request.backend_config, request.detach, settings.cwd, settings.environ
     )
 
 

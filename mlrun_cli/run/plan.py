@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mlrun_cli.backends.base import Backend
-from mlrun_cli.backends.jobs import JobPlan
 from mlrun_cli.envs import EnvManager, EnvPlan, PreparedEnv
 from mlrun_cli.project.params import ResolvedCommand
 from mlrun_cli.project.spec import EntryPoint, Project
 from mlrun_cli.sources.resolve import ProjectSource
+
+if TYPE_CHECKING:  # imported by a job's run only
+    from mlrun_cli.backends.jobs import JobPlan
 
 
 @dataclass(frozen=True)

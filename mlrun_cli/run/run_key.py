@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlrun_cli.envs.base import EnvPlan
-from mlrun_cli.envs.cache import EnvInputs
 from mlrun_cli.errors import NotFoundError, StoreError, UsageError
 from mlrun_cli.run.finish import finish_run
 from mlrun_cli.run.provenance import (
@@ -51,6 +50,7 @@ from mlrun_cli.tracking.tags import (
 
 if TYPE_CHECKING:
     from mlrun_cli.core.settings import Settings
+    from mlrun_cli.envs.cache import EnvInputs
     from mlrun_cli.run.plan import RunPlan
 
 log = logging.getLogger(__name__)
@@ -142,8 +142,8 @@ def source_fingerprint(source: ProjectSource) -> str:
 def env_plan_key(plan: EnvPlan) -> str:
     """The env's identity before it is built: the build-cache key where the manager builds,
     the interpreter on PATH for the current one, the image for docker."""
-    inputs = getattr(plan, "inputs", None)
-    if isinstance(inputs, EnvInputs):
+    inputs: EnvInputs | None = getattr(plan, "inputs", None)  # plans of envs the cache builds
+    if inputs is not None:
         return f"{plan.manager} {inputs.key()}"
     if plan.manager == "local":
         python = shutil.which("python") or shutil.which("python3") or sys.executable

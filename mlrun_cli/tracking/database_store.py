@@ -12,8 +12,10 @@ import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from mlrun_cli.core.credentials import display_uri
+from mlrun_cli.core.tracking_uri import DEFAULT_ARTIFACT_DIR
 from mlrun_cli.errors import ConflictError, NotFoundError, StoreError
-from mlrun_cli.tracking.http_client import HttpClient, display_uri
+from mlrun_cli.tracking.http_client import HttpClient
 from mlrun_cli.tracking.remote_run import JsonObject
 from mlrun_cli.tracking.rest_store import RestStore
 
@@ -25,8 +27,6 @@ MISSING_MLFLOW = (
     "which are not installed here; pip install 'mlrun-cli[mlflow]', or run "
     "`mlflow server --backend-store-uri {uri}` and point --tracking-uri at it"
 )
-# Where MLflow's client puts the artifacts of a database store when nothing else is said.
-DEFAULT_ARTIFACT_DIR = "mlruns"
 
 
 def open_database_store(settings: Settings) -> RestStore:

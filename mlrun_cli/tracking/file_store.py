@@ -43,7 +43,6 @@ from mlrun_cli.tracking.keys import (
     text_encoding_problem,
 )
 from mlrun_cli.tracking.meta_files import MetaFormatError, dump_yaml, parse_meta, salvage_fields
-from mlrun_cli.tracking.search import matches, parse_filter, search_locally
 from mlrun_cli.tracking.store_io import store_io
 from mlrun_cli.tracking.stored_run import StoredRun, files_below, read_values
 from mlrun_cli.tracking.tags import DATA_CONTEXT_TAG, RUN_NAME_TAG
@@ -555,7 +554,10 @@ class FileStore:
         max_results: int,
     ) -> list[StoredRun]:
         """MLflow's search, evaluated here. In MLflow's default order (newest first) the runs
-        are read newest first and the search stops at `max_results`."""
+        are read newest first and the search stops at `max_results`. The filter language is
+        imported here: a plain run never searches its store."""
+        from mlrun_cli.tracking.search import matches, parse_filter, search_locally
+
         if order_by:
             runs = self.stored_runs(experiment_ids, view)
             return search_locally(runs, filter_string, order_by, max_results)

@@ -19,8 +19,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote
 
+from mlrun_cli.core.credentials import display_uri
 from mlrun_cli.errors import NotFoundError, StoreError
 
 if TYPE_CHECKING:
@@ -43,28 +44,6 @@ JsonObject = dict[str, Any]
 
 class ServerUnreachableError(StoreError):
     """The server did not answer (or answered 429/5xx) after every retry."""
-
-
-def display_uri(uri: str) -> str:
-    """The URI without any user:password@ part, for messages."""
-    parts = urlsplit(uri)
-    if "@" not in parts.netloc:
-        return uri
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-
-def credential_values(environ: Mapping[str, str], uri: str) -> tuple[str, ...]:
-    """Every credential an entry point can see, for masking its output: MLflow's password and
-    token variables and the URI's password (as written and decoded, as a program may print
-    either)."""
-    password = urlsplit(uri).password if "@" in urlsplit(uri).netloc else None
-    found = (
-        environ.get("MLFLOW_TRACKING_PASSWORD"),
-        environ.get("MLFLOW_TRACKING_TOKEN"),
-        password,
-        unquote(password) if password else None,
-    )
-    return tuple(dict.fromkeys(value for value in found if value))
 
 
 def _flag(value: str | None) -> bool:

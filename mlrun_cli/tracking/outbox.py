@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mlrun_cli.core.atomic import write_atomic
-from mlrun_cli.tracking.http_client import display_uri
+from mlrun_cli.core.credentials import display_uri
 
 log = logging.getLogger(__name__)
 OUTBOX_FORMAT = 1

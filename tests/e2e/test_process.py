@@ -196,3 +196,53 @@ def test_a_run_of_an_unchanged_project_imports_no_yaml_nor_jsonschema(project: P
     loaded = set(second.stderr.split())
     assert "mlrun_cli" in loaded
     assert not loaded & {"yaml", "jsonschema", "referencing"}
+
+
+# A warm local run (validated project, local env), measured when the budget was set: 67 of
+# mlrun's modules and 190 modules in all beyond what the interpreter had at start (a clean
+# venv; fewer where site-packages' .pth files import more first). The budget is that plus 10%.
+MLRUN_MODULE_BUDGET = 73
+ADDED_MODULE_BUDGET = 209
+OTHER_STAGES = {
+    "mlrun_cli.backends.jobs",  # a job engine's run
+    "mlrun_cli.jobs.submit",
+    "mlrun_cli.sweeps",
+    "mlrun_cli.tracking.search",  # a store's filter language
+    "mlrun_cli.tracking.http_client",  # a server's store and downloads
+    "mlrun_cli.tracking.rest_store",
+    "mlrun_cli.tracking.database_store",
+    "mlrun_cli.tracking.outbox",
+    "mlrun_cli.tracking.artifact_repos",
+    "mlrun_cli.envs.uv",  # other env managers
+    "mlrun_cli.envs.docker",
+    "mlrun_cli.envs.conda",
+    "mlrun_cli.project.volumes",  # docker_env projects
+    "requests",
+}
+
+
+def test_a_warm_local_run_imports_only_what_it_uses(project: Path) -> None:
+    """Every module a run imports is paid on every run: the path of a plain local run stays
+    within its budget and imports nothing of the job engines, sweeps, servers or other envs."""
+    code = (
+        "import sys\nbefore = set(sys.modules)\nfrom mlrun_cli.cli import main\n"
+        f"try:\n    main(['run', {str(project)!r}, '-e', 'ok', '-q'])\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sorted(set(sys.modules) - before)), file=sys.stderr)"
+    )
+    done = [
+        subprocess.run(
+            [*mlrun_command()[:1], "-c", code],
+            cwd=project.parent,
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        for _ in range(2)
+    ][-1]
+    added = set(done.stderr.split())
+    own = {m for m in added if m.split(".")[0] == "mlrun_cli"}
+    assert "mlrun_cli.run.pipeline" in own
+    assert len(own) <= MLRUN_MODULE_BUDGET, sorted(own)
+    assert len(added) <= ADDED_MODULE_BUDGET, sorted(added - own)
+    assert not {m for m in added if m in OTHER_STAGES or m.rpartition(".")[0] in OTHER_STAGES}
