@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from mlrun_cli.backends.jobs import EngineUnreachable, JobSpec, JobState
+from mlrun_cli.backends.streams import masked
+from mlrun_cli.core.credentials import credential_values
 from mlrun_cli.errors import LaunchError, UsageError
 from mlrun_cli.tracking.entities import RunStatus
 from mlrun_cli.tracking.tags import ADDRESS_TAG, UNREACHABLE_AFTER_TAG
@@ -51,6 +53,7 @@ class RayBackend:
 
     def __init__(self, config: Mapping[str, Any], environ: Mapping[str, str]) -> None:
         self.config = config
+        self.environ = environ
         address = config.get("address") or environ.get("RAY_ADDRESS")
         if not address:
             raise UsageError(
@@ -130,7 +133,8 @@ class RayBackend:
             raise self._unreachable(exc) from None
         word = str(getattr(info.status, "value", info.status))
         final, status = _STATUSES.get(word, (False, RunStatus.RUNNING))
-        summary, engine_log = _split_message(info.message or "")
+        secrets = _credentials(self.environ, getattr(info, "runtime_env", None))
+        summary, engine_log = (masked(part, secrets) for part in _split_message(info.message or ""))
         reason = f"{word} ({summary})" if summary else word
         exit_code = getattr(info, "driver_exit_code", None)
         if word == "STOPPED" and not exit_code:
@@ -144,6 +148,15 @@ class RayBackend:
             raise self._unreachable(exc) from None
         except RuntimeError as exc:
             raise LaunchError(f"cannot stop Ray job {job_id}: {exc}") from None
+
+
+def _credentials(environ: Mapping[str, str], runtime_env: object) -> tuple[str, ...]:
+    """The credentials the job could print: mlrun's own and those its runtime_env carried
+    (`runs gc` in another shell may not have the variables the submitter had). Ray's message
+    holds the job's output from before the node's masking, or from a node that never ran."""
+    job_env = runtime_env.get("env_vars") if isinstance(runtime_env, dict) else None
+    env = {**environ, **(job_env if isinstance(job_env, dict) else {})}
+    return credential_values(env, env.get("MLFLOW_TRACKING_URI", ""))
 
 
 def _split_message(message: str) -> tuple[str, str]:

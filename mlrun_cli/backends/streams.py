@@ -174,3 +174,9 @@ class Redactor:
         for secret in self.secrets:
             data = data.replace(secret, self.MASK)
         return data
+
+
+def masked(text: str, secrets: tuple[str, ...]) -> str:
+    """`text` with every secret replaced, as the streams are (for what an engine reports)."""
+    redactor = Redactor(secrets)
+    return (redactor.feed(text.encode()) + redactor.flush()).decode(errors="replace")

@@ -146,13 +146,18 @@ def test_ray_logs_stay_off_mlrun_stderr_and_a_failed_jobs_log_is_an_artifact(
     tmp_path: Path, ray_address: str
 ) -> None:
     """A job that fails before mlrun runs on the node (a broken mlrun_command) is settled
-    from Ray's word: a one-line reason tag, and Ray's log tail as logs/engine.log."""
+    from Ray's word: a one-line reason tag, and Ray's log tail as logs/engine.log, with the
+    credentials the job could print masked."""
     sleeper(tmp_path)
-    code = "import sys; print('x' * 30000); print('the-last-line'); sys.exit(7)"
+    code = (
+        "import os, sys; print('x' * 30000); print(os.environ['MLFLOW_TRACKING_PASSWORD']); "
+        "print('the-last-line'); sys.exit(7)"
+    )
     config = {"address": ray_address, "mlrun_command": shlex.join([sys.executable, "-c", code])}
     done = run_mlrun(
         "run", "sleeper", "--no-env", "--backend", "ray", "--json",
         "--backend-config", json.dumps(config), cwd=tmp_path,
+        MLFLOW_TRACKING_PASSWORD="pw-of-the-ray-test",
     )  # fmt: skip
     assert done.returncode == 7, done.stderr
     assert " INFO " not in done.stderr and "dashboard_sdk" not in done.stderr, done.stderr
@@ -164,6 +169,8 @@ def test_ray_logs_stay_off_mlrun_stderr_and_a_failed_jobs_log_is_an_artifact(
     assert "exit code 7" in reason
     engine_log = FileStore(tmp_path / "mlruns").artifact_dir(run.info) / "logs" / "engine.log"
     assert "the-last-line" in engine_log.read_text()
+    assert "pw-of-the-ray-test" not in engine_log.read_text() + reason  # a credential is masked
+    assert "***" in engine_log.read_text()
 
 
 def test_a_run_whose_ray_head_is_gone_is_settled_failed_after_the_stated_time(
