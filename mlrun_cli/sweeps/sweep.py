@@ -209,35 +209,14 @@ def execute_sweep(plan: SweepPlan, settings: Settings, output: SweepOutput) -> S
         return _result(plan, None, RunStatus.FINISHED, None, rows, 0, 0)
     experiment = experiment_for(store, plan.base)
     parent = _create_parent(store, experiment, plan, settings)
-    log.info(
-        "sweep %s (%s): %d runs, %d at a time", parent.run_id, parent.run_name,
-        len(plan.points), plan.jobs,
-    )  # fmt: skip
-    if plan.reuse == "record":
-        for point in plan.points:
-            if (found := earlier.get(keys[point.index].key)) is not None:
-                tags = {**child_tags(parent, point), RUN_KEY_TAG: keys[point.index].key}
-                record_reuse(store, experiment, found, point.plan, settings.user, tags)
-    shared = plan.shared.among({p.index for p in to_run})
-    if shared.groups and plan.jobs > 1:
-        log.info("%s", shared.message())
-    plan = replace(plan, shared=shared)
     stop = StopAll()
-    statuses: dict[int, RunStatus] = {}
-    if to_run:
-        batch = SweepBatch(
-            plan, to_run, parent, experiment, store, keys, settings, output, stop,
-            launcher=lambda: _launcher(
-                plan, parent, prepare_shared_env(store, parent, plan.base, output.progress), keys,
-                settings, output,
-            ),
-        )  # fmt: skip
-        try:
-            statuses = scheduler_for(plan.backend).run(batch)
-        except BaseException as exc:
-            killed = isinstance(exc, KeyboardInterrupt)
-            finish_run(store, parent, RunStatus.KILLED if killed else RunStatus.FAILED)
-            raise
+    try:  # from its creation on, whatever stops the sweep (Ctrl-C, a lost store) ends the parent
+        statuses = _run_points(plan, to_run, parent, experiment, store, keys, earlier, settings,
+                               output, stop)  # fmt: skip
+    except BaseException as exc:
+        killed = isinstance(exc, KeyboardInterrupt)
+        finish_run(store, parent, RunStatus.KILLED if killed else RunStatus.FAILED)
+        raise
     status, exit_code = _parent_status(stop, statuses, len(to_run))
     try:  # whatever stops the listing (a lost server, Ctrl-C), the parent ends
         try:
@@ -255,6 +234,44 @@ def execute_sweep(plan: SweepPlan, settings: Settings, output: SweepOutput) -> S
     finally:
         finish_run(store, parent, status)
     return result
+
+
+def _run_points(
+    plan: SweepPlan,
+    to_run: list[SweepPoint],
+    parent: RunInfo,
+    experiment: Experiment,
+    store: Store,
+    keys: dict[int, RunKey],
+    earlier: dict[str, RecordedRun],
+    settings: Settings,
+    output: SweepOutput,
+    stop: StopAll,
+) -> dict[int, RunStatus]:
+    """Record the reused points (--reuse=record) and run the others under `parent`."""
+    log.info(
+        "sweep %s (%s): %d runs, %d at a time", parent.run_id, parent.run_name,
+        len(plan.points), plan.jobs,
+    )  # fmt: skip
+    if plan.reuse == "record":
+        for point in plan.points:
+            if (found := earlier.get(keys[point.index].key)) is not None:
+                tags = {**child_tags(parent, point), RUN_KEY_TAG: keys[point.index].key}
+                record_reuse(store, experiment, found, point.plan, settings.user, tags)
+    shared = plan.shared.among({p.index for p in to_run})
+    if shared.groups and plan.jobs > 1:
+        log.info("%s", shared.message())
+    plan = replace(plan, shared=shared)
+    if not to_run:
+        return {}
+    batch = SweepBatch(
+        plan, to_run, parent, experiment, store, keys, settings, output, stop,
+        launcher=lambda: _launcher(
+            plan, parent, prepare_shared_env(store, parent, plan.base, output.progress), keys,
+            settings, output,
+        ),
+    )  # fmt: skip
+    return scheduler_for(plan.backend).run(batch)
 
 
 def write_summary(store: Store, parent: RunInfo, result: SweepResult) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from mlrun_cli.errors import StoreError
 from mlrun_cli.tracking.file_store import FileStore
 
 GRID_PROJECT = {
@@ -199,3 +202,31 @@ def test_run_reuse_prints_the_earlier_run_and_records_nothing(
     other = cli("run", "project", "--no-env", "-P", "a=6")
     assert "score for 6 x" in other.stdout
     assert len(all_runs(tmp_path)) == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "code"),
+    [
+        (KeyboardInterrupt, "KILLED", 130),
+        (StoreError("the store went away"), "FAILED", StoreError.exit_code),
+    ],
+)
+def test_a_sweep_stopped_between_its_parent_and_its_children_ends_the_parent(
+    cli, make_project, tmp_path, monkeypatch, fault, status, code
+) -> None:
+    """Ctrl-C or a lost store while the reused points are recorded: the parent was created a
+    moment before and is ended with the sweep, never left RUNNING."""
+    make_project(GRID_PROJECT)
+    first, _, stderr = sweep_json(cli, "-P", "a=1,2", "--reuse")
+    assert first == 0, stderr
+
+    def stopped(*_args: object) -> None:
+        raise fault
+
+    monkeypatch.setattr("mlrun_cli.sweeps.sweep.record_reuse", stopped)
+    again = cli("sweep", "project", "--no-env", "-P", "a=1,2,3", "--reuse=record")
+    assert again.exit_code == code, again.stderr
+    parents = [info for info, _, tags, _ in all_runs(tmp_path).values() if "mlrun.sweep" in tags]
+    assert len(parents) == 2
+    assert sorted(p.status.name for p in parents) == sorted(["FINISHED", status])
+    assert all(info.status.name != "RUNNING" for info, _, _, _ in all_runs(tmp_path).values())
