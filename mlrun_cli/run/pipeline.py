@@ -48,9 +48,9 @@ from mlrun_cli.run.plan import RunPlan, RunRequest
 from mlrun_cli.run.provenance import (
     RUN_RECORD_FORMAT,
     check_inputs_readable,
-    diff_text,
     digest_input,
     git_tags,
+    record_git_diff,
     run_record,
 )
 from mlrun_cli.run.run_key import RunKey, compute_run_key
@@ -327,8 +327,7 @@ def _launch_request(
 
 def record_inputs(plan: RunPlan, store: Store, run: RunInfo, key: RunKey) -> None:
     """The uncommitted changes and the data the run reads, before it can change them."""
-    if plan.source.git is not None and plan.source.git.dirty:
-        store.write_artifact(run, artifacts.GIT_DIFF, diff_text(plan.source.git))
+    record_git_diff(store, run, plan.source)
     digests = key.digests  # computed once, for the run key
     if not digests:
         return

@@ -12,7 +12,7 @@ import platform
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlrun_cli import __version__
 from mlrun_cli.core.caches import cache_root, env_cache_dir, source_cache_dir, staging_dir
@@ -32,6 +32,10 @@ from mlrun_cli.tracking.tags import (
     LEGACY_GIT_REPO_URL_TAG,
 )
 
+if TYPE_CHECKING:
+    from mlrun_cli.tracking.entities import RunInfo
+    from mlrun_cli.tracking.store import Store
+
 RUN_RECORD_FORMAT = 1
 DIFF_TAG_LIMIT = 8000  # MLflow's limit for a tag value
 _BLOCK = 1 << 20
@@ -46,6 +50,13 @@ def diff_text(state: GitState) -> str:
             f"{chr(10) if text and not text.endswith(chr(10)) else ''}# untracked files:\n{listing}"
         )
     return text
+
+
+def record_git_diff(store: Store, run: RunInfo, source: ProjectSource) -> None:
+    """The uncommitted changes as the artifact that `git_tags`' diff tag points to when the
+    diff is too long for a tag (and that `reproduce` re-applies)."""
+    if source.git is not None and source.git.dirty:
+        store.write_artifact(run, artifacts.GIT_DIFF, diff_text(source.git))
 
 
 def git_tags(source: ProjectSource) -> dict[str, str]:

@@ -32,7 +32,7 @@ from mlrun_cli.run.finish import finish_run
 from mlrun_cli.run.interrupts import interrupted_exit_code
 from mlrun_cli.run.pipeline import RunOutput, experiment_for, plan_run
 from mlrun_cli.run.plan import RunPlan
-from mlrun_cli.run.provenance import git_tags
+from mlrun_cli.run.provenance import git_tags, record_git_diff
 from mlrun_cli.run.run_key import (
     KeyMemo,
     RunKey,
@@ -315,6 +315,7 @@ def _create_parent(
     kind = "zip" if plan.grid.zipped else "product"
     tags = parent_tags(base, settings.user, plan.backend, kind)
     parent = store.create_run(experiment, base.run_name, settings.user, tags)
+    record_git_diff(store, parent, base.source)
     store.log_params(parent, {GRID_PARAM: json.dumps(plan.grid.as_json(), sort_keys=True)})
     return parent
 

@@ -9,6 +9,7 @@ import pytest
 
 from mlrun_cli.errors import StoreError
 from mlrun_cli.tracking.file_store import FileStore
+from tests.gitrepos import git, make_repo
 
 GRID_PROJECT = {
     "MLproject": """
@@ -230,3 +231,19 @@ def test_a_sweep_stopped_between_its_parent_and_its_children_ends_the_parent(
     assert len(parents) == 2
     assert sorted(p.status.name for p in parents) == sorted(["FINISHED", status])
     assert all(info.status.name != "RUNNING" for info, _, _, _ in all_runs(tmp_path).values())
+
+
+def test_a_sweep_of_a_changed_tree_keeps_the_diff_its_parent_names(cli, tmp_path) -> None:
+    """A diff too long for a tag is named by the tag as an artifact: the parent has it, as
+    every child does."""
+    repo = make_repo(tmp_path / "project", GRID_PROJECT)
+    (repo / "notes.txt").write_text("a line of a long change\n" * 600)
+    git(repo, "add", "notes.txt")
+    code, sweep, stderr = sweep_json(cli, "-P", "a=1,2")
+    assert code == 0, stderr
+    store = FileStore(tmp_path / "mlruns")
+    for run_id in (sweep["parent_run_id"], *(row["run_id"] for row in sweep["children"])):
+        run = store.get_run(run_id)
+        assert "see the artifact provenance/git.diff" in run.tags["mlflow.source.git.diff"]
+        diff = (store.artifact_dir(run.info) / "provenance" / "git.diff").read_text()
+        assert "+a line of a long change" in diff
