@@ -108,5 +108,5 @@ def _report_reuse(reused: Reuse, as_json: bool) -> int:
         echo_json("run", {"run_id": recorded or earlier, "reused_from": earlier,
                           "status": "FINISHED", "exit_code": 0})  # fmt: skip
     else:
-        click.echo(earlier)
+        click.echo(recorded or earlier)  # the run of this command: the record, if one is made
     return 0

@@ -167,6 +167,11 @@ def test_reuse_only_while_the_recorded_output_is_as_the_run_wrote_it(
         assert f"identical to FINISHED run {earlier}; not run again" in again.stderr
         assert "wrote a" not in again.stdout
         assert len(runs) == (2 if mode == "--reuse=record" else 1)
+        shown_id = again.stdout.strip()  # the run of this command, as a script captures it
+        if mode == "--reuse=record":
+            assert runs[shown_id]["mlrun.reused_from"] == earlier
+        else:
+            assert shown_id == earlier
         return
     shown = os.path.join("project", "out", "result.txt")
     assert f"mlrun: output out ({shown}) {why} since run {earlier}; running again" in again.stderr
