@@ -49,3 +49,12 @@ def test_an_installed_wheel_finds_its_schema(tmp_path: Path) -> None:
     )
     version = subprocess.run([venv / "bin" / "mlrun", "--version"], capture_output=True, text=True)
     assert version.stdout.startswith("mlrun ")
+    imported = subprocess.run(
+        [venv / "bin" / "python", "-X", "importtime", venv / "bin" / "mlrun", "--version"],
+        capture_output=True,
+        text=True,
+    )  # the command imports no more than the version needs
+    assert imported.stdout.startswith("mlrun ")
+    names = {line.split("|")[-1].strip() for line in imported.stderr.splitlines()}
+    assert "mlrun_cli.cli" in names
+    assert not names & {"re", "typing", "logging", "click"}
