@@ -62,6 +62,7 @@ assert len(runs) == 1000, len(runs)
 """
 SEARCH_SIZES = (2000, 10000, 50000)
 LIST_SIZE = 50000
+BIG_STORE = 10000
 
 
 @dataclass
@@ -210,6 +211,18 @@ class Bench:
             ),
         ]
 
+    def in_big_store(self, tool: str, command: Command) -> Command:
+        """The command recording into a copy (one per tool) of the cached store of BIG_STORE
+        runs: a run must not cost more where many runs were recorded before."""
+        copy = self.work / f"big-store-{tool}"
+        if not copy.exists():
+            original = run_store(BIG_STORE, log)
+            shutil.copytree(original, copy, symlinks=True)
+            experiment = copy / "0" / "meta.yaml"  # new runs' artifacts go into the copy
+            experiment.write_text(experiment.read_text().replace(original.as_uri(), copy.as_uri()))
+        argv, env = command
+        return argv, {**env, "MLFLOW_TRACKING_URI": copy.as_uri()}
+
     def on_server(self, command: Command) -> Command:
         argv, env = command
         return argv, {**env, "MLFLOW_TRACKING_URI": self.server.uri}
@@ -233,6 +246,14 @@ class Bench:
                 lambda i: self.mlrun_run("noop", "local", warm_mlrun),
                 floor=lambda i: self.interpreter_start(),
                 target="mlrun / floor <= 2.5x (floor: `python -c pass`), >= 80x",
+            ),
+            Workload(
+                f"run -e noop, local env, a store of {BIG_STORE:,} runs",
+                lambda i: self.in_big_store(
+                    "mlflow", self.mlflow_run("noop", "local", warm_mlflow)
+                ),
+                lambda i: self.in_big_store("mlrun", self.mlrun_run("noop", "local", warm_mlrun)),
+                target="as fast as in an empty store (row above)",
             ),
             Workload(
                 "run -e pypass, local env",
