@@ -18,7 +18,7 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from mlrun_cli.backends.streams import StopRequest
@@ -347,10 +347,12 @@ def run_point(
     output: SweepOutput,
     lock: threading.Lock,
     stop: StopRequest,
+    created: Callable[[RunInfo], None] | None = None,
 ) -> RunInfo | None:
     """One child through the ordinary pipeline, its echo prefixed with its number; the
     child's run as it ended, or None when it failed before it could say which run it was
-    (its run, if one was made, is already recorded as FAILED)."""
+    (its run, if one was made, is already recorded as FAILED). `created` is told the child's
+    run as soon as it exists."""
     child = replace(point.plan, prepared_env=prepared, extra_tags=child_tags(parent, point))
     prefix = f"[{point.index}] "
     streams = [
@@ -359,7 +361,8 @@ def run_point(
     ]
     echo = [s.as_stream() if s is not None else None for s in streams]
     try:
-        result = execute(child, settings, RunOutput(echo[0], echo[1], stop=stop), key)
+        echoed = RunOutput(echo[0], echo[1], stop=stop, created=created)
+        result = execute(child, settings, echoed, key)
     except MlrunError as exc:
         log.warning("%s%s: %s", prefix, label(point.values), exc.message)
         return None

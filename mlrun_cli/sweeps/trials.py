@@ -62,10 +62,15 @@ class RunningTrial:
     point: SweepPoint
     stop: StopRequest = field(default_factory=StopRequest)
     forwarded: int = 0  # Ctrl-Cs passed on to it (a second one kills at once)
-    run_id: str | None = None  # found in the store once the child's run exists
+    run_id: str | None = None  # told by the pipeline once the child's run exists
     reported: int = -1  # the last step reported to the study
     last_value: float = math.nan  # the value reported at that step
     pruned: bool = False
+
+    def created(self, run: RunInfo) -> None:
+        """Told from the trial's thread: the watch then reads this run, with no search of
+        the store (whose cost would grow with every trial the search has run)."""
+        self.run_id = run.run_id
 
 
 def run_trials(
@@ -91,7 +96,7 @@ def run_trials(
         progress.next_index += 1
         trial = RunningTrial(number, point)
         key = compute_run_key(point.plan, memo)
-        args = (point, parent, prepared, key, settings, output, lock, trial.stop)
+        args = (point, parent, prepared, key, settings, output, lock, trial.stop, trial.created)
         running[pool.submit(run_point, *args)] = trial
 
     with ThreadPoolExecutor(max_workers=plan.jobs) as pool, handling_signals(stop):
@@ -113,7 +118,7 @@ def run_trials(
             if plan.definition.prune is not None and time.monotonic() >= next_watch:
                 next_watch = time.monotonic() + PRUNE_POLL_SECONDS
                 for trial in running.values():
-                    _watch(plan, study, store, parent, trial)
+                    _watch(plan, study, store, trial)
 
 
 def _forward_signals(stop: StopAll, trials: Iterable[RunningTrial]) -> None:
@@ -133,16 +138,10 @@ def trial_point(
     return SweepPoint(index, values, run_plan)
 
 
-def _watch(
-    plan: SearchPlan, study: Study, store: Store, parent: RunInfo, trial: RunningTrial
-) -> None:
+def _watch(plan: SearchPlan, study: Study, store: Store, trial: RunningTrial) -> None:
     """Report the child's new points of the objective; stop it if the pruner says so."""
-    if trial.pruned:
+    if trial.pruned or trial.run_id is None:
         return
-    if trial.run_id is None:
-        trial.run_id = child_id(store, parent, trial.point.index)
-        if trial.run_id is None:
-            return
     recorded = store.get_run(trial.run_id)
     if _report_new_steps(plan, study, store, trial, recorded):
         trial.pruned = True
@@ -201,7 +200,7 @@ def tell_trial(
         log.info("[%d] %s: interrupted; --resume runs it again", point.index, label(point.values))
         return
     if run is None:  # it failed before saying which run it was; the store knows
-        found = child_id(store, parent, point.index)
+        found = trial.run_id or child_id(store, parent, point.index)
         recorded = store.get_run(found) if found is not None else None
     else:
         recorded = store.get_run(run.run_id)
