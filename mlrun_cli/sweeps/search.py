@@ -30,7 +30,7 @@ from mlrun_cli.sweeps.search_arrays import run_batches
 from mlrun_cli.sweeps.search_plan import SearchPlan
 from mlrun_cli.sweeps.study import COMPLETE, PRUNED, RecordedTrial, Study
 from mlrun_cli.sweeps.sweep import parent_tags, prepare_shared_env
-from mlrun_cli.sweeps.trials import Progress, improves, outcome, run_trials
+from mlrun_cli.sweeps.trials import Progress, TrialUpdate, improves, outcome, run_trials
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.store import RecordedRun, Store, open_store, runs_tagged
 from mlrun_cli.tracking.tags import (
@@ -97,8 +97,14 @@ class SearchResult:
         }
 
 
-def execute_search(plan: SearchPlan, settings: Settings, output: SweepOutput) -> SearchResult:
-    """Run trials under a parent until `plan.trials` are told (or Ctrl-C), then list them."""
+def execute_search(
+    plan: SearchPlan,
+    settings: Settings,
+    output: SweepOutput,
+    watch: Callable[[TrialUpdate], None] | None = None,
+) -> SearchResult:
+    """Run trials under a parent until `plan.trials` are told (or Ctrl-C), then list them.
+    `watch` is told each trial's start and end (the search then logs no line per trial)."""
     store = open_store(settings)
     definition = plan.definition
     if plan.resume is not None:
@@ -115,6 +121,8 @@ def execute_search(plan: SearchPlan, settings: Settings, output: SweepOutput) ->
             plan.space, definition.sampler, definition.direction, definition.prune, definition.seed
         )
         progress = Progress(told=0, next_index=1)
+    if watch is not None:
+        progress.watch = watch
     for point in plan.enqueued:
         study.enqueue(point)
     log.info(

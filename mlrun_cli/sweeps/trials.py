@@ -15,7 +15,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 
@@ -46,14 +46,43 @@ log = logging.getLogger(__name__)
 PRUNE_POLL_SECONDS = 0.5
 
 
+RUNNING = "RUNNING"  # a trial's state in a TrialUpdate until it is told
+INTERRUPTED = "INTERRUPTED"  # ended by Ctrl-C before it was told; --resume runs it again
+
+
+@dataclass(frozen=True)
+class TrialUpdate:
+    """What a watcher of the search (the CLI's live table) is told each time a trial starts
+    or ends: the trial, and the search's count at that moment."""
+
+    index: int  # 1-based, in the order the trials were asked
+    params: Mapping[str, str]  # the searched parameters
+    state: str  # RUNNING, INTERRUPTED, or as told: COMPLETE, FAIL, PRUNED
+    value: float | None
+    told: int
+    trials: int
+    best: float | None
+
+
+def _unwatched(update: TrialUpdate) -> None:
+    """Nobody watches: the search logs a line per told trial instead."""
+
+
 @dataclass
 class Progress:
-    """The search's running count."""
+    """The search's running count, and who is told of each trial's start and end."""
 
     told: int
     next_index: int
     executed: int = 0
     best: float | None = None
+    watch: Callable[[TrialUpdate], None] = _unwatched
+
+    def update(self, plan: SearchPlan, point: SweepPoint, state: str, value: float | None) -> None:
+        searched = {d.name: point.values[d.name] for d in plan.space.searched}
+        self.watch(
+            TrialUpdate(point.index, searched, state, value, self.told, plan.trials, self.best)
+        )
 
 
 @dataclass
@@ -98,6 +127,7 @@ def run_trials(
         key = compute_run_key(point.plan, memo)
         args = (point, parent, prepared, key, settings, output, lock, trial.stop, trial.created)
         running[pool.submit(run_point, *args)] = trial
+        progress.update(plan, point, RUNNING, None)
 
     with ThreadPoolExecutor(max_workers=plan.jobs) as pool, handling_signals(stop):
         while True:
@@ -198,6 +228,7 @@ def tell_trial(
     killed = run is not None and run.status == RunStatus.KILLED
     if killed and stop.signum is not None and not trial.pruned:
         log.info("[%d] %s: interrupted; --resume runs it again", point.index, label(point.values))
+        progress.update(plan, point, INTERRUPTED, None)
         return
     if run is None:  # it failed before saying which run it was; the store knows
         found = trial.run_id or child_id(store, parent, point.index)
@@ -221,6 +252,9 @@ def tell_trial(
         )  # fmt: skip
     if state == COMPLETE and recorded is not None and value is not None:
         _record_best(store, parent, plan, point, recorded.info, value, progress)
+    progress.update(plan, point, state, value)
+    if progress.watch is not _unwatched:
+        return
     shown = "-" if value is None else f"{value:.6g}"
     best = "-" if progress.best is None else f"{progress.best:.6g}"
     log.info(
