@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     default="local",
     show_default=True,
     metavar="NAME",
-    help="Where the children run: local, or slurm (one job array; ray is not available yet).",
+    help="Where the children run: local, or slurm (one job array); a search also takes ray "
+    "(a Ray job per trial).",
 )
 @reuse_option
 @click.option(

@@ -131,11 +131,13 @@ def execute_search(
     )  # fmt: skip
     stop = StopAll()
     try:
-        if plan.base.job is not None:  # the nodes prepare the env
-            run_batches(plan, study, store, parent, experiment, settings, output, stop, progress)
-        else:
+        if plan.base.job is None:
             prepared = prepare_shared_env(store, parent, plan.base, output.progress)
             run_trials(plan, study, store, parent, prepared, settings, output, stop, progress)
+        elif plan.base.job.backend.name == "slurm":  # the nodes prepare the env
+            run_batches(plan, study, store, parent, experiment, settings, output, stop, progress)
+        else:  # Ray: a job per trial, followed in a thread of its own; the node prepares
+            run_trials(plan, study, store, parent, None, settings, output, stop, progress)
     except BaseException as exc:
         killed = isinstance(exc, KeyboardInterrupt)
         finish_run(store, parent, RunStatus.KILLED if killed else RunStatus.FAILED)

@@ -25,6 +25,7 @@ from mlrun_cli.tracking.tags import ENTRY_POINT_TAG, SEARCH_PARAM, SOURCE_TAG
 
 DEFINITION_FORMAT = 1
 PRUNERS = ("median", "hyperband")
+BACKENDS = ("local", "slurm", "ray")  # where a search's trials run
 
 
 @dataclass(frozen=True)
@@ -147,10 +148,10 @@ def _check_options(request: SearchRequest) -> None:
         raise UsageError(f"--trials {request.trials}: run at least one trial")
     if request.prune is not None and request.prune not in PRUNERS:
         raise UsageError(f"--prune {request.prune}: use one of {', '.join(PRUNERS)}")
-    if sweep.backend not in ("local", "slurm"):
+    if sweep.backend not in BACKENDS:
         raise UsageError(
-            f"--backend {sweep.backend}: a search runs its trials locally or on Slurm; "
-            "use --backend local or slurm"
+            f"--backend {sweep.backend}: a search runs its trials on "
+            f"{', '.join(BACKENDS)}; use one of those"
         )
     if sweep.backend != "local" and request.prune is not None:
         raise UsageError(

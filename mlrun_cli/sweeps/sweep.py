@@ -341,7 +341,7 @@ def _launcher(
 def run_point(
     point: SweepPoint,
     parent: RunInfo,
-    prepared: PreparedEnv,
+    prepared: PreparedEnv | None,
     key: RunKey,
     settings: Settings,
     output: SweepOutput,

@@ -107,13 +107,14 @@ def run_trials(
     study: Study,
     store: Store,
     parent: RunInfo,
-    prepared: PreparedEnv,
+    prepared: PreparedEnv | None,
     settings: Settings,
     output: SweepOutput,
     stop: StopAll,
     progress: Progress,
 ) -> None:
-    """Ask, run and tell until enough trials are told, at most `plan.jobs` at once."""
+    """Ask, run and tell until enough trials are told, at most `plan.jobs` at once (each a
+    job followed from here on Ray: `prepared` is None, the node prepares the env)."""
     memo = KeyMemo()
     lock = threading.Lock()
     running: dict[Future[RunInfo | None], RunningTrial] = {}
