@@ -50,10 +50,10 @@ def in_terminal(argv: list[str], cwd: Path, rows: int, columns: int) -> tuple[in
     return process.wait(timeout=30), bytes(written)
 
 
-def screen(written: bytes, rows: int) -> list[str]:
-    """The terminal's lines (scrollback included) after `written`: text, CR, LF, and the
-    cursor moves and erasures a live table uses (ESC[nF, ESC[J, ESC[K). As on a real
-    terminal, the cursor cannot move above the visible screen."""
+def screen(written: bytes, rows: int, columns: int) -> list[str]:
+    """The terminal's lines (scrollback included) after `written`: text (wrapped at the
+    width), CR, LF, and the cursor moves and erasures a live table uses (ESC[nF, ESC[J,
+    ESC[K). As on a real terminal, the cursor cannot move above the visible screen."""
     lines: list[str] = [""]
     row = column = 0
     for match in CONTROL.finditer(written):
@@ -73,10 +73,14 @@ def screen(written: bytes, rows: int) -> list[str]:
         elif match.group(2) == b"K":
             lines[row] = lines[row][:column]
         elif match.group(2) is None:
-            piece = text.decode(errors="replace")
-            line = lines[row].ljust(column)
-            lines[row] = line[:column] + piece + line[column + len(piece) :]
-            column += len(piece)
+            for char in text.decode(errors="replace"):
+                if column == columns:  # the terminal wraps onto the next line
+                    row, column = row + 1, 0
+                    if row == len(lines):
+                        lines.append("")
+                line = lines[row].ljust(column)
+                lines[row] = line[:column] + char + line[column + 1 :]
+                column += 1
     while lines and not lines[-1].strip():
         lines.pop()
     return lines
@@ -88,8 +92,8 @@ def search_argv(*extra: str) -> list[str]:
 
 
 def test_on_a_terminal_the_trials_are_a_table_redrawn_in_place(tmp_path: Path) -> None:
-    code, written = in_terminal(search_argv("--trials", "4", "-j", "2"), tmp_path, 40, 200)
-    shown = screen(written, 40)
+    code, written = in_terminal(search_argv("--trials", "4", "-j", "2"), tmp_path, 40, 300)
+    shown = screen(written, 40, 300)
     text = "\n".join(shown)
     assert code == 0, text
     assert "Traceback" not in text
@@ -115,8 +119,8 @@ def test_on_a_terminal_the_trials_are_a_table_redrawn_in_place(tmp_path: Path) -
 
 
 def test_a_table_taller_than_the_terminal_shows_its_newest_rows(tmp_path: Path) -> None:
-    code, written = in_terminal(search_argv("--trials", "9"), tmp_path, 8, 200)
-    shown = screen(written, 8)
+    code, written = in_terminal(search_argv("--trials", "9"), tmp_path, 8, 300)
+    shown = screen(written, 8, 300)
     assert code == 0, "\n".join(shown)
     assert b"earlier trials not shown" in written
     headers = [i for i, line in enumerate(shown) if line.split()[:2] == ["#", "run"]]
@@ -124,6 +128,17 @@ def test_a_table_taller_than_the_terminal_shows_its_newest_rows(tmp_path: Path) 
     assert [line.split()[0] for line in shown[headers[0] + 1 : headers[0] + 10]] == [
         str(i) for i in range(1, 10)
     ]
+
+
+def test_on_a_narrow_terminal_the_table_is_cut_to_its_width_and_still_redrawn(
+    tmp_path: Path,
+) -> None:
+    code, written = in_terminal(search_argv("--trials", "3"), tmp_path, 40, 50)
+    shown = screen(written, 40, 50)
+    assert code == 0, "\n".join(shown)
+    assert b"search: 1/3 told" in written
+    assert not [line for line in shown if line.startswith("search: ")], "\n".join(shown)
+    assert len([line for line in shown if line.split()[:2] == ["#", "run"]]) == 1
 
 
 def test_in_a_pipe_each_told_trial_is_a_plain_line(tmp_path: Path) -> None:
