@@ -251,10 +251,15 @@ def _plain_search(plan: SearchPlan, settings: Settings, as_json: bool) -> Search
         progress.close()
 
 
+# The loggers of a search's lines per trial (started, command, ended, told), left out under
+# the live table; the env's build progress (the "mlrun_cli" logger's) still shows above it.
+PER_TRIAL_LOGGERS = ("mlrun_cli.run", "mlrun_cli.sweeps", "mlrun_cli.jobs", "mlrun_cli.backends")
+
+
 def _live_search(plan: SearchPlan, settings: Settings) -> SearchResult:
-    """On a terminal: the trials as a table redrawn in place, the trials' output and mlrun's
-    warnings above it, mlrun's info lines (a few per trial) left out; the final table is
-    printed where it was."""
+    """On a terminal: the trials as a table redrawn in place, the trials' output, mlrun's
+    warnings and the env's build progress above it, mlrun's info lines per trial left out;
+    the final table is printed where it was."""
     import contextlib
     import logging
 
@@ -265,16 +270,16 @@ def _live_search(plan: SearchPlan, settings: Settings) -> SearchResult:
 
     searched = tuple(d.name for d in plan.space.searched)
     table = LiveTable(sys.stdout, searched, plan.definition.objective)
-    logger = logging.getLogger("mlrun_cli")
-    level = logger.level
     stderr_tty = sys.stderr.isatty()
     stderr = table.bytes_above() if stderr_tty else sys.stderr.buffer
     with contextlib.ExitStack() as stack:
         if stderr_tty:
             stack.enter_context(contextlib.redirect_stderr(table.text_above()))
-        stack.callback(logger.setLevel, level)
+        for name in PER_TRIAL_LOGGERS:
+            logger = logging.getLogger(name)
+            stack.callback(logger.setLevel, logger.level)
+            logger.setLevel(max(logging.WARNING, logger.getEffectiveLevel()))
         stack.callback(table.close)
-        logger.setLevel(logging.WARNING)
         progress = TerminalProgress()  # under the redirect: no spinner over the table
         stack.callback(progress.close)
         output = SweepOutput(table.bytes_above(), stderr, progress)

@@ -4,7 +4,9 @@
         -> env prepared once -> ask a trial -> run it as a child (the ordinary pipeline)
         -> tell its objective, read from the child's metrics -> ... -> best trial on the parent
 
-At most `-j` trials run at once; a new one is asked as soon as one ends. How a child is told:
+At most `-j` trials run at once; a new one is asked as soon as one ends (here, or each as a
+Ray job followed from here); on Slurm `-j` trials are asked at a time and run as one job array
+(search_arrays.py). How a child is told:
 FINISHED with a finite last value of the objective: that value (COMPLETE); FINISHED without it,
 FAILED, or KILLED by someone else: FAIL (the search goes on); KILLED by Ctrl-C: not told, and
 `--resume` runs its point again. The told state is the child's tag `mlrun.search.state`, so a
