@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from mlrun_cli.core.settings import Settings
 from mlrun_cli.errors import MlrunError, UsageError
+from mlrun_cli.run.earlier_outputs import EarlierOutputs, read_earlier_outputs
 from mlrun_cli.run.pipeline import plan_run
 from mlrun_cli.run.plan import RunPlan
 from mlrun_cli.sweeps.plan import SweepRequest
@@ -94,6 +95,9 @@ class SearchPlan:
     jobs: int
     enqueued: tuple[Mapping[str, str], ...]
     secrets: tuple[str, ...]
+    # The project's recorded outputs, read once for every trial (as a grid sweep reads them
+    # once for all its points): read per trial, a store's search would grow with its runs.
+    earlier_outputs: EarlierOutputs
     resume: RecordedRun | None = None  # the parent of a search to continue
 
 
@@ -136,6 +140,7 @@ def plan_search(request: SearchRequest, settings: Settings) -> SearchPlan:
         jobs=min(sweep.jobs, trials),
         enqueued=enqueued,
         secrets=tuple(sweep.run.secret_params),
+        earlier_outputs=read_earlier_outputs(base.source.source_name, settings),
         resume=parent,
     )
 

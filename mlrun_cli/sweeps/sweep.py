@@ -27,7 +27,7 @@ from mlrun_cli.envs import BuildProgress, PreparedEnv
 from mlrun_cli.errors import EnvBuildError, MlrunError, ParameterError, StoreError, UsageError
 from mlrun_cli.jobs.dispatch import execute
 from mlrun_cli.project.params import ResolvedCommand, resolve_command
-from mlrun_cli.run.earlier_outputs import mark_outputs, read_earlier_outputs
+from mlrun_cli.run.earlier_outputs import EarlierOutputs, mark_outputs, read_earlier_outputs
 from mlrun_cli.run.finish import finish_run
 from mlrun_cli.run.interrupts import interrupted_exit_code
 from mlrun_cli.run.pipeline import RunOutput, experiment_for, plan_run
@@ -171,12 +171,18 @@ def _order(text: str | None) -> OrderBy | None:
 
 
 def resolve_points(
-    base: RunPlan, points: list[dict[str, str]], settings: Settings, secrets: Sequence[str]
+    base: RunPlan,
+    points: list[dict[str, str]],
+    settings: Settings,
+    secrets: Sequence[str],
+    earlier: EarlierOutputs | None = None,
 ) -> list[ResolvedCommand]:
-    """Each point's values against their declared types; every bad value reported at once."""
+    """Each point's values against their declared types; every bad value reported at once.
+    `earlier`: the project's recorded outputs when the caller read them already."""
     commands: list[ResolvedCommand] = []
     problems: dict[str, None] = {}  # ordered and without repeats
-    earlier = read_earlier_outputs(base.source.source_name, settings)
+    if earlier is None:
+        earlier = read_earlier_outputs(base.source.source_name, settings)
     for index, point in enumerate(points, start=1):
         try:
             command = resolve_command(

@@ -164,7 +164,7 @@ def _forward_signals(stop: StopAll, trials: Iterable[RunningTrial]) -> None:
 def trial_point(
     plan: SearchPlan, index: int, values: dict[str, str], settings: Settings
 ) -> SweepPoint:
-    command = resolve_points(plan.base, [values], settings, plan.secrets)[0]
+    command = resolve_points(plan.base, [values], settings, plan.secrets, plan.earlier_outputs)[0]
     run_plan = replace(plan.base, command=command, run_name=f"{plan.base.run_name}-{index}")
     return SweepPoint(index, values, run_plan)
 
