@@ -5,9 +5,13 @@
 The MLflow way is MLflow's examples/hyperparam driver: one parent run, and per trial a nested
 run started with `mlflow.projects.run` (env manager local), its metric read back through
 MlflowClient and told to the same Optuna TPE sampler. Against it, `mlrun sweep --search tpe`
-at -j 1 and at -j 2, alternating A B C per pair, wall time each (target: mlrun at -j 1 at least
-10x faster, -j 2 faster again). Both record into MLflow file stores and run the same entry
-point, which logs through mlrun_log (put on PYTHONPATH for MLflow's side).
+at -j 1 and at -j 2, alternating A B C per pair after one uncounted warm-up round, wall time
+each (target: mlrun at -j 1 at least 10x faster, -j 2 faster again). Every round checks that
+both sides at -j 1 found the same best loss (same sampler, seed and objective: the same trials),
+and times the trial's command alone N times in a row: the floor of any driver that starts one
+process per trial, and so the best ratio such a driver can reach. Both record into MLflow file
+stores and run the same entry point, which logs through mlrun_log (put on PYTHONPATH for
+MLflow's side).
 
 Then the cost of the pruning loop: two trials that each log a point every 0.1 s for 10 s,
 -j 2, with `--prune median` and without; the difference in CPU time of the whole process tree
@@ -94,18 +98,39 @@ def log(message: str) -> None:
 
 
 def timed(argv: list[str], env: dict[str, str], cwd: Path) -> Timing:
-    """Run once; os.wait4 gives the resources of the process and everything it reaped."""
+    """Run once; os.wait4 gives the resources of the process and everything it reaped. The
+    process's stdout is kept in cwd/stdout.txt (read by `best_value`)."""
     started = time.perf_counter()
-    process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-    assert process.stderr is not None
-    errors = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
+    with (cwd / "stdout.txt").open("wb") as stdout:
+        process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=stdout, stderr=subprocess.PIPE)  # fmt: skip
+        assert process.stderr is not None
+        errors = process.stderr.read()
+        _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         tail = errors.decode(errors="replace").strip().splitlines()[-5:]
         raise SystemExit(f"bench: {' '.join(argv[:4])} ... failed: {' | '.join(tail)}")
     return Timing(elapsed, usage.ru_utime + usage.ru_stime)
+
+
+def best_value(cwd: Path) -> float:
+    """The best loss the last timed search printed: the driver prints it alone, mlrun --json
+    prints its summary."""
+    text = (cwd / "stdout.txt").read_text().strip()
+    if text.startswith("{"):
+        return float(json.loads(text)["search"]["best"]["value"])
+    return float(text.splitlines()[-1])
+
+
+def entry_point_alone(project: Path, env: dict[str, str], trials: int) -> float:
+    """The floor of any driver that starts one process per trial: the trial's command run
+    `trials` times in a row, straight from this process (no mlrun, no MLflow)."""
+    argv = ["bash", "-c", "python train.py --lr 0.003 --dropout 0.2 --layers 3 --optimizer adam"]
+    started = time.perf_counter()
+    for _ in range(trials):
+        subprocess.run(argv, cwd=project, env=env, stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - started
 
 
 def main() -> int:
@@ -127,19 +152,31 @@ def main() -> int:
     search = [mlrun, "sweep", str(project), "--no-env", "-q", "--json", "--search", "tpe",
               "--trials", str(args.trials), "--seed", str(args.seed), "--objective", "loss",
               "--minimize", *SPACE]  # fmt: skip
-    samples: dict[str, list[float]] = {"mlflow": [], "mlrun -j 1": [], "mlrun -j 2": []}
-    for pair in range(args.pairs):
+    samples: dict[str, list[float]] = {"mlflow": [], "mlrun -j 1": [], "mlrun -j 2": [],
+                                       "entry point alone": []}  # fmt: skip
+    for pair in range(-1, args.pairs):  # round -1 warms both sides up and is not counted
         store = work / f"store-{pair}"
         mlflow_env = {**base, "MLFLOW_TRACKING_URI": (store / "a").as_uri(),
                       "PYTHONPATH": str(RUNTIME)}  # fmt: skip
         driver = [sys.executable, str(work / "driver.py"), str(project), str(args.trials),
                   str(args.seed)]  # fmt: skip
-        samples["mlflow"].append(timed(driver, mlflow_env, work).seconds)
+        seconds = {"mlflow": timed(driver, mlflow_env, work).seconds}
+        best = {"mlflow": best_value(work)}
         for jobs, side in (("1", "b"), ("2", "c")):
             env = {**base, "MLFLOW_TRACKING_URI": (store / side).as_uri()}
-            samples[f"mlrun -j {jobs}"].append(timed([*search, "-j", jobs], env, work).seconds)
+            seconds[f"mlrun -j {jobs}"] = timed([*search, "-j", jobs], env, work).seconds
+            best[f"mlrun -j {jobs}"] = best_value(work)
+        if best["mlflow"] != best["mlrun -j 1"]:  # same sampler, seed and objective: same trials
+            raise SystemExit(f"bench: the two sides searched differently: {best}")
+        floor_env = {**base, "MLFLOW_TRACKING_URI": (store / "d").as_uri(),
+                     "PYTHONPATH": str(RUNTIME)}  # fmt: skip
+        seconds["entry point alone"] = entry_point_alone(project, floor_env, args.trials)
+        if pair < 0:
+            continue
+        for name, value in seconds.items():
+            samples[name].append(value)
         log(f"round {pair + 1}/{args.pairs}: " + ", ".join(
-            f"{k} {v[-1]:.1f} s" for k, v in samples.items()))  # fmt: skip
+            f"{k} {v[-1]:.2f} s" for k, v in samples.items()))  # fmt: skip
     median = {k: statistics.median(v) for k, v in samples.items()}
     prune_cost = _pruning_cost(mlrun, base, work)
     poll_cost = _poll_cost(work)
@@ -151,6 +188,9 @@ def main() -> int:
         f"{median['mlflow'] / median['mlrun -j 1']:.1f}x | >= 10x |",
         f"| mlrun sweep --search -j 2 | {median['mlrun -j 2']:.1f} s | "
         f"{median['mlflow'] / median['mlrun -j 2']:.1f}x | faster than -j 1 |",
+        f"| the trial's command alone, {args.trials} times in a row (the floor at -j 1) | "
+        f"{median['entry point alone']:.1f} s | "
+        f"{median['mlflow'] / median['entry point alone']:.1f}x | |",
         f"| pruning loop, per running trial (one poll, in process) | {poll_cost:.2f}% of one "
         "CPU | | < 2% |",
         f"| --prune minus no --prune, process tree CPU per running trial | {prune_cost:.2f}% "

@@ -19,7 +19,8 @@ from mlrun_cli.cli.render import echo_json, echo_table
 
 if TYPE_CHECKING:
     from mlrun_cli.core.settings import Settings
-    from mlrun_cli.sweeps.search_plan import SearchRequest
+    from mlrun_cli.sweeps.search import SearchResult
+    from mlrun_cli.sweeps.search_plan import SearchPlan, SearchRequest
 
 
 @click.command(params=sweep_options())
@@ -42,7 +43,8 @@ if TYPE_CHECKING:
     default="local",
     show_default=True,
     metavar="NAME",
-    help="Where the children run: local, or slurm (one job array; ray is not available yet).",
+    help="Where the children run: local, or slurm (one job array); a search also takes ray "
+    "(a Ray job per trial).",
 )
 @reuse_option
 @click.option(
@@ -151,7 +153,7 @@ def sweep(
             enqueue=enqueue,
             resume=resume,
         )
-        return _search(search, settings, as_json)
+        return _search(search, settings, as_json, quiet)
     _refuse_search_options(trials=trials, objective=objective, minimize=minimize, seed=seed,
                            prune=prune, enqueue=enqueue)  # fmt: skip
     plan = plan_sweep(request, settings)
@@ -196,19 +198,15 @@ def _refuse_search_options(**given: object) -> None:
             raise UsageError(f"{option} goes with --search (or --resume)")
 
 
-def _search(request: SearchRequest, settings: Settings, as_json: bool) -> int:
-    from mlrun_cli.cli.progress import TerminalProgress
-    from mlrun_cli.sweeps.plan import SweepOutput
-    from mlrun_cli.sweeps.search import execute_search
+def _search(request: SearchRequest, settings: Settings, as_json: bool, quiet: bool) -> int:
+    from mlrun_cli.cli import live_table
     from mlrun_cli.sweeps.search_plan import plan_search
 
     plan = plan_search(request, settings)
-    progress = TerminalProgress()
-    stdout = sys.stderr.buffer if as_json else sys.stdout.buffer
-    try:
-        result = execute_search(plan, settings, SweepOutput(stdout, sys.stderr.buffer, progress))
-    finally:
-        progress.close()
+    if live_table.wanted(as_json, quiet):
+        result = _live_search(plan, settings)
+    else:
+        result = _plain_search(plan, settings, as_json)
     if as_json:
         echo_json("search", result.as_json())
         return result.exit_code
@@ -237,3 +235,52 @@ def _search(request: SearchRequest, settings: Settings, as_json: bool) -> int:
             f"best trial {best.index} (run {best.run_id}): {objective}={best.value:.6g} {params}"
         )
     return result.exit_code
+
+
+def _plain_search(plan: SearchPlan, settings: Settings, as_json: bool) -> SearchResult:
+    """A line per told trial (CI, pipes, -q, --json: whatever reads it, reads lines)."""
+    from mlrun_cli.cli.progress import TerminalProgress
+    from mlrun_cli.sweeps.plan import SweepOutput
+    from mlrun_cli.sweeps.search import execute_search
+
+    progress = TerminalProgress()
+    stdout = sys.stderr.buffer if as_json else sys.stdout.buffer
+    try:
+        return execute_search(plan, settings, SweepOutput(stdout, sys.stderr.buffer, progress))
+    finally:
+        progress.close()
+
+
+# The loggers of a search's lines per trial (started, command, ended, told), left out under
+# the live table; the env's build progress (the "mlrun_cli" logger's) still shows above it.
+PER_TRIAL_LOGGERS = ("mlrun_cli.run", "mlrun_cli.sweeps", "mlrun_cli.jobs", "mlrun_cli.backends")
+
+
+def _live_search(plan: SearchPlan, settings: Settings) -> SearchResult:
+    """On a terminal: the trials as a table redrawn in place, the trials' output, mlrun's
+    warnings and the env's build progress above it, mlrun's info lines per trial left out;
+    the final table is printed where it was."""
+    import contextlib
+    import logging
+
+    from mlrun_cli.cli.live_table import LiveTable
+    from mlrun_cli.cli.progress import TerminalProgress
+    from mlrun_cli.sweeps.plan import SweepOutput
+    from mlrun_cli.sweeps.search import execute_search
+
+    searched = tuple(d.name for d in plan.space.searched)
+    table = LiveTable(sys.stdout, searched, plan.definition.objective)
+    stderr_tty = sys.stderr.isatty()
+    stderr = table.bytes_above() if stderr_tty else sys.stderr.buffer
+    with contextlib.ExitStack() as stack:
+        if stderr_tty:
+            stack.enter_context(contextlib.redirect_stderr(table.text_above()))
+        for name in PER_TRIAL_LOGGERS:
+            logger = logging.getLogger(name)
+            stack.callback(logger.setLevel, logger.level)
+            logger.setLevel(max(logging.WARNING, logger.getEffectiveLevel()))
+        stack.callback(table.close)
+        progress = TerminalProgress()  # under the redirect: no spinner over the table
+        stack.callback(progress.close)
+        output = SweepOutput(table.bytes_above(), stderr, progress)
+        return execute_search(plan, settings, output, watch=table.update)

@@ -72,7 +72,7 @@ def submit_run(plan: RunPlan, job: JobPlan, settings: Settings, output: RunOutpu
     store = open_store(settings)
     experiment = experiment_for(store, plan)
     key = compute_run_key(plan)
-    stop = StopRequest()
+    stop = output.stop or StopRequest()  # a sweep's: its trial's Ctrl-C or pruning
     with stop_signals_interrupt() as guard:
         guard.hold()  # the run exists whole and SCHEDULED before a signal ends it
         run = scheduled_run(plan, job, settings, store, experiment, key)

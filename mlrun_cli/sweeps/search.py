@@ -4,7 +4,9 @@
         -> env prepared once -> ask a trial -> run it as a child (the ordinary pipeline)
         -> tell its objective, read from the child's metrics -> ... -> best trial on the parent
 
-At most `-j` trials run at once; a new one is asked as soon as one ends. How a child is told:
+At most `-j` trials run at once; a new one is asked as soon as one ends (here, or each as a
+Ray job followed from here); on Slurm `-j` trials are asked at a time and run as one job array
+(search_arrays.py). How a child is told:
 FINISHED with a finite last value of the objective: that value (COMPLETE); FINISHED without it,
 FAILED, or KILLED by someone else: FAIL (the search goes on); KILLED by Ctrl-C: not told, and
 `--resume` runs its point again. The told state is the child's tag `mlrun.search.state`, so a
@@ -30,7 +32,7 @@ from mlrun_cli.sweeps.search_arrays import run_batches
 from mlrun_cli.sweeps.search_plan import SearchPlan
 from mlrun_cli.sweeps.study import COMPLETE, PRUNED, RecordedTrial, Study
 from mlrun_cli.sweeps.sweep import parent_tags, prepare_shared_env
-from mlrun_cli.sweeps.trials import Progress, improves, outcome, run_trials
+from mlrun_cli.sweeps.trials import Progress, TrialUpdate, improves, outcome, run_trials
 from mlrun_cli.tracking.entities import Experiment, RunInfo, RunStatus
 from mlrun_cli.tracking.store import RecordedRun, Store, open_store, runs_tagged
 from mlrun_cli.tracking.tags import (
@@ -97,8 +99,14 @@ class SearchResult:
         }
 
 
-def execute_search(plan: SearchPlan, settings: Settings, output: SweepOutput) -> SearchResult:
-    """Run trials under a parent until `plan.trials` are told (or Ctrl-C), then list them."""
+def execute_search(
+    plan: SearchPlan,
+    settings: Settings,
+    output: SweepOutput,
+    watch: Callable[[TrialUpdate], None] | None = None,
+) -> SearchResult:
+    """Run trials under a parent until `plan.trials` are told (or Ctrl-C), then list them.
+    `watch` is told each trial's start and end (the search then logs no line per trial)."""
     store = open_store(settings)
     definition = plan.definition
     if plan.resume is not None:
@@ -115,6 +123,8 @@ def execute_search(plan: SearchPlan, settings: Settings, output: SweepOutput) ->
             plan.space, definition.sampler, definition.direction, definition.prune, definition.seed
         )
         progress = Progress(told=0, next_index=1)
+    if watch is not None:
+        progress.watch = watch
     for point in plan.enqueued:
         study.enqueue(point)
     log.info(
@@ -123,11 +133,13 @@ def execute_search(plan: SearchPlan, settings: Settings, output: SweepOutput) ->
     )  # fmt: skip
     stop = StopAll()
     try:
-        if plan.base.job is not None:  # the nodes prepare the env
-            run_batches(plan, study, store, parent, experiment, settings, output, stop, progress)
-        else:
+        if plan.base.job is None:
             prepared = prepare_shared_env(store, parent, plan.base, output.progress)
             run_trials(plan, study, store, parent, prepared, settings, output, stop, progress)
+        elif plan.base.job.backend.name == "slurm":  # the nodes prepare the env
+            run_batches(plan, study, store, parent, experiment, settings, output, stop, progress)
+        else:  # Ray: a job per trial, followed in a thread of its own; the node prepares
+            run_trials(plan, study, store, parent, None, settings, output, stop, progress)
     except BaseException as exc:
         killed = isinstance(exc, KeyboardInterrupt)
         finish_run(store, parent, RunStatus.KILLED if killed else RunStatus.FAILED)

@@ -18,7 +18,14 @@ from mlrun_cli.sweeps.search_plan import SearchPlan
 from mlrun_cli.sweeps.slurm_arrays import run_array
 from mlrun_cli.sweeps.spaces import trial_values
 from mlrun_cli.sweeps.study import Study
-from mlrun_cli.sweeps.trials import Progress, RunningTrial, child_id, tell_trial, trial_point
+from mlrun_cli.sweeps.trials import (
+    RUNNING,
+    Progress,
+    RunningTrial,
+    child_id,
+    tell_trial,
+    trial_point,
+)
 from mlrun_cli.tracking.entities import Experiment, RunInfo
 from mlrun_cli.tracking.store import Store
 
@@ -44,6 +51,7 @@ def run_batches(
             trials.append(RunningTrial(number, trial_point(plan, progress.next_index, values,
                                                            settings)))  # fmt: skip
             progress.next_index += 1
+            progress.update(plan, trials[-1].point, RUNNING, None)
         points = tuple(trial.point for trial in trials)
         batch = SweepPlan(
             base=plan.base, grid=Grid(()), points=points, backend="slurm", jobs=len(points),

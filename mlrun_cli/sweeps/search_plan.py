@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from mlrun_cli.core.settings import Settings
 from mlrun_cli.errors import MlrunError, UsageError
+from mlrun_cli.run.earlier_outputs import EarlierOutputs, read_earlier_outputs
 from mlrun_cli.run.pipeline import plan_run
 from mlrun_cli.run.plan import RunPlan
 from mlrun_cli.sweeps.plan import SweepRequest
@@ -25,6 +26,7 @@ from mlrun_cli.tracking.tags import ENTRY_POINT_TAG, SEARCH_PARAM, SOURCE_TAG
 
 DEFINITION_FORMAT = 1
 PRUNERS = ("median", "hyperband")
+BACKENDS = ("local", "slurm", "ray")  # where a search's trials run
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,9 @@ class SearchPlan:
     jobs: int
     enqueued: tuple[Mapping[str, str], ...]
     secrets: tuple[str, ...]
+    # The project's recorded outputs, read once for every trial (as a grid sweep reads them
+    # once for all its points): read per trial, a store's search would grow with its runs.
+    earlier_outputs: EarlierOutputs
     resume: RecordedRun | None = None  # the parent of a search to continue
 
 
@@ -135,6 +140,7 @@ def plan_search(request: SearchRequest, settings: Settings) -> SearchPlan:
         jobs=min(sweep.jobs, trials),
         enqueued=enqueued,
         secrets=tuple(sweep.run.secret_params),
+        earlier_outputs=read_earlier_outputs(base.source.source_name, settings),
         resume=parent,
     )
 
@@ -147,10 +153,10 @@ def _check_options(request: SearchRequest) -> None:
         raise UsageError(f"--trials {request.trials}: run at least one trial")
     if request.prune is not None and request.prune not in PRUNERS:
         raise UsageError(f"--prune {request.prune}: use one of {', '.join(PRUNERS)}")
-    if sweep.backend not in ("local", "slurm"):
+    if sweep.backend not in BACKENDS:
         raise UsageError(
-            f"--backend {sweep.backend}: a search runs its trials locally or on Slurm; "
-            "use --backend local or slurm"
+            f"--backend {sweep.backend}: a search runs its trials on "
+            f"{', '.join(BACKENDS)}; use one of those"
         )
     if sweep.backend != "local" and request.prune is not None:
         raise UsageError(

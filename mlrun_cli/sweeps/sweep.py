@@ -18,7 +18,7 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from mlrun_cli.backends.streams import StopRequest
@@ -27,7 +27,7 @@ from mlrun_cli.envs import BuildProgress, PreparedEnv
 from mlrun_cli.errors import EnvBuildError, MlrunError, ParameterError, StoreError, UsageError
 from mlrun_cli.jobs.dispatch import execute
 from mlrun_cli.project.params import ResolvedCommand, resolve_command
-from mlrun_cli.run.earlier_outputs import mark_outputs, read_earlier_outputs
+from mlrun_cli.run.earlier_outputs import EarlierOutputs, mark_outputs, read_earlier_outputs
 from mlrun_cli.run.finish import finish_run
 from mlrun_cli.run.interrupts import interrupted_exit_code
 from mlrun_cli.run.pipeline import RunOutput, experiment_for, plan_run
@@ -171,12 +171,18 @@ def _order(text: str | None) -> OrderBy | None:
 
 
 def resolve_points(
-    base: RunPlan, points: list[dict[str, str]], settings: Settings, secrets: Sequence[str]
+    base: RunPlan,
+    points: list[dict[str, str]],
+    settings: Settings,
+    secrets: Sequence[str],
+    earlier: EarlierOutputs | None = None,
 ) -> list[ResolvedCommand]:
-    """Each point's values against their declared types; every bad value reported at once."""
+    """Each point's values against their declared types; every bad value reported at once.
+    `earlier`: the project's recorded outputs when the caller read them already."""
     commands: list[ResolvedCommand] = []
     problems: dict[str, None] = {}  # ordered and without repeats
-    earlier = read_earlier_outputs(base.source.source_name, settings)
+    if earlier is None:
+        earlier = read_earlier_outputs(base.source.source_name, settings)
     for index, point in enumerate(points, start=1):
         try:
             command = resolve_command(
@@ -359,16 +365,18 @@ def _launcher(
 def run_point(
     point: SweepPoint,
     parent: RunInfo,
-    prepared: PreparedEnv,
+    prepared: PreparedEnv | None,
     key: RunKey,
     settings: Settings,
     output: SweepOutput,
     lock: threading.Lock,
     stop: StopRequest,
+    created: Callable[[RunInfo], None] | None = None,
 ) -> RunInfo | None:
     """One child through the ordinary pipeline, its echo prefixed with its number; the
     child's run as it ended, or None when it failed before it could say which run it was
-    (its run, if one was made, is already recorded as FAILED)."""
+    (its run, if one was made, is already recorded as FAILED). `created` is told the child's
+    run as soon as it exists."""
     child = replace(point.plan, prepared_env=prepared, extra_tags=child_tags(parent, point))
     prefix = f"[{point.index}] "
     streams = [
@@ -377,7 +385,8 @@ def run_point(
     ]
     echo = [s.as_stream() if s is not None else None for s in streams]
     try:
-        result = execute(child, settings, RunOutput(echo[0], echo[1], stop=stop), key)
+        echoed = RunOutput(echo[0], echo[1], stop=stop, created=created)
+        result = execute(child, settings, echoed, key)
     except MlrunError as exc:
         log.warning("%s%s: %s", prefix, label(point.values), exc.message)
         return None

@@ -15,7 +15,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 
@@ -46,14 +46,43 @@ log = logging.getLogger(__name__)
 PRUNE_POLL_SECONDS = 0.5
 
 
+RUNNING = "RUNNING"  # a trial's state in a TrialUpdate until it is told
+INTERRUPTED = "INTERRUPTED"  # ended by Ctrl-C before it was told; --resume runs it again
+
+
+@dataclass(frozen=True)
+class TrialUpdate:
+    """What a watcher of the search (the CLI's live table) is told each time a trial starts
+    or ends: the trial, and the search's count at that moment."""
+
+    index: int  # 1-based, in the order the trials were asked
+    params: Mapping[str, str]  # the searched parameters
+    state: str  # RUNNING, INTERRUPTED, or as told: COMPLETE, FAIL, PRUNED
+    value: float | None
+    told: int
+    trials: int
+    best: float | None
+
+
+def _unwatched(update: TrialUpdate) -> None:
+    """Nobody watches: the search logs a line per told trial instead."""
+
+
 @dataclass
 class Progress:
-    """The search's running count."""
+    """The search's running count, and who is told of each trial's start and end."""
 
     told: int
     next_index: int
     executed: int = 0
     best: float | None = None
+    watch: Callable[[TrialUpdate], None] = _unwatched
+
+    def update(self, plan: SearchPlan, point: SweepPoint, state: str, value: float | None) -> None:
+        searched = {d.name: point.values[d.name] for d in plan.space.searched}
+        self.watch(
+            TrialUpdate(point.index, searched, state, value, self.told, plan.trials, self.best)
+        )
 
 
 @dataclass
@@ -62,10 +91,15 @@ class RunningTrial:
     point: SweepPoint
     stop: StopRequest = field(default_factory=StopRequest)
     forwarded: int = 0  # Ctrl-Cs passed on to it (a second one kills at once)
-    run_id: str | None = None  # found in the store once the child's run exists
+    run_id: str | None = None  # told by the pipeline once the child's run exists
     reported: int = -1  # the last step reported to the study
     last_value: float = math.nan  # the value reported at that step
     pruned: bool = False
+
+    def created(self, run: RunInfo) -> None:
+        """Told from the trial's thread: the watch then reads this run, with no search of
+        the store (whose cost would grow with every trial the search has run)."""
+        self.run_id = run.run_id
 
 
 def run_trials(
@@ -73,13 +107,14 @@ def run_trials(
     study: Study,
     store: Store,
     parent: RunInfo,
-    prepared: PreparedEnv,
+    prepared: PreparedEnv | None,
     settings: Settings,
     output: SweepOutput,
     stop: StopAll,
     progress: Progress,
 ) -> None:
-    """Ask, run and tell until enough trials are told, at most `plan.jobs` at once."""
+    """Ask, run and tell until enough trials are told, at most `plan.jobs` at once (each a
+    job followed from here on Ray: `prepared` is None, the node prepares the env)."""
     memo = KeyMemo()
     lock = threading.Lock()
     running: dict[Future[RunInfo | None], RunningTrial] = {}
@@ -91,8 +126,9 @@ def run_trials(
         progress.next_index += 1
         trial = RunningTrial(number, point)
         key = compute_run_key(point.plan, memo)
-        args = (point, parent, prepared, key, settings, output, lock, trial.stop)
+        args = (point, parent, prepared, key, settings, output, lock, trial.stop, trial.created)
         running[pool.submit(run_point, *args)] = trial
+        progress.update(plan, point, RUNNING, None)
 
     with ThreadPoolExecutor(max_workers=plan.jobs) as pool, handling_signals(stop):
         while True:
@@ -113,7 +149,7 @@ def run_trials(
             if plan.definition.prune is not None and time.monotonic() >= next_watch:
                 next_watch = time.monotonic() + PRUNE_POLL_SECONDS
                 for trial in running.values():
-                    _watch(plan, study, store, parent, trial)
+                    _watch(plan, study, store, trial)
 
 
 def _forward_signals(stop: StopAll, trials: Iterable[RunningTrial]) -> None:
@@ -128,21 +164,15 @@ def _forward_signals(stop: StopAll, trials: Iterable[RunningTrial]) -> None:
 def trial_point(
     plan: SearchPlan, index: int, values: dict[str, str], settings: Settings
 ) -> SweepPoint:
-    command = resolve_points(plan.base, [values], settings, plan.secrets)[0]
+    command = resolve_points(plan.base, [values], settings, plan.secrets, plan.earlier_outputs)[0]
     run_plan = replace(plan.base, command=command, run_name=f"{plan.base.run_name}-{index}")
     return SweepPoint(index, values, run_plan)
 
 
-def _watch(
-    plan: SearchPlan, study: Study, store: Store, parent: RunInfo, trial: RunningTrial
-) -> None:
+def _watch(plan: SearchPlan, study: Study, store: Store, trial: RunningTrial) -> None:
     """Report the child's new points of the objective; stop it if the pruner says so."""
-    if trial.pruned:
+    if trial.pruned or trial.run_id is None:
         return
-    if trial.run_id is None:
-        trial.run_id = child_id(store, parent, trial.point.index)
-        if trial.run_id is None:
-            return
     recorded = store.get_run(trial.run_id)
     if _report_new_steps(plan, study, store, trial, recorded):
         trial.pruned = True
@@ -199,9 +229,10 @@ def tell_trial(
     killed = run is not None and run.status == RunStatus.KILLED
     if killed and stop.signum is not None and not trial.pruned:
         log.info("[%d] %s: interrupted; --resume runs it again", point.index, label(point.values))
+        progress.update(plan, point, INTERRUPTED, None)
         return
     if run is None:  # it failed before saying which run it was; the store knows
-        found = child_id(store, parent, point.index)
+        found = trial.run_id or child_id(store, parent, point.index)
         recorded = store.get_run(found) if found is not None else None
     else:
         recorded = store.get_run(run.run_id)
@@ -222,6 +253,9 @@ def tell_trial(
         )  # fmt: skip
     if state == COMPLETE and recorded is not None and value is not None:
         _record_best(store, parent, plan, point, recorded.info, value, progress)
+    progress.update(plan, point, state, value)
+    if progress.watch is not _unwatched:
+        return
     shown = "-" if value is None else f"{value:.6g}"
     best = "-" if progress.best is None else f"{progress.best:.6g}"
     log.info(

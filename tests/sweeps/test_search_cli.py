@@ -53,8 +53,13 @@ GOOD = ("--search", "tpe", "--trials", "2", "--objective", "loss", "--minimize")
         ((*GOOD, "--enqueue", "lr=2"), "--enqueue 'lr=2': lr=2 is outside loguniform(1e-4,1e-1)"),
         ((*GOOD, "--prune", "early"), "--prune early: use one of median, hyperband"),
         (
-            (*GOOD, "--backend", "ray"),
-            "--backend ray: a search runs its trials locally or on Slurm; use --backend local or slurm",
+            (*GOOD, "--backend", "kubernetes"),
+            "--backend kubernetes: a search runs its trials on local, slurm, ray; use one of those",
+        ),
+        (
+            (*GOOD, "--backend", "ray", "--prune", "median"),
+            "--prune median: pruning stops trials on this machine only for now; drop --prune or "
+            "--backend ray",
         ),
         (
             (*GOOD, "--backend", "slurm", "--prune", "median"),
