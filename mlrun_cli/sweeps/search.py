@@ -25,6 +25,7 @@ from mlrun_cli.core.settings import Settings
 from mlrun_cli.run.finish import finish_run
 from mlrun_cli.run.interrupts import interrupted_exit_code
 from mlrun_cli.run.pipeline import experiment_for
+from mlrun_cli.run.provenance import record_git_diff
 from mlrun_cli.run.runner_identity import runner_tags
 from mlrun_cli.sweeps.batch import StopAll
 from mlrun_cli.sweeps.plan import SweepOutput
@@ -108,31 +109,20 @@ def execute_search(
     """Run trials under a parent until `plan.trials` are told (or Ctrl-C), then list them.
     `watch` is told each trial's start and end (the search then logs no line per trial)."""
     store = open_store(settings)
-    definition = plan.definition
     if plan.resume is not None:
         parent, experiment = _reopen_parent(store, plan.resume)
-        children = _children(store, experiment, parent)
-        # The seed moves on by the trials recorded, or the sampler would draw them again.
-        seed = None if definition.seed is None else definition.seed + len(children)
-        study = Study(plan.space, definition.sampler, definition.direction, definition.prune, seed)
-        progress = _rebuild(study, store, children, plan)
     else:
         experiment = experiment_for(store, plan.base)
         parent = _create_parent(store, experiment, plan, settings)
-        study = Study(
-            plan.space, definition.sampler, definition.direction, definition.prune, definition.seed
-        )
-        progress = Progress(told=0, next_index=1)
-    if watch is not None:
-        progress.watch = watch
-    for point in plan.enqueued:
-        study.enqueue(point)
-    log.info(
-        "search %s (%s): %s of %s, %d trials, %d at a time", parent.run_id, parent.run_name,
-        plan.definition.direction, plan.definition.objective, plan.trials, plan.jobs,
-    )  # fmt: skip
     stop = StopAll()
-    try:
+    try:  # from its creation (or reopening) on, whatever stops the search ends the parent
+        study, progress = _study(plan, store, experiment, parent)
+        if watch is not None:
+            progress.watch = watch
+        log.info(
+            "search %s (%s): %s of %s, %d trials, %d at a time", parent.run_id, parent.run_name,
+            plan.definition.direction, plan.definition.objective, plan.trials, plan.jobs,
+        )  # fmt: skip
         if plan.base.job is None:
             prepared = prepare_shared_env(store, parent, plan.base, output.progress)
             run_trials(plan, study, store, parent, prepared, settings, output, stop, progress)
@@ -165,6 +155,28 @@ def execute_search(
     )  # fmt: skip
 
 
+def _study(
+    plan: SearchPlan, store: Store, experiment: Experiment, parent: RunInfo
+) -> tuple[Study, Progress]:
+    """A new study, or one rebuilt from the children a resumed search recorded; the
+    enqueued points first."""
+    definition = plan.definition
+    if plan.resume is not None:
+        children = _children(store, experiment, parent)
+        # The seed moves on by the trials recorded, or the sampler would draw them again.
+        seed = None if definition.seed is None else definition.seed + len(children)
+        study = Study(plan.space, definition.sampler, definition.direction, definition.prune, seed)
+        progress = _rebuild(study, store, children, plan)
+    else:
+        study = Study(
+            plan.space, definition.sampler, definition.direction, definition.prune, definition.seed
+        )
+        progress = Progress(told=0, next_index=1)
+    for point in plan.enqueued:
+        study.enqueue(point)
+    return study, progress
+
+
 def _create_parent(
     store: Store, experiment: Experiment, plan: SearchPlan, settings: Settings
 ) -> RunInfo:
@@ -172,6 +184,7 @@ def _create_parent(
     backend = "local" if base.job is None else base.job.backend.name
     tags = parent_tags(base, settings.user, backend, SEARCH)
     parent = store.create_run(experiment, base.run_name, settings.user, tags)
+    record_git_diff(store, parent, base.source)
     definition = json.dumps(plan.definition.as_json())  # in -P order: the table's columns
     store.log_params(parent, {SEARCH_PARAM: definition})
     return parent

@@ -3,11 +3,14 @@ no run."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import pytest
 
+from mlrun_cli.errors import StoreError
+from mlrun_cli.tracking.file_store import FileStore
 from tests.conftest import REPO
 
 EXAMPLE = REPO / "examples" / "search"
@@ -106,3 +109,37 @@ def test_resume_of_a_run_that_is_not_a_search(cli, tmp_path: Path) -> None:
     assert (result.exit_code, result.stderr) == (
         2, "mlrun: error: --resume continues the search its parent recorded; drop -P\n",
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("resumed", [False, True], ids=["new", "resumed"])
+@pytest.mark.parametrize(
+    ("fault", "status"),
+    [(KeyboardInterrupt, "KILLED"), (StoreError("the store went away"), "FAILED")],
+    ids=["ctrl-c", "store-error"],
+)
+def test_a_search_stopped_before_its_first_trial_ends_its_parent(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault, status, resumed
+) -> None:
+    """Ctrl-C or a lost store while the study is built (or rebuilt from the recorded trials):
+    the parent, created or reopened a moment before, ends with the search, never RUNNING."""
+    first = cli(*SEARCH, *GOOD, "--json")
+    assert first.exit_code == 0, first.stderr
+    parent_id = json.loads(first.stdout)["search"]["parent_run_id"]
+
+    def stopped(*_args: object) -> None:
+        raise fault
+
+    monkeypatch.setattr("mlrun_cli.sweeps.search.Study", stopped)
+    if resumed:
+        again = cli("sweep", str(EXAMPLE), "--no-env", "--resume", parent_id, "--trials", "3")
+    else:
+        again = cli(*SEARCH, *GOOD)
+    assert again.exit_code == (130 if fault is KeyboardInterrupt else StoreError.exit_code)
+    runs = FileStore(tmp_path / "mlruns").stored_runs(["0"])
+    assert [r.info.status.name for r in runs if r.info.status.name == "RUNNING"] == []
+    parents = [r for r in runs if "mlrun.sweep" in r.tags and "mlflow.parentRunId" not in r.tags]
+    assert len(parents) == (1 if resumed else 2)
+    stopped_parent = (
+        parents[0] if resumed else next(p for p in parents if p.info.run_id != parent_id)
+    )
+    assert stopped_parent.info.status.name == status
