@@ -1,5 +1,6 @@
 """The README's seed workflow in a git repository with ./mlruns beside the code (not ignored):
-create the experiment, train twice with --reuse, infer on the trained model, list with a
+create the experiment, train twice with --reuse (and again once the index of runs with outputs
+is lost and MLflow's client wrote runs), infer on the trained model, list with a
 filter, train with another alpha (over the same model file) and see --reuse of the first train
 it again rather than stand in for it, compare the two, reproduce the first, and read everything
 back with MLflow's own client."""
@@ -65,6 +66,16 @@ def test_train_twice_with_reuse_in_git_then_infer_and_list(
     assert recorded.data.tags["mlflow.source.git.dirty"] == "false"
     assert "mlruns" not in recorded.data.tags.get("mlflow.source.git.diff", "")
     assert recorded.info.status == "FINISHED"
+
+    # The index of runs with outputs lost (deleted, or an older mlrun wrote here) and runs
+    # written by MLflow's own client: the next identical run is still reused, the index back.
+    for index in (repo / "mlruns").glob("*/.mlrun-tagged-*"):
+        index.unlink()
+    for _ in range(3):
+        client.set_terminated(client.create_run(recorded.info.experiment_id).info.run_id)
+    third = _mlrun(repo, *train)["run"]
+    assert isinstance(third, dict) and third["run_id"] == first["run_id"]
+    assert list((repo / "mlruns").glob("*/.mlrun-tagged-*"))
 
     model = repo / "models" / "model.joblib"
     assert model.is_file()
