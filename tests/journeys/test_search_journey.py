@@ -6,12 +6,13 @@ client, which nests the trials under the parent and shows the best value on it."
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_mlrun
+from tests.conftest import REPO, mlrun_command, run_mlrun, write_files
 
 pytestmark = [pytest.mark.journey]
 
@@ -123,3 +124,61 @@ def test_search_resume_and_prune_on_a_tracking_server(tmp_path: Path) -> None:
         prune_a_slow_trial(tmp_path, "median", "mlrun_log", server.uri)
     finally:
         server.stop()
+
+
+STALLING = {
+    "MLproject": """
+name: stalling
+entry_points:
+  main:
+    parameters:
+      x: float
+    command: "python trial.py {x}"
+""",
+    "trial.py": """import os, sys, time
+import mlrun_log
+x = float(sys.argv[1])
+while x > 0.5 and os.path.exists("stall"):  # until the user fixes what held it
+    time.sleep(0.1)
+mlrun_log.log_metric("loss", x)
+""",
+}
+
+
+def test_ctrl_c_under_the_live_table_then_resume_in_a_pipe(tmp_path: Path) -> None:
+    """A search watched on a terminal is stopped with Ctrl-C while a trial stalls; the user
+    fixes the cause, resumes it from a script (JSON, no live table), and finds every trial
+    once: the finished ones kept, the killed one recorded KILLED and its point run again."""
+    from tests.sweeps.test_search_output import in_terminal, screen
+
+    project = write_files(tmp_path / "project", STALLING)
+    (project / "stall").write_text("")
+    argv = mlrun_command("sweep", str(project), "--no-env", "--search", "random", "--seed", "1",
+                         "--trials", "6", "-j", "2", "--objective", "loss", "--minimize",
+                         "-P", "x=uniform(0,1)", "--experiment-name", "tuning")  # fmt: skip
+    code, written = in_terminal(argv, tmp_path, 40, 200, interrupt_at=b"search: 5/6 told")
+    shown = screen(written, 40, 200)
+    assert code == 130, "\n".join(shown)
+    summary = next(line for line in shown if re.match(r"search \w+: KILLED", line))
+    parent_id = summary.split()[1].rstrip(":")
+
+    (project / "stall").unlink()
+    listed = run_mlrun("runs", "list", "--experiment-name", "tuning", "--json", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    runs = json.loads(listed.stdout)["runs"]
+    [parent] = [r for r in runs if r["run_id"] == parent_id]
+    assert parent["status"] == "KILLED"
+    more, plain = _mlrun(tmp_path, "sweep", str(project), "--no-env", "--json",
+                         "--resume", parent["run_id"], "--trials", "8")  # fmt: skip
+    resumed = more["search"]
+    # The killed trial was never told: its point runs again first, then two new ones.
+    assert isinstance(resumed, dict) and resumed["executed"] == 3
+    trials = resumed["trials"]
+    assert isinstance(trials, list)
+    assert [t["index"] for t in trials] == list(range(1, 10))
+    states = [(t["status"], t["state"]) for t in trials]
+    assert states.count(("KILLED", None)) == 1 and states.count(("FINISHED", "COMPLETE")) == 8
+    [killed] = [t for t in trials if t["status"] == "KILLED"]
+    assert trials[6]["params"] == killed["params"]
+    assert len({t["params"]["x"] for t in trials}) == 8
+    assert "\x1b[" not in plain  # no live table in a pipe
