@@ -128,6 +128,10 @@ def ray_head() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     bindir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
     env["RAY_USAGE_STATS_ENABLED"] = "0"
+    # On SIGTERM a head first drains its node for up to 30 s (for Serve traffic): stopping
+    # it, in a test's teardown or as a lost head, would wait that out or end in SIGKILL,
+    # which leaves its workers (process groups of their own) behind.
+    env["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] = "0"
     for name in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS"):
         env.pop(name, None)
     # `python -m`: a venv with system site packages has Ray but not its `ray` script.
