@@ -15,7 +15,7 @@ from mlrun_cli.core.caches import staging_dir
 from mlrun_cli.tracking.artifacts import RUN_RECORD
 from mlrun_cli.tracking.file_store import FileStore
 from mlrun_cli.tracking.stored_run import StoredRun
-from tests.backends.engines import slurm_conf, slurm_job_state, wait_for
+from tests.backends.engines import slurm_job_state, wait_for
 from tests.backends.jobs_common import (
     assert_finished_train,
     example_copy,
@@ -29,7 +29,6 @@ from tests.backends.jobs_common import (
 from tests.conftest import child_env, mlrun_command, run_mlrun, write_files
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
-__all__ = ["slurm_conf"]
 CONFIG = json.dumps({"partition": "debug"})
 # A job mlrun cancels: CANCELLED by Slurm, or FAILED when the node's mlrun, which the cancel
 # stopped first, ended it with 128+N before Slurm's cancel came.

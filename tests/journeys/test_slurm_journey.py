@@ -12,12 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.backends.engines import slurm_conf
 from tests.backends.jobs_common import time_out_once_started
 from tests.conftest import child_env, mlrun_command, run_mlrun, write_files
 
 pytestmark = [pytest.mark.journey, pytest.mark.slow, pytest.mark.slurm]
-__all__ = ["slurm_conf"]
 
 PROJECT = {
     "MLproject": (

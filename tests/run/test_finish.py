@@ -17,12 +17,10 @@ from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import RunInfo, RunStatus
 from mlrun_cli.tracking.file_store import FileStore
 from mlrun_cli.tracking.rest_store import RestStore, open_rest_store
-from tests.backends.engines import slurm_conf
 from tests.backends.jobs_common import sleeper
 from tests.conftest import run_mlrun, write_files
 from tests.servers import MlflowServer
 
-__all__ = ["slurm_conf"]
 FINAL = [RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED]
 
 
