@@ -109,13 +109,19 @@ start_daemons() {
     exit 1
 }
 
-stop_pidfile() {
-    local file=$1 pid
-    [ -f "$file" ] || return 0
-    pid=$(cat "$file")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    rm -f "$file"
+stop_pidfiles() {
+    # Signals every daemon named first and then waits for them together: each takes a second
+    # or two to exit.
+    local file pids=()
+    for file in "$@"; do
+        [ -f "$file" ] || continue
+        pids+=("$(cat "$file")")
+        kill "${pids[-1]}" 2>/dev/null || true
+    done
+    for pid in "${pids[@]}"; do
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    done
+    rm -f "$@"
 }
 
 case "${1:-}" in
@@ -128,9 +134,8 @@ case "${1:-}" in
         echo "export SLURM_CONF=$CONF"
         ;;
     stop)
-        stop_pidfile "$STATE/slurmd.pid"
-        stop_pidfile "$STATE/slurmctld.pid"
-        stop_pidfile "$STATE/munge/munged.pid"
+        stop_pidfiles "$STATE/slurmd.pid" "$STATE/slurmctld.pid"
+        stop_pidfiles "$STATE/munge/munged.pid"  # last: the daemons authenticate through it
         ;;
     *)
         echo "usage: $0 start|stop" >&2

@@ -14,6 +14,10 @@ from click.testing import CliRunner
 
 from mlrun_cli.cli import run_cli
 
+# The engines' session fixtures (slurm_conf, ray_address), defined once for every module: a
+# module that imports a fixture gets a definition, and so a cluster or head, of its own.
+pytest_plugins = ["tests.backends.engines"]
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "example_project"
 RUNTIME = REPO / "mlrun_cli" / "runtime"  # mlrun_log's folder

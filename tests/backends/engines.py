@@ -58,6 +58,11 @@ def slurm_conf() -> Iterator[str]:
 
 
 def slurm_job_state(job_id: str, conf: str) -> str:
+    return slurm_job_field(job_id, conf, "JobState")
+
+
+def slurm_job_field(job_id: str, conf: str, name: str) -> str:
+    """One `NAME=value` of `scontrol show job`, or UNKNOWN."""
     shown = subprocess.run(
         ["scontrol", "show", "job", "-o", job_id],
         capture_output=True,
@@ -65,9 +70,28 @@ def slurm_job_state(job_id: str, conf: str) -> str:
         env={**os.environ, "SLURM_CONF": conf},
     )
     for item in shown.stdout.split():
-        if item.startswith("JobState="):
+        if item.startswith(f"{name}="):
             return item.partition("=")[2]
     return "UNKNOWN"
+
+
+def reach_time_limit_now(job_id: str, conf: str) -> None:
+    """Make Slurm end a running job by its time limit within about 30 s instead of 60 to 90.
+
+    Limits are whole minutes, and slurmctld checks them every 30 s (PERIODIC_TIMEOUT in its
+    controller.c; no setting changes it), so a job with the least limit, one minute, runs for
+    60 to 90 s. After checking that the job got the one-minute limit it was submitted with,
+    this lowers the limit to zero: Slurm's next check ends the job as the end of its minute
+    would (SIGTERM, KillWait, then state TIMEOUT with reason TimeLimit)."""
+    assert slurm_job_field(job_id, conf, "TimeLimit") == "00:01:00"
+    lowered = subprocess.run(
+        ["scontrol", "update", f"JobId={job_id}", "TimeLimit=0"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SLURM_CONF": conf},
+    )
+    # Refused only when the job's own minute is already up (a node slow to start the run).
+    assert lowered.returncode == 0 or slurm_job_state(job_id, conf) != "RUNNING", lowered.stderr
 
 
 def wait_for(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
@@ -106,6 +130,10 @@ def ray_head() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     bindir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
     env["RAY_USAGE_STATS_ENABLED"] = "0"
+    # On SIGTERM a head first drains its node for up to 30 s (for Serve traffic): stopping
+    # it, in a test's teardown or as a lost head, would wait that out or end in SIGKILL,
+    # which leaves its workers (process groups of their own) behind.
+    env["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] = "0"
     for name in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS"):
         env.pop(name, None)
     # `python -m`: a venv with system site packages has Ray but not its `ray` script.

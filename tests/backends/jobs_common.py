@@ -8,6 +8,8 @@ from pathlib import Path
 
 from mlrun_cli.tracking.file_store import FileStore
 from mlrun_cli.tracking.store import RecordedRun
+from mlrun_cli.tracking.stored_run import StoredRun
+from tests.backends.engines import reach_time_limit_now, wait_for
 from tests.conftest import EXAMPLE, write_files
 
 SLEEPER = {
@@ -33,6 +35,29 @@ def sleeper(tmp_path: Path) -> Path:
 
 def stored_run(tmp_path: Path, run_id: str) -> RecordedRun:
     return FileStore(tmp_path / "mlruns").get_run(run_id)
+
+
+def started_on_node(run: StoredRun) -> bool:
+    """RUNNING as the node's mlrun claimed it (its runner tags come first). The submitter
+    creates the run RUNNING and makes it SCHEDULED at once: that RUNNING is not the node's."""
+    return run.info.status.name == "RUNNING" and "mlrun.runner.pid" in run.tags
+
+
+def stored_runs(store: FileStore) -> list[StoredRun]:
+    return store.stored_runs(["0"]) if (store.root / "0").is_dir() else []
+
+
+def time_out_once_started(tmp_path: Path, conf: str, jobs: int) -> None:
+    """Once `jobs` Slurm runs of this store run their entry points on the node, have each job
+    reach its one-minute time limit now (see `reach_time_limit_now`)."""
+    store = FileStore(tmp_path / "mlruns")
+
+    def all_started() -> list[StoredRun]:
+        runs = [run for run in stored_runs(store) if started_on_node(run)]
+        return runs if len(runs) >= jobs else []
+
+    for run in wait_for(all_started, 120, f"{jobs} runs to start on the node"):
+        reach_time_limit_now(run.tags["mlrun.slurm.job_id"], conf)
 
 
 def run_json(stdout: str) -> dict[str, object]:

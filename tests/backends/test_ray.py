@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mlrun_cli.tracking.file_store import FileStore
-from tests.backends.engines import ray_address, ray_head, stop_ray_head, wait_for
+from tests.backends.engines import ray_head, stop_ray_head, wait_for
 from tests.backends.jobs_common import (
     assert_finished_train,
     example_copy,
@@ -22,7 +22,6 @@ from tests.backends.jobs_common import (
 from tests.conftest import run_mlrun
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
-__all__ = ["ray_address"]
 
 
 def _config(address: str) -> str:

@@ -12,20 +12,23 @@ from pathlib import Path
 import pytest
 
 from mlrun_cli.core.caches import staging_dir
+from mlrun_cli.tracking.artifacts import RUN_RECORD
 from mlrun_cli.tracking.file_store import FileStore
 from mlrun_cli.tracking.stored_run import StoredRun
-from tests.backends.engines import slurm_conf, slurm_job_state, wait_for
+from tests.backends.engines import slurm_job_state, wait_for
 from tests.backends.jobs_common import (
     assert_finished_train,
     example_copy,
     run_json,
     sleeper,
+    started_on_node,
     stored_run,
+    stored_runs,
+    time_out_once_started,
 )
 from tests.conftest import child_env, mlrun_command, run_mlrun, write_files
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
-__all__ = ["slurm_conf"]
 CONFIG = json.dumps({"partition": "debug"})
 # A job mlrun cancels: CANCELLED by Slurm, or FAILED when the node's mlrun, which the cancel
 # stopped first, ended it with 128+N before Slurm's cancel came.
@@ -119,7 +122,6 @@ def test_gc_settles_a_job_cancelled_while_pending(tmp_path: Path, slurm_conf: st
 
 
 def test_gc_settles_a_job_killed_by_its_time_limit(tmp_path: Path, slurm_conf: str) -> None:
-    """Slurm's limits are whole minutes: this test takes a bit over one."""
     sleeper(tmp_path)
     submitted = run_mlrun(
         "run", "sleeper", "-P", "seconds=600", "--no-env", "--backend", "slurm", "--detach",
@@ -127,6 +129,7 @@ def test_gc_settles_a_job_killed_by_its_time_limit(tmp_path: Path, slurm_conf: s
     )  # fmt: skip
     document = run_json(submitted.stdout)
     run_id, job_id = str(document["run_id"]), str(document["job_id"])
+    time_out_once_started(tmp_path, slurm_conf, jobs=1)
     wait_for(lambda: slurm_job_state(job_id, slurm_conf) == "TIMEOUT", 180, "TIMEOUT")
     gc = run_mlrun("runs", "gc", cwd=tmp_path, SLURM_CONF=slurm_conf)
     assert gc.returncode == 0, gc.stderr
@@ -145,7 +148,7 @@ def test_ctrl_c_while_following_cancels_the_job(tmp_path: Path, slurm_conf: str)
     )  # fmt: skip
     store = FileStore(tmp_path / "mlruns")
     run = wait_for(
-        lambda: next((r for r in _runs(store) if started_on_node(r)), None),
+        lambda: next((r for r in stored_runs(store) if started_on_node(r)), None),
         60,
         "the run to start on the node",
     )
@@ -173,7 +176,7 @@ def test_ctrl_c_the_moment_the_run_appears_ends_it_killed_and_leaves_no_job(
     store = FileStore(tmp_path / "mlruns")
     runs: list[StoredRun] = []
     while not runs and follower.poll() is None:
-        runs = _runs(store)
+        runs = stored_runs(store)
     follower.send_signal(signal.SIGINT)
     _, err = follower.communicate(timeout=60)
     assert follower.returncode == 130, err
@@ -194,16 +197,6 @@ def as_from_a_terminal() -> None:
     """The follower as a terminal starts it, Ctrl-C at its default: a runner started in the
     background by a script (which bash starts with SIGINT ignored) must not pass that on."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def started_on_node(run: StoredRun) -> bool:
-    """RUNNING as the node's mlrun claimed it (its runner tags come first). The submitter
-    creates the run RUNNING and makes it SCHEDULED at once: that RUNNING is not the node's."""
-    return run.info.status.name == "RUNNING" and "mlrun.runner.pid" in run.tags
-
-
-def _runs(store: FileStore) -> list[StoredRun]:
-    return store.stored_runs(["0"]) if (store.root / "0").is_dir() else []
 
 
 def test_an_env_build_failure_on_the_node_fails_the_run_with_exit_3(
@@ -293,7 +286,7 @@ def _interrupt_attached(tmp_path: Path, conf: str) -> None:
     )  # fmt: skip
     store = FileStore(tmp_path / "mlruns")
     run = wait_for(
-        lambda: next((r for r in _runs(store) if started_on_node(r)), None),
+        lambda: next((r for r in stored_runs(store) if started_on_node(r)), None),
         60,
         "the run to start on the node",
     )
@@ -323,7 +316,9 @@ def test_a_cancelled_job_stops_at_once_and_is_recorded_killed(
 def test_an_attached_run_that_times_out_records_what_runs_wait_records(
     tmp_path: Path, slurm_conf: str
 ) -> None:
-    """The same time limit, attached and detached (settled by `runs wait`), side by side."""
+    """The same time limit, attached and detached (settled by `runs wait`), side by side.
+    The node saw only a signal and recorded KILLED; Slurm says TIMEOUT, a failure: each
+    run's record (provenance/run.json) says what the store says."""
     sleeper(tmp_path)
     args = ("run", "sleeper", "-P", "seconds=600", "--no-env", "--backend", "slurm", "--json",
             "--backend-config", _config(time="1"))  # fmt: skip
@@ -333,6 +328,7 @@ def test_an_attached_run_that_times_out_records_what_runs_wait_records(
     )  # fmt: skip
     detached = run_mlrun(*args, "--detach", cwd=tmp_path, SLURM_CONF=slurm_conf)
     detached_id = str(run_json(detached.stdout)["run_id"])
+    time_out_once_started(tmp_path, slurm_conf, jobs=2)
     waited = run_mlrun("runs", "wait", detached_id, cwd=tmp_path, timeout=240,
                        SLURM_CONF=slurm_conf)  # fmt: skip
     out, err = attached.communicate(timeout=240)
@@ -340,9 +336,15 @@ def test_an_attached_run_that_times_out_records_what_runs_wait_records(
     records = []
     for run_id in (attached_id, detached_id):
         run = stored_run(tmp_path, run_id)
+        record = json.loads(
+            FileStore(tmp_path / "mlruns").read_artifact(run.info, RUN_RECORD) or "{}"
+        )
         records.append((run.info.status.name, run.tags.get("mlrun.engine.state"),
-                        run.tags.get("mlrun.engine.reason"), run.tags.get("mlrun.exit_code")))  # fmt: skip
-    assert records[0] == records[1] == ("FAILED", "TIMEOUT", "TIMEOUT (TimeLimit)", "143"), err
+                        run.tags.get("mlrun.engine.reason"), run.tags.get("mlrun.exit_code"),
+                        record["run"]["status"], record["run"]["exit_code"]))  # fmt: skip
+    assert records[0] == records[1] == (
+        "FAILED", "TIMEOUT", "TIMEOUT (TimeLimit)", "143", "FAILED", 143
+    ), err  # fmt: skip
     assert attached.returncode == waited.returncode == 143
 
 

@@ -13,7 +13,7 @@ import pytest
 from mlrun_cli.backends.jobs import JobSpec, exported_environment
 from mlrun_cli.backends.slurm import SlurmBackend
 from mlrun_cli.errors import UsageError
-from tests.backends.engines import SLURM_SCRIPT
+from tests.backends.engines import SLURM_SCRIPT, slurm_job_state, wait_for
 
 
 def _spec(tmp_path: Path, env: dict[str, str]) -> JobSpec:
@@ -71,18 +71,32 @@ def test_two_clusters_run_side_by_side_each_in_its_own_state_folder() -> None:
         confs = [_start(state) for state in states]
         ports = [_ports(conf) for conf in confs]
         assert ports[0] != ports[1] and len(set(ports[0] + ports[1])) == 4
-        for state, conf in zip(states, confs, strict=True):
-            script = state / "hello.sbatch"
-            script.write_text(f"#!/bin/bash\n#SBATCH --output={state}/hello.out\necho hello\n")
-            env = {**os.environ, "SLURM_CONF": conf}
-            subprocess.run(["sbatch", "--wait", str(script)], env=env, check=True, timeout=60,
-                           capture_output=True)  # fmt: skip
+        jobs = [_submit_hello(state, conf) for state, conf in zip(states, confs, strict=True)]
+        for state, conf, job_id in zip(states, confs, jobs, strict=True):
+            wait_for(lambda j=job_id, c=conf: slurm_job_state(j, c) == "COMPLETED", 60,
+                     "the hello job")  # fmt: skip
             assert (state / "hello.out").read_text() == "hello\n"
     finally:
-        for state in states:
-            env = {**os.environ, "MLRUN_SLURM_STATE": str(state)}
-            subprocess.run(["bash", str(SLURM_SCRIPT), "stop"], env=env, capture_output=True)
+        stops = [
+            subprocess.Popen(["bash", str(SLURM_SCRIPT), "stop"],
+                             env={**os.environ, "MLRUN_SLURM_STATE": str(state)},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for state in states
+        ]  # fmt: skip
+        for stop, state in zip(stops, states, strict=True):
+            stop.wait(timeout=60)
             shutil.rmtree(state, ignore_errors=True)
+
+
+def _submit_hello(state: Path, conf: str) -> str:
+    """The id of a job that writes `hello` into the state folder (without `sbatch --wait`,
+    which polls at 2 s and then 8 s more)."""
+    script = state / "hello.sbatch"
+    script.write_text(f"#!/bin/bash\n#SBATCH --output={state}/hello.out\necho hello\n")
+    submitted = subprocess.run(["sbatch", "--parsable", str(script)], check=True, timeout=60,
+                               env={**os.environ, "SLURM_CONF": conf}, capture_output=True,
+                               text=True)  # fmt: skip
+    return submitted.stdout.strip().partition(";")[0]
 
 
 def _start(state: Path) -> str:

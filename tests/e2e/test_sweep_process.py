@@ -14,10 +14,7 @@ from pathlib import Path
 import pytest
 
 from mlrun_cli.tracking.file_store import FileStore
-from tests.backends.engines import slurm_conf
 from tests.conftest import child_env, mlrun_command, run_mlrun, write_files
-
-__all__ = ["slurm_conf"]
 
 SLEEPER = {
     "MLproject": """

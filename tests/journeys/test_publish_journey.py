@@ -19,12 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.backends.engines import ray_address, slurm_conf, slurm_job_state, wait_for
+from tests.backends.engines import slurm_job_state, wait_for
 from tests.conftest import child_env, mlrun_command, run_mlrun, write_files
 from tests.servers import MlflowServer
 
 pytestmark = [pytest.mark.journey, pytest.mark.slow]
-__all__ = ["ray_address", "slurm_conf"]
 
 PROJECT = {
     "MLproject": (

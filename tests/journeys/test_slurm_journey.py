@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.backends.engines import slurm_conf
+from tests.backends.jobs_common import time_out_once_started
 from tests.conftest import child_env, mlrun_command, run_mlrun, write_files
 
 pytestmark = [pytest.mark.journey, pytest.mark.slow, pytest.mark.slurm]
-__all__ = ["slurm_conf"]
 
 PROJECT = {
     "MLproject": (
@@ -89,7 +88,7 @@ def test_submit_follow_cancel_then_describe(tmp_path: Path, slurm_conf: str) -> 
 def test_a_time_limit_is_recorded_alike_attached_and_detached(
     tmp_path: Path, slurm_conf: str
 ) -> None:
-    """Slurm's limits are whole minutes: both jobs run side by side for a bit over one."""
+    """Both jobs run side by side until Slurm ends them by their time limit."""
     write_files(tmp_path / "steps", PROJECT)
     attached = subprocess.Popen(
         mlrun_command("run", "steps", "--no-env", "--backend", "slurm", "--backend-config",
@@ -98,6 +97,7 @@ def test_a_time_limit_is_recorded_alike_attached_and_detached(
         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     detached_id = _submit(tmp_path, slurm_conf, "--backend-config", TIMED)
+    time_out_once_started(tmp_path, slurm_conf, jobs=2)
     waited = run_mlrun("runs", "wait", detached_id, cwd=tmp_path, timeout=240,
                        SLURM_CONF=slurm_conf)  # fmt: skip
     out, errors = attached.communicate(timeout=240)

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.backends.engines import ray_address, slurm_conf  # noqa: F401 - shared fixtures
 from tests.backends.test_docker import docker_host  # noqa: F401 - a shared fixture
 from tests.servers import MlflowServer
 

@@ -17,12 +17,10 @@ from mlrun_cli.tracking import artifacts
 from mlrun_cli.tracking.entities import RunInfo, RunStatus
 from mlrun_cli.tracking.file_store import FileStore
 from mlrun_cli.tracking.rest_store import RestStore, open_rest_store
-from tests.backends.engines import slurm_conf
 from tests.backends.jobs_common import sleeper
 from tests.conftest import run_mlrun, write_files
 from tests.servers import MlflowServer
 
-__all__ = ["slurm_conf"]
 FINAL = [RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED]
 
 
@@ -156,29 +154,6 @@ def test_a_job_cancelled_while_pending_keeps_a_record_that_says_killed(
     assert record["run"]["status"] == "KILLED"  # type: ignore[index]
     assert record["run"]["end_time"] == run.end_time  # type: ignore[index]
     assert record["source"]["directory"] == str(tmp_path / "sleeper")  # type: ignore[index]
-
-
-@pytest.mark.slow
-@pytest.mark.slurm
-def test_a_job_past_its_time_limit_keeps_a_record_that_says_failed(
-    tmp_path: Path, slurm_conf: str
-) -> None:
-    """The node saw only a signal and recorded KILLED; Slurm says TIMEOUT, a failure: the
-    record says what the store says. Slurm's limits are whole minutes: a bit over one."""
-    sleeper(tmp_path)
-    timed = json.dumps({"partition": "debug", "time": "1"})
-    done = run_mlrun(
-        "run", "sleeper", "-P", "seconds=600", "--no-env", "--backend", "slurm", "--json",
-        "--backend-config", timed, cwd=tmp_path, timeout=240, SLURM_CONF=slurm_conf,
-    )  # fmt: skip
-    assert done.returncode == 143, done.stderr
-    store = FileStore(tmp_path / "mlruns")
-    run = store.get_run(str(json.loads(done.stdout)["run"]["run_id"]))
-    assert run.info.status == RunStatus.FAILED
-    assert run.tags["mlrun.engine.state"] == "TIMEOUT"
-    record = _record(store, run.info)
-    assert record["run"]["status"] == "FAILED"  # type: ignore[index]
-    assert record["run"]["exit_code"] == 143  # type: ignore[index]
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,12 @@ import pytest
 
 from mlrun_cli.tracking.file_store import FileStore
 from mlrun_cli.tracking.stored_run import StoredRun
-from tests.backends.engines import slurm_conf, slurm_job_state, wait_for
+from tests.backends.engines import slurm_job_state, wait_for
 from tests.backends.jobs_common import sleeper
 from tests.backends.test_slurm import as_from_a_terminal, started_on_node
 from tests.conftest import child_env, mlrun_command, run_mlrun
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
-__all__ = ["slurm_conf"]
 CONFIG = json.dumps({"partition": "debug"})
 
 

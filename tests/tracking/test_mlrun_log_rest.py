@@ -26,17 +26,18 @@ from tests.tcp_proxy import TcpProxy
 pytestmark = pytest.mark.slow
 
 POINTS = 60
+STEP_SECONDS = 0.1  # 6 s a run: mlrun_log sends every second, so each outage spans sends
 # A user's training loop: one point per step; each step is also a line in a progress file, the
 # event the tests cut and restore the connection on.
-LOOP = """
+LOOP = f"""
 import sys, time
 import mlrun_log as ml
 progress, points = sys.argv[1], int(sys.argv[2])
 for step in range(points):
     ml.log_metric("loss", 1.0 / (step + 1), step=step)
     with open(progress, "a") as lines:
-        lines.write(f"{step}\\n")
-    time.sleep(0.15)
+        lines.write(f"{{step}}\\n")
+    time.sleep({STEP_SECONDS})
 ml.log_param("points", points)
 ml.set_tag("done", "yes")
 """
@@ -224,7 +225,7 @@ def test_the_exit_does_not_wait_through_the_back_off(
         if child.poll() is None:
             child.kill()
     assert child.returncode == 0, err
-    assert exit_took < 5 + 0.15 + 5, f"the exit took {exit_took:.1f} s"
+    assert exit_took < 5 + STEP_SECONDS + 5, f"the exit took {exit_took:.1f} s"
     handed = [json.loads(line)["payload"] for line in unsent.read_text().splitlines()]
     handed_steps = [m["step"] for batch in handed for m in batch["metrics"]]
     proxy.restore()

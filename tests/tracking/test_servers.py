@@ -25,7 +25,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlrun_cli.tracking.file_store import FileStore
-from tests.backends.engines import slurm_conf
 from tests.backends.jobs_common import sleeper
 from tests.conftest import EXAMPLE, child_env, mlrun_command, run_mlrun, write_files
 from tests.servers import (
@@ -39,7 +38,6 @@ from tests.servers import (
 )
 
 pytestmark = pytest.mark.slow
-__all__ = ["slurm_conf"]
 PENDING_AN_HOUR = json.dumps({"partition": "debug", "sbatch_args": ["--begin=now+1hour"]})
 
 SCORES = {
