@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 from mlrun_cli.tracking.file_store import FileStore
-from tests.backends.engines import ray_address, wait_for
+from tests.backends.engines import wait_for
 from tests.conftest import REPO, child_env, mlrun_command, run_mlrun, write_files
 
-__all__ = ["ray_address"]
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 EXAMPLE = REPO / "examples" / "search"
 

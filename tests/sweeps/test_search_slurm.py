@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.backends.engines import slurm_conf
 from tests.conftest import REPO, run_mlrun
 
-__all__ = ["slurm_conf"]
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 
