@@ -174,26 +174,29 @@ def test_start_up_does_not_import_the_heavy_parts(args, forbidden) -> None:
     assert not loaded & forbidden
 
 
+def modules_of_a_run(project: Path) -> set[str]:
+    """The modules a real `mlrun run` of `project` imported beyond the interpreter's own."""
+    code = (
+        "import sys\nbefore = set(sys.modules)\nfrom mlrun_cli.cli import main\n"
+        f"try:\n    main(['run', {str(project)!r}, '-e', 'ok', '-q'])\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sorted(set(sys.modules) - before)), file=sys.stderr)"
+    )
+    done = subprocess.run(
+        [*mlrun_command()[:1], "-c", code],
+        cwd=project.parent,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(done.stderr.split())
+
+
 def test_a_run_of_an_unchanged_project_imports_no_yaml_nor_jsonschema(project: Path) -> None:
     """The first run parses and checks the MLproject; the next ones read the cached copy."""
-    code = (
-        "import sys\nfrom mlrun_cli.cli import main\n"
-        f"try:\n    main(['run', {str(project)!r}, '-e', 'ok', '-q'])\nexcept SystemExit:\n    pass\n"
-        "print(' '.join(sorted(m.split('.')[0] for m in sys.modules)), file=sys.stderr)"
-    )
-    first, second = (
-        subprocess.run(
-            [*mlrun_command()[:1], "-c", code],
-            cwd=project.parent,
-            env=child_env(),
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        for _ in range(2)
-    )
-    assert {"yaml", "jsonschema"} <= set(first.stderr.split())
-    loaded = set(second.stderr.split())
+    first = {m.split(".")[0] for m in modules_of_a_run(project)}
+    assert {"yaml", "jsonschema"} <= first
+    loaded = {m.split(".")[0] for m in modules_of_a_run(project)}
     assert "mlrun_cli" in loaded
     assert not loaded & {"yaml", "jsonschema", "referencing"}
 
@@ -224,23 +227,8 @@ OTHER_STAGES = {
 def test_a_warm_local_run_imports_only_what_it_uses(project: Path) -> None:
     """Every module a run imports is paid on every run: the path of a plain local run stays
     within its budget and imports nothing of the job engines, sweeps, servers or other envs."""
-    code = (
-        "import sys\nbefore = set(sys.modules)\nfrom mlrun_cli.cli import main\n"
-        f"try:\n    main(['run', {str(project)!r}, '-e', 'ok', '-q'])\nexcept SystemExit:\n    pass\n"
-        "print(' '.join(sorted(set(sys.modules) - before)), file=sys.stderr)"
-    )
-    done = [
-        subprocess.run(
-            [*mlrun_command()[:1], "-c", code],
-            cwd=project.parent,
-            env=child_env(),
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        for _ in range(2)
-    ][-1]
-    added = set(done.stderr.split())
+    modules_of_a_run(project)  # the first run validates the project
+    added = modules_of_a_run(project)
     own = {m for m in added if m.split(".")[0] == "mlrun_cli"}
     assert "mlrun_cli.run.pipeline" in own
     assert len(own) <= MLRUN_MODULE_BUDGET, sorted(own)
