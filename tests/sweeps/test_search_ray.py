@@ -7,7 +7,6 @@ import json
 import math
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,20 +14,10 @@ import pytest
 from mlrun_cli.tracking.file_store import FileStore
 from tests.backends.engines import wait_for
 from tests.conftest import REPO, child_env, mlrun_command, run_mlrun, write_files
+from tests.sweeps.test_search_process import final_loss
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 EXAMPLE = REPO / "examples" / "search"
-
-
-def final_loss(params: dict[str, str]) -> float:
-    sys.path.insert(0, str(EXAMPLE))
-    sys.path.insert(0, str(REPO / "mlrun_cli" / "runtime"))
-    try:
-        from train import final_loss as loss
-    finally:
-        del sys.path[:2]
-    return loss(float(params["lr"]), float(params["dropout"]), int(params["layers"]),
-                params["optimizer"])  # fmt: skip
 
 
 def test_a_search_on_ray_runs_each_trial_as_a_ray_job(tmp_path: Path, ray_address: str) -> None:
