@@ -36,6 +36,7 @@ from typing import Any
 
 from mlrun_cli.backends.jobs import EngineUnreachable, JobSpec, JobState
 from mlrun_cli.errors import LaunchError
+from mlrun_cli.run.runner_identity import start_ticks
 from mlrun_cli.tracking.entities import RunStatus
 from mlrun_cli.tracking.tags import UNREACHABLE_AFTER_TAG
 
@@ -111,7 +112,7 @@ class FakeEngine:
         if recorded is None:
             return None
         state, code = recorded["state"], recorded.get("exit_code")
-        if state == "RUNNING" and not alive(int(recorded["pid"])):
+        if state == "RUNNING" and not leader_alive(recorded):
             state = "NODE_FAIL"  # its processes are gone and nothing recorded their end
         statuses = {
             "PENDING": RunStatus.SCHEDULED,
@@ -141,8 +142,7 @@ class FakeEngine:
         if recorded["state"] == "PENDING":
             write_state(folder, {"state": "CANCELLED"})
             return
-        with contextlib.suppress(ProcessLookupError):  # ended meanwhile: its record says how
-            os.killpg(int(recorded["pid"]), signal.SIGTERM)
+        signal_job(recorded, signal.SIGTERM)  # ended meanwhile: its record says how
 
 
 def write_state(folder: Path, state: Mapping[str, Any]) -> None:
@@ -200,17 +200,34 @@ def output_tail(folder: Path, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def job_pids(home: Path) -> list[int]:
-    """The pids (= process group ids) of the jobs that were started."""
+def job_states(home: Path) -> list[dict[str, Any]]:
+    """The recorded states of the jobs that were started."""
     states = (read_state(folder) for folder in (home / "jobs").glob("*"))
-    return [int(state["pid"]) for state in states if state and "pid" in state]
+    return [state for state in states if state and "pid" in state]
+
+
+def leader_alive(state: Mapping[str, Any]) -> bool:
+    """The job's own process is alive: its pid, with the start time the job recorded (a pid
+    in state.json outlives the job and may be another process's by now)."""
+    pid = int(state["pid"])
+    return alive(pid) and start_ticks(pid) == state.get("start")
+
+
+def signal_job(state: Mapping[str, Any], signum: int) -> None:
+    """Signal the job's process group while its leader holds the id (alive, or a zombie not
+    yet reaped): once the leader is gone the id may be another user's group."""
+    pid = int(state["pid"])
+    if start_ticks(pid) != state.get("start"):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signum)
 
 
 def lose_node(home: Path, job_id: str) -> None:
     """The node dies: SIGKILL to the job's whole group; nothing records the job's end."""
     state = read_state(home / "jobs" / job_id)
-    assert state is not None and "pid" in state, state
-    os.killpg(int(state["pid"]), signal.SIGKILL)
+    assert state is not None and leader_alive(state), state
+    signal_job(state, signal.SIGKILL)
 
 
 def release(home: Path, job_id: str) -> None:
@@ -221,9 +238,8 @@ def release(home: Path, job_id: str) -> None:
 def stop_engine(home: Path) -> None:
     """The engine goes away with its jobs (a Ray head stopped): it no longer answers."""
     (home / "unreachable").touch()
-    for pid in job_pids(home):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
+    for state in job_states(home):
+        signal_job(state, signal.SIGKILL)
 
 
 def _run_job(folder: Path) -> int:
@@ -231,7 +247,8 @@ def _run_job(folder: Path) -> int:
     spec = json.loads((folder / "spec.json").read_text())
     cancelled: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, frame: cancelled.append(signum))
-    write_state(folder, {"state": "RUNNING", "pid": os.getpid()})
+    me = {"pid": os.getpid(), "start": start_ticks(os.getpid())}
+    write_state(folder, {"state": "RUNNING", **me})
     node_environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     child = subprocess.Popen(
         spec["argv"], cwd=spec["workdir"], env={**node_environment, **spec["env"]}
@@ -249,7 +266,7 @@ def _run_job(folder: Path) -> int:
         state = "TIMEOUT" if timed_out else "CANCELLED"
     else:
         state = "COMPLETED" if code == 0 else "FAILED"
-    write_state(folder, {"state": state, "exit_code": code, "pid": os.getpid()})
+    write_state(folder, {"state": state, "exit_code": code, **me})
     return 0
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -145,9 +144,8 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
             with contextlib.suppress(ProcessLookupError):
                 follower.kill()
             follower.communicate(timeout=30)
-        for pid in fake_engine.job_pids(made.home) if (made.home / "jobs").is_dir() else ():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+        for state in fake_engine.job_states(made.home) if (made.home / "jobs").is_dir() else ():
+            fake_engine.signal_job(state, signal.SIGKILL)
         if (tmp_path / "mlruns" / "0").is_dir():
             for run in made.store.stored_runs(["0"], "all"):
                 end_recorded_group(dict(run.tags), run.info.run_id)  # what a killed node left
