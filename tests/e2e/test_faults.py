@@ -137,9 +137,21 @@ def test_the_entry_point_does_not_outlive_a_runner_killed_with_sigkill(tmp_path:
     assert status == RunStatus.KILLED
 
 
+def all_threads_stopped(pid: int) -> bool:
+    """Whether every thread of the process is stopped (state T in /proc)."""
+    states = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            states.append((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+    return bool(states) and all(state == "T" for state in states)
+
+
 def test_gc_kills_what_is_left_of_a_run_whose_runner_and_supervisor_died(tmp_path: Path) -> None:
     runner, run_dir, group = start_waiting_run(tmp_path)
     os.kill(group, signal.SIGSTOP)  # the supervisor cannot act...
+    # ...once every thread of it has stopped: a stop is pending until each thread runs, and
+    # on a busy machine the thread that sees the runner die could run first and end the group.
+    wait_for(lambda: all_threads_stopped(group))
     runner.kill()
     runner.wait()
     os.kill(group, signal.SIGKILL)  # ...and dies with the runner: the entry point runs on
