@@ -126,30 +126,11 @@ def test_search_resume_and_prune_on_a_tracking_server(tmp_path: Path) -> None:
         server.stop()
 
 
-STALLING = {
-    "MLproject": """
-name: stalling
-entry_points:
-  main:
-    parameters:
-      x: float
-    command: "python trial.py {x}"
-""",
-    "trial.py": """import os, sys, time
-import mlrun_log
-x = float(sys.argv[1])
-while x > 0.5 and os.path.exists("stall"):  # until the user fixes what held it
-    time.sleep(0.1)
-mlrun_log.log_metric("loss", x)
-""",
-}
-
-
 def test_ctrl_c_under_the_live_table_then_resume_in_a_pipe(tmp_path: Path) -> None:
     """A search watched on a terminal is stopped with Ctrl-C while a trial stalls; the user
     fixes the cause, resumes it from a script (JSON, no live table), and finds every trial
     once: the finished ones kept, the killed one recorded KILLED and its point run again."""
-    from tests.sweeps.test_search_output import in_terminal, screen
+    from tests.sweeps.test_search_output import STALLING, in_terminal, screen
 
     project = write_files(tmp_path / "project", STALLING)
     (project / "stall").write_text("")

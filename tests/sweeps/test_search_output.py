@@ -124,20 +124,21 @@ def test_on_a_terminal_the_trials_are_a_table_redrawn_in_place(tmp_path: Path) -
     assert len(table) == 6, text
 
 
-HANGER = {
+STALLING = {
+    # A trial with x > 0.5 stalls while the project holds a file named `stall`.
     "MLproject": """
-name: hanger
+name: stalling
 entry_points:
   main:
     parameters:
       x: float
     command: "python trial.py {x}"
 """,
-    "trial.py": """import sys, time
+    "trial.py": """import os, sys, time
 import mlrun_log
 x = float(sys.argv[1])
-if x > 0.5:
-    time.sleep(120)
+while x > 0.5 and os.path.exists("stall"):  # until the user fixes what held it
+    time.sleep(0.1)
 mlrun_log.log_metric("loss", x)
 """,
 }
@@ -146,11 +147,12 @@ mlrun_log.log_metric("loss", x)
 def test_ctrl_c_under_the_live_table_leaves_the_final_table_with_the_killed_trial(
     tmp_path: Path,
 ) -> None:
-    project = write_files(tmp_path / "project", HANGER)
+    project = write_files(tmp_path / "project", STALLING)
+    (project / "stall").write_text("")
     argv = mlrun_command("sweep", str(project), "--no-env", "--search", "random", "--seed", "1",
                          "--trials", "6", "-j", "2", "--objective", "loss", "--minimize",
                          "-P", "x=uniform(0,1)")  # fmt: skip
-    # With seed 1 the second trial (x=0.72) hangs; the other five end while it runs.
+    # With seed 1 the second trial (x=0.72) stalls; the other five end while it runs.
     code, written = in_terminal(argv, tmp_path, 40, 300, interrupt_at=b"search: 5/6 told")
     shown = screen(written, 40, 300)
     text = "\n".join(shown)
